@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS chat.message_dedupe_key;

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS chat.participant_user_idx;

@@ -1,0 +1,64 @@
+// Kysely types for the `chat` schema (go-chatty's tables plus our additions, see db/migrations).
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+/** json column: written as a string or value, read back as parsed JSON. */
+type Json = ColumnType<unknown, string | null, string | null>
+
+export interface ConversationTable {
+  id: Generated<string>
+  created_at: Generated<Date>
+  tenant_id: string | null
+  last_seq: Generated<number>
+}
+
+export interface ParticipantTable {
+  conversation_id: string
+  user_id: string
+  role: Generated<number>
+  last_read_msg: string | null
+  muted_until: Date | null
+}
+
+export interface MessageTable {
+  id: Generated<string>
+  conversation_id: string
+  sender_id: string
+  seq: number
+  created_at: Generated<Date>
+  body: string | null
+  msg_type: Generated<number>
+  attachment_url: string | null
+  attachment_meta: Json | null
+  dedupe_key: string | null
+}
+
+export interface ReceiptTable {
+  message_id: string
+  user_id: string
+  status: number
+  at: Date
+}
+
+export interface BlockTable {
+  blocker_id: string
+  blocked_id: string
+  at: Date
+}
+
+export interface Database {
+  'chat.conversation': ConversationTable
+  'chat.participant': ParticipantTable
+  'chat.message': MessageTable
+  'chat.receipt': ReceiptTable
+  'chat.block': BlockTable
+}
+
+export type Conversation = Selectable<ConversationTable>
+export type NewConversation = Insertable<ConversationTable>
+export type Participant = Selectable<ParticipantTable>
+export type NewParticipant = Insertable<ParticipantTable>
+export type MessageRow = Selectable<MessageTable>
+export type NewMessageRow = Insertable<MessageTable>
+export type MessageUpdate = Updateable<MessageTable>
+export type Receipt = Selectable<ReceiptTable>
+export type Block = Selectable<BlockTable>

@@ -1,0 +1,4 @@
+// Errors of the database package.
+export class MigrationError extends Error {
+  override name = 'MigrationError'
+}

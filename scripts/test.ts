@@ -1,0 +1,38 @@
+// `pnpm test`: finds a Postgres (DB_URL, else 127.0.0.1:5432, else an embedded one), builds the
+// migrated template every test file clones, runs tap over the given files (default: all), and
+// ends with a plain "N passed, N failed" line.
+import { spawn } from 'node:child_process'
+import { startTestServer, ensureTemplate } from '@chatty/db/testing'
+import { installQueueSchema } from '@chatty/queue'
+
+const server = await startTestServer()
+let code = 1
+try {
+  const template = await ensureTemplate(server.serverUrl, [installQueueSchema], 'queue-schema-v1')
+  const tap = spawn('tap', ['--reporter=tap', ...process.argv.slice(2)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TEST_DB_SERVER: server.serverUrl, TEST_DB_TEMPLATE: template }
+  })
+  // Tests are the named subtests of each file (one level below the file).
+  let passed = 0
+  let failed = 0
+  let pending = ''
+  tap.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk)
+    pending += chunk.toString()
+    const lines = pending.split('\n')
+    pending = lines.pop() ?? ''
+    for (const line of lines) {
+      const match = /^ {4}(not )?ok \d+ /.exec(line)
+      if (match === null) continue
+      if (match[1] === undefined) passed++
+      else failed++
+    }
+  })
+  code = await new Promise<number>((resolve) => tap.on('close', (status) => resolve(status ?? 1)))
+  if (code !== 0 && failed === 0) failed = 1 // a file that crashed before reporting still fails the run
+  console.log(`\n${passed} passed, ${failed} failed`)
+} finally {
+  await server.stop()
+}
+process.exit(code)
