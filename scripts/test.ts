@@ -2,14 +2,19 @@
 // migrated template every test file clones, runs tap over the given files (default: all), and
 // ends with a plain "N passed, N failed" line.
 import { spawn } from 'node:child_process'
+import { globSync, statSync } from 'node:fs'
 import { startTestServer, ensureTemplate } from '@chatty/db/testing'
 import { installQueueSchema } from '@chatty/queue'
+
+// A folder argument means every test file below it.
+const files = process.argv.slice(2).flatMap((arg) =>
+  statSync(arg, { throwIfNoEntry: false })?.isDirectory() === true ? globSync(`${arg.replace(/\/$/, '')}/**/*.test.ts`) : [arg])
 
 const server = await startTestServer()
 let code = 1
 try {
   const template = await ensureTemplate(server.serverUrl, [installQueueSchema], 'queue-schema-v1')
-  const tap = spawn('tap', ['--reporter=tap', ...process.argv.slice(2)], {
+  const tap = spawn('tap', ['--reporter=tap', ...files], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TEST_DB_SERVER: server.serverUrl, TEST_DB_TEMPLATE: template }
   })

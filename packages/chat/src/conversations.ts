@@ -1,0 +1,70 @@
+// Conversations and their members.
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '@chatty/db'
+import { ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
+import { LIMITS } from './rules.ts'
+
+export type Executor = Kysely<Database> | Transaction<Database>
+
+export const Role = { member: 0, owner: 1 } as const
+
+export interface CreateConversationInput {
+  participantIds: string[]
+  tenantId?: string | null
+  /** The caller, when known (jwt mode): always a member, and the owner. */
+  creatorId?: string | null
+}
+
+export interface ConversationCreated {
+  id: string
+  created_at: Date
+  participant_ids: string[]
+}
+
+export async function createConversation (db: Kysely<Database>, input: CreateConversationInput): Promise<ConversationCreated> {
+  const ids = [...new Set([...(input.creatorId ? [input.creatorId] : []), ...input.participantIds])]
+  if (ids.length === 0) throw new InvalidInputError('participant_ids must include at least one user id')
+  if (ids.length > LIMITS.participants) throw new InvalidInputError(`a conversation has at most ${LIMITS.participants} participants`)
+  return db.transaction().execute(async (trx) => {
+    const conversation = await trx.insertInto('chat.conversation')
+      .values({ tenant_id: input.tenantId ?? null })
+      .returning(['id', 'created_at'])
+      .executeTakeFirstOrThrow()
+    await trx.insertInto('chat.participant')
+      .values(ids.map((userId) => ({
+        conversation_id: conversation.id,
+        user_id: userId,
+        role: userId === input.creatorId ? Role.owner : Role.member,
+        last_read_msg: null,
+        muted_until: null
+      })))
+      .execute()
+    return { id: conversation.id, created_at: conversation.created_at, participant_ids: ids }
+  })
+}
+
+/** Throws ConversationNotFoundError or NotParticipantError unless the user is a member. */
+export async function requireParticipant (db: Executor, conversationId: string, userId: string): Promise<void> {
+  const row = await db.selectFrom('chat.conversation as c')
+    .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', userId))
+    .select(['c.id', 'p.user_id'])
+    .where('c.id', '=', conversationId)
+    .executeTakeFirst()
+  if (row === undefined) throw new ConversationNotFoundError()
+  if (row.user_id === null) throw new NotParticipantError()
+}
+
+export async function requireConversation (db: Executor, conversationId: string): Promise<void> {
+  const row = await db.selectFrom('chat.conversation').select('id').where('id', '=', conversationId).executeTakeFirst()
+  if (row === undefined) throw new ConversationNotFoundError()
+}
+
+export async function listParticipants (db: Executor, conversationId: string): Promise<string[]> {
+  await requireConversation(db, conversationId)
+  const rows = await db.selectFrom('chat.participant')
+    .select('user_id')
+    .where('conversation_id', '=', conversationId)
+    .orderBy('user_id')
+    .execute()
+  return rows.map((row) => row.user_id)
+}

@@ -1,0 +1,25 @@
+// Domain errors. Each carries a wire code; the services map codes to HTTP statuses and frames.
+export type ChatErrorCode = 'bad_request' | 'forbidden' | 'not_found'
+
+export class ChatError extends Error {
+  readonly code: ChatErrorCode
+  constructor (code: ChatErrorCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export class InvalidInputError extends ChatError {
+  override name = 'InvalidInputError'
+  constructor (message: string) { super('bad_request', message) }
+}
+
+export class NotParticipantError extends ChatError {
+  override name = 'NotParticipantError'
+  constructor (message = 'user is not a participant in this conversation') { super('forbidden', message) }
+}
+
+export class ConversationNotFoundError extends ChatError {
+  override name = 'ConversationNotFoundError'
+  constructor (message = 'conversation not found') { super('not_found', message) }
+}

@@ -1,0 +1,157 @@
+// Storing and reading messages. Every stored message takes the next seq of its conversation in
+// the same transaction, so seq is gap-free and strictly increasing per conversation.
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Database, MessageRow } from '@chatty/db'
+import { requireConversation, requireParticipant, type Executor } from './conversations.ts'
+import { ConversationNotFoundError } from './errors.ts'
+import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
+
+/** The message object on the wire: snake_case, nulls present, ISO 8601 UTC timestamps. */
+export interface Message {
+  id: string
+  conversation_id: string
+  sender_id: string
+  seq: number
+  created_at: string
+  body: string | null
+  msg_type: number
+  attachment_url: string | null
+  attachment_meta: unknown
+  dedupe_key: string | null
+}
+
+export function toMessage (row: MessageRow): Message {
+  return {
+    id: row.id,
+    conversation_id: row.conversation_id,
+    sender_id: row.sender_id,
+    seq: row.seq,
+    created_at: row.created_at.toISOString(),
+    body: row.body,
+    msg_type: row.msg_type,
+    attachment_url: row.attachment_url,
+    attachment_meta: row.attachment_meta ?? null,
+    dedupe_key: row.dedupe_key
+  }
+}
+
+export interface StoreMessageInput {
+  /** Chosen up front when the send was accepted, so a retried job finds its own row. */
+  id?: string
+  conversationId: string
+  senderId: string
+  content: MessageContent
+}
+
+export interface Stored {
+  message: Message
+  /** False when an earlier send with the same id or dedupe key already stored it. */
+  created: boolean
+}
+
+class AlreadyStored extends Error {}
+
+async function findExisting (db: Executor, input: StoreMessageInput): Promise<MessageRow | undefined> {
+  let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
+  const dedupeKey = input.content.dedupe_key
+  query = query.where((eb) => {
+    const byId = input.id === undefined ? [] : [eb('id', '=', input.id)]
+    const byKey = dedupeKey === null ? [] : [eb.and([eb('sender_id', '=', input.senderId), eb('dedupe_key', '=', dedupeKey)])]
+    return eb.or([...byId, ...byKey])
+  })
+  return query.executeTakeFirst()
+}
+
+/**
+ * Stores checked content exactly once. Concurrent sends to one conversation serialise on its
+ * row (the seq bump), so a repeated id or dedupe key always finds the first message.
+ */
+export async function storeMessage (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
+  try {
+    const row = await db.transaction().execute(async (trx) => {
+      const conversation = await trx.updateTable('chat.conversation')
+        .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+        .where('id', '=', input.conversationId)
+        .returning('last_seq')
+        .executeTakeFirst()
+      if (conversation === undefined) throw new ConversationNotFoundError()
+      const inserted = await trx.insertInto('chat.message')
+        .values({
+          id: input.id ?? randomUUID(),
+          conversation_id: input.conversationId,
+          sender_id: input.senderId,
+          seq: conversation.last_seq,
+          ...input.content
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returningAll()
+        .executeTakeFirst()
+      // Rolling back returns the seq, keeping the sequence gap-free.
+      if (inserted === undefined) throw new AlreadyStored()
+      return inserted
+    })
+    return { message: toMessage(row), created: true }
+  } catch (error) {
+    if (!(error instanceof AlreadyStored)) throw error
+    const existing = await findExisting(db, input)
+    if (existing === undefined) throw new Error('message conflicted but no earlier copy was found')
+    return { message: toMessage(existing), created: false }
+  }
+}
+
+export interface SendMessageInput extends MessageInput {
+  id?: string
+  conversationId: string
+  senderId: string
+}
+
+/** The send use case: membership, content rules, then store. */
+export async function sendMessage (db: Kysely<Database>, input: SendMessageInput): Promise<Stored> {
+  const content = checkMessageInput(input)
+  await requireParticipant(db, input.conversationId, input.senderId)
+  return storeMessage(db, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
+}
+
+/** What a send is checked against before it is accepted for later storage (the HTTP path). */
+export async function checkSend (db: Executor, input: SendMessageInput): Promise<MessageContent> {
+  const content = checkMessageInput(input)
+  await requireParticipant(db, input.conversationId, input.senderId)
+  return content
+}
+
+export interface ListMessagesInput {
+  conversationId: string
+  limit: number
+  offset: number
+  /** Only messages with seq below this; the page nearest to it. */
+  beforeSeq?: number
+  /** Only messages with seq above this; the page nearest to it. */
+  afterSeq?: number
+}
+
+/**
+ * Newest first. With after_seq the page is the `limit` messages just after the cursor (the next
+ * page forward), still returned newest first.
+ */
+export async function listMessages (db: Executor, input: ListMessagesInput): Promise<Message[]> {
+  await requireConversation(db, input.conversationId)
+  let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
+  if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)
+  if (input.afterSeq !== undefined) query = query.where('seq', '>', input.afterSeq)
+  const ascending = input.afterSeq !== undefined && input.beforeSeq === undefined
+  const rows = await query.orderBy('seq', ascending ? 'asc' : 'desc').limit(input.limit).offset(input.offset).execute()
+  if (ascending) rows.reverse()
+  return rows.map(toMessage)
+}
+
+/** Messages after a seq in ascending order: the replay for a reconnecting client. */
+export async function messagesSince (db: Executor, conversationId: string, sinceSeq: number, limit: number): Promise<Message[]> {
+  const rows = await db.selectFrom('chat.message').selectAll()
+    .where('conversation_id', '=', conversationId)
+    .where('seq', '>', sinceSeq)
+    .orderBy('seq', 'asc')
+    .limit(limit)
+    .execute()
+  return rows.map(toMessage)
+}

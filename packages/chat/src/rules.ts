@@ -1,0 +1,104 @@
+// Content rules for a message, applied the same way on every path (REST, websocket, jobs).
+import { InvalidInputError } from './errors.ts'
+
+export const MsgType = { text: 0, image: 1, file: 2, system: 3 } as const
+
+export const LIMITS = {
+  /** Characters (code points) in a trimmed body. */
+  bodyLength: 4000,
+  /** Bytes of the serialised attachment_meta JSON. */
+  attachmentMetaBytes: 4096,
+  attachmentUrlLength: 2048,
+  dedupeKeyLength: 64,
+  participants: 1000
+} as const
+
+export interface MessageInput {
+  body?: string | null
+  msg_type?: number | null
+  attachment_url?: string | null
+  attachment_meta?: unknown
+  dedupe_key?: string | null
+}
+
+/** A message's content after the rules: what gets stored. */
+export interface MessageContent {
+  body: string | null
+  msg_type: number
+  attachment_url: string | null
+  /** JSON text for the json column, or null. */
+  attachment_meta: string | null
+  dedupe_key: string | null
+}
+
+function optionalString (value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`)
+  return value
+}
+
+/**
+ * Checks and normalises what a client sent. Clients may not write system messages (msg_type 3):
+ * those record server-side events. A message needs a body or an attachment; image and file
+ * messages need an attachment_url.
+ */
+export function checkMessageInput (input: MessageInput, options: { allowSystem?: boolean } = {}): MessageContent {
+  const msgType = input.msg_type ?? MsgType.text
+  if (!Number.isInteger(msgType) || msgType < 0 || msgType > 3) {
+    throw new InvalidInputError('msg_type must be 0 (text), 1 (image), 2 (file) or 3 (system)')
+  }
+  if (msgType === MsgType.system && options.allowSystem !== true) {
+    throw new InvalidInputError('system messages (msg_type 3) are written by the server only')
+  }
+
+  const rawBody = optionalString(input.body, 'body')
+  const body = rawBody === null ? null : rawBody.trim()
+  if (body !== null && [...body].length > LIMITS.bodyLength) {
+    throw new InvalidInputError(`body is longer than ${LIMITS.bodyLength} characters`)
+  }
+
+  const attachmentUrl = optionalString(input.attachment_url, 'attachment_url')?.trim() || null
+  if (attachmentUrl !== null) {
+    if (attachmentUrl.length > LIMITS.attachmentUrlLength) {
+      throw new InvalidInputError(`attachment_url is longer than ${LIMITS.attachmentUrlLength} characters`)
+    }
+    let url: URL
+    try {
+      url = new URL(attachmentUrl)
+    } catch {
+      throw new InvalidInputError('attachment_url must be an absolute http(s) URL')
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new InvalidInputError('attachment_url must be an absolute http(s) URL')
+    }
+  }
+
+  let attachmentMeta: string | null = null
+  if (input.attachment_meta !== undefined && input.attachment_meta !== null) {
+    attachmentMeta = JSON.stringify(input.attachment_meta)
+    if (Buffer.byteLength(attachmentMeta) > LIMITS.attachmentMetaBytes) {
+      throw new InvalidInputError(`attachment_meta is larger than ${LIMITS.attachmentMetaBytes} bytes`)
+    }
+  }
+
+  const dedupeKey = optionalString(input.dedupe_key, 'dedupe_key')
+  if (dedupeKey !== null && (dedupeKey.length === 0 || dedupeKey.length > LIMITS.dedupeKeyLength)) {
+    throw new InvalidInputError(`dedupe_key must be 1 to ${LIMITS.dedupeKeyLength} characters`)
+  }
+
+  const hasBody = body !== null && body.length > 0
+  if ((msgType === MsgType.image || msgType === MsgType.file) && attachmentUrl === null) {
+    throw new InvalidInputError('image and file messages need an attachment_url')
+  }
+  if (msgType !== MsgType.system && !hasBody && attachmentUrl === null) {
+    throw new InvalidInputError('a message needs a body or an attachment')
+  }
+
+  return {
+    body: hasBody ? body : null,
+    msg_type: msgType,
+    attachment_url: attachmentUrl,
+    attachment_meta: attachmentMeta,
+    dedupe_key: dedupeKey
+  }
+}

@@ -1,0 +1,80 @@
+import t from 'tap'
+import { createDb } from '@chatty/db'
+import { testDatabase } from '@chatty/db/testing'
+import { createConversation, sendMessage, storeMessage, listMessages, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
+
+const alice = '11111111-1111-4111-8111-111111111111'
+const bob = '22222222-2222-4222-8222-222222222222'
+const eve = '33333333-3333-4333-8333-333333333333'
+
+async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+  const { url } = await testDatabase(t)
+  const { db, destroy } = createDb(url, { max: 20 })
+  t.teardown(destroy)
+  const conversation = await createConversation(db, { participantIds: [alice, bob, alice] })
+  return { db, conversation }
+}
+
+t.test('concurrent sends to one conversation get seq 1..N with no gap or repeat', async (t) => {
+  const { db, conversation } = await setup(t)
+  const sends = Array.from({ length: 60 }, (_, i) => sendMessage(db, { conversationId: conversation.id, senderId: i % 2 ? alice : bob, body: `m${i}` }))
+  const stored = await Promise.all(sends)
+  t.same(stored.map((s) => s.message.seq).sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1))
+  t.ok(stored.every((s) => s.created))
+})
+
+t.test('a dedupe key sent many times at once is stored once and every sender gets that message', async (t) => {
+  const { db, conversation } = await setup(t)
+  await sendMessage(db, { conversationId: conversation.id, senderId: alice, body: 'before' })
+  const stored = await Promise.all(Array.from({ length: 20 }, () => sendMessage(db, { conversationId: conversation.id, senderId: alice, body: 'hi', dedupe_key: 'k-1' })))
+  t.equal(new Set(stored.map((s) => s.message.id)).size, 1)
+  t.equal(stored.filter((s) => s.created).length, 1)
+  const page = await listMessages(db, { conversationId: conversation.id, limit: 50, offset: 0 })
+  t.same(page.map((m) => m.seq), [2, 1], 'no seq was spent on the duplicates')
+  // The same key from another sender is another message.
+  const other = await sendMessage(db, { conversationId: conversation.id, senderId: bob, body: 'hi', dedupe_key: 'k-1' })
+  t.ok(other.created)
+  t.equal(other.message.seq, 3)
+})
+
+t.test('a send retried with the same message id stores nothing new', async (t) => {
+  const { db, conversation } = await setup(t)
+  const id = '44444444-4444-4444-8444-444444444444'
+  const content = checkMessageInput({ body: 'once' })
+  const first = await storeMessage(db, { id, conversationId: conversation.id, senderId: alice, content })
+  const again = await storeMessage(db, { id, conversationId: conversation.id, senderId: alice, content })
+  t.same(again, { message: first.message, created: false })
+})
+
+t.test('membership and conversation existence are enforced', async (t) => {
+  const { db, conversation } = await setup(t)
+  await t.rejects(sendMessage(db, { conversationId: conversation.id, senderId: eve, body: 'x' }), NotParticipantError)
+  await t.rejects(sendMessage(db, { conversationId: '55555555-5555-4555-8555-555555555555', senderId: eve, body: 'x' }), ConversationNotFoundError)
+  t.equal((await listMessages(db, { conversationId: conversation.id, limit: 10, offset: 0 })).length, 0)
+})
+
+t.test('content rules', async (t) => {
+  t.throws(() => checkMessageInput({ body: '   ' }), InvalidInputError, 'blank body')
+  t.throws(() => checkMessageInput({}), InvalidInputError, 'nothing at all')
+  t.throws(() => checkMessageInput({ body: 'x'.repeat(4001) }), InvalidInputError, 'over-long body')
+  t.throws(() => checkMessageInput({ body: 'x', msg_type: 3 }), InvalidInputError, 'system from a client')
+  t.throws(() => checkMessageInput({ msg_type: 1 }), InvalidInputError, 'image without url')
+  t.throws(() => checkMessageInput({ body: 'x', attachment_url: 'javascript:alert(1)' }), InvalidInputError)
+  t.throws(() => checkMessageInput({ body: 'x', attachment_meta: { big: 'y'.repeat(5000) } }), InvalidInputError)
+  t.throws(() => checkMessageInput({ body: 'x', dedupe_key: 'k'.repeat(65) }), InvalidInputError)
+  t.same(checkMessageInput({ body: '  hi  ', attachment_meta: { w: 1 } }), { body: 'hi', msg_type: 0, attachment_url: null, attachment_meta: '{"w":1}', dedupe_key: null })
+  t.same(checkMessageInput({ body: 'é'.repeat(4000) }).body?.length, 4000, '4000 characters is allowed')
+  t.same(checkMessageInput({ msg_type: 1, attachment_url: 'https://cdn.example/a.png' }).body, null)
+})
+
+t.test('listing pages newest first, with before_seq and after_seq cursors', async (t) => {
+  const { db, conversation } = await setup(t)
+  for (let i = 1; i <= 10; i++) await sendMessage(db, { conversationId: conversation.id, senderId: alice, body: `m${i}` })
+  const seqs = async (input: object) => (await listMessages(db, { conversationId: conversation.id, limit: 3, offset: 0, ...input })).map((m) => m.seq)
+  t.same(await seqs({}), [10, 9, 8])
+  t.same(await seqs({ offset: 3 }), [7, 6, 5])
+  t.same(await seqs({ beforeSeq: 5 }), [4, 3, 2])
+  t.same(await seqs({ afterSeq: 5 }), [8, 7, 6])
+  t.same(await seqs({ afterSeq: 2, beforeSeq: 9 }), [8, 7, 6])
+  t.same(await seqs({ afterSeq: 10 }), [])
+})
