@@ -108,21 +108,42 @@ export async function createTestDatabase (serverUrl: string, template: string): 
   }
 }
 
+type Teardown = () => unknown
+interface HasTeardown { teardown (fn: () => unknown): void }
+const stacks = new WeakMap<HasTeardown, Teardown[]>()
+
+/**
+ * Registers clean-up that runs in reverse order of registration (tap's own teardowns run in
+ * order), so what was opened last is closed first: apps and workers before their database.
+ */
+export function onTeardown (t: HasTeardown, fn: Teardown): void {
+  let stack = stacks.get(t)
+  if (stack === undefined) {
+    const fns: Teardown[] = []
+    stacks.set(t, fns)
+    stack = fns
+    t.teardown(async () => {
+      for (const close of fns.reverse()) await close()
+    })
+  }
+  stack.push(fn)
+}
+
 /**
  * For a test file: a database of its own, dropped at teardown. scripts/test.ts provides the
  * server and template through TEST_DB_SERVER / TEST_DB_TEMPLATE; a file run on its own finds
  * them itself.
  */
-export async function testDatabase (t: { teardown (fn: () => unknown): void }): Promise<TestDatabase> {
+export async function testDatabase (t: HasTeardown): Promise<TestDatabase> {
   let serverUrl = process.env.TEST_DB_SERVER
   let template = process.env.TEST_DB_TEMPLATE
   if (serverUrl === undefined || template === undefined) {
     const server = await startTestServer()
-    t.teardown(() => server.stop())
+    onTeardown(t, () => server.stop())
     serverUrl = server.serverUrl
     template = await ensureTemplate(serverUrl)
   }
   const database = await createTestDatabase(serverUrl, template)
-  t.teardown(() => database.drop())
+  onTeardown(t, () => database.drop())
   return database
 }

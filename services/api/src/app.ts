@@ -1,0 +1,59 @@
+// The api as a plugin: everything registered, nothing listening. server.ts runs it; tests build
+// it with buildApp().
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import env, { type EnvOptions } from './plugins/external/env.ts'
+import swagger from './plugins/external/swagger.ts'
+import errors from './plugins/app/errors.ts'
+import db from './plugins/app/db.ts'
+import queue from './plugins/app/queue.ts'
+import rootRoutes from './routes/root.ts'
+import chatRoutes from './routes/api/v1/chat/index.ts'
+import { makeValidatorCompiler } from './validation.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Named checks /readyz runs besides Postgres; plugins add theirs. */
+    readinessProbes: Record<string, () => Promise<unknown>>
+  }
+}
+
+export const app = fp<EnvOptions>(async (fastify, options) => {
+  await fastify.register(env, options)
+  // A JSON API: other bodies are 415, not parsed as text and then rejected for their shape.
+  fastify.removeContentTypeParser('text/plain')
+  fastify.decorate('readinessProbes', {})
+  await fastify.register(errors)
+  await fastify.register(swagger)
+  await fastify.register(db)
+  await fastify.register(queue)
+  await fastify.register(rootRoutes)
+  await fastify.register(chatRoutes, { prefix: '/api/v1' })
+}, { name: 'chatty-api' })
+
+export interface BuildOptions {
+  /** Configuration variables (DESIGN.md section 2); defaults apply to what is missing. */
+  config: Record<string, unknown>
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Fastify options shared by tests and server.ts. */
+export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
+  return {
+    logger,
+    bodyLimit: Number(config.BODY_LIMIT ?? 65536),
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  }
+}
+
+export async function buildApp (options: BuildOptions): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(options.config, options.logger)).withTypeProvider<TypeBoxTypeProvider>()
+  fastify.setValidatorCompiler(makeValidatorCompiler())
+  await fastify.register(app, { data: options.config })
+  return fastify
+}

@@ -1,0 +1,49 @@
+// The api's configuration: one validated object, `fastify.config`. Nothing else reads the
+// environment. A bad value stops start-up with a message naming the variable.
+import fp from 'fastify-plugin'
+import env from '@fastify/env'
+import { Type, type Static } from 'typebox'
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  DB_URL: Type.String({ minLength: 1 }),
+  DB_POOL_MAX: Type.Integer({ default: 20, minimum: 1 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  QUEUE_BACKEND: Type.Union([Type.Literal('postgres'), Type.Literal('redis')], { default: 'postgres' }),
+  AUTH_MODE: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('jwt')])),
+  BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
+  WS_PING_INTERVAL_MS: Type.Integer({ default: 30000, minimum: 100 }),
+  WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 })
+})
+
+export type Config = Static<typeof ConfigSchema> & { AUTH_MODE: 'none' | 'jwt' }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+export interface EnvOptions {
+  /** The variables to read; the process environment when omitted (server.ts). */
+  data?: Record<string, unknown>
+}
+
+export default fp<EnvOptions>(async (fastify, options) => {
+  await fastify.register(env, { schema: ConfigSchema, data: options.data ?? process.env, dotenv: false })
+  const config = fastify.config
+  // AUTH_MODE defaults to jwt in production and none elsewhere (DESIGN.md section 5).
+  config.AUTH_MODE ??= config.NODE_ENV === 'production' ? 'jwt' : 'none'
+  if (config.AUTH_MODE === 'none' && config.NODE_ENV === 'production') {
+    throw new Error('AUTH_MODE=none is refused when NODE_ENV=production: anyone could act as any user')
+  }
+  if (config.AUTH_MODE === 'jwt') {
+    throw new Error('AUTH_MODE=jwt is not available in this version; use AUTH_MODE=none outside production')
+  }
+  if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
+    throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
+  }
+}, { name: 'config' })

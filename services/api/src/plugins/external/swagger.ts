@@ -1,0 +1,23 @@
+// OpenAPI generated from the route schemas, with a UI at /docs to read and try every route.
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+
+export default fp(async (fastify) => {
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'chatty',
+        description: 'Chat API: conversations, messages stored in Postgres and delivered live. ' +
+          'Errors are always {"error", "code"}.',
+        version: '1.0.0'
+      },
+      tags: [
+        { name: 'chat', description: 'Conversations and messages (go-chatty routes)' },
+        { name: 'health', description: 'Liveness and readiness' }
+      ]
+    }
+  })
+  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+}, { name: 'swagger' })

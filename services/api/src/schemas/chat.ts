@@ -1,0 +1,66 @@
+// The REST contract of /api/v1/chat (go-chatty's routes, DESIGN.md section 4).
+import { Type } from 'typebox'
+import { LIMITS } from '@chatty/chat'
+import { UuidSchema } from './common.ts'
+
+export const ChatParamsSchema = Type.Object({ chat_id: UuidSchema })
+
+export const CreateChatBodySchema = Type.Object({
+  participant_ids: Type.Array(UuidSchema, { minItems: 1, maxItems: LIMITS.participants, description: 'Members of the new conversation; repeats are ignored' }),
+  tenant_id: Type.Optional(Type.Union([UuidSchema, Type.Null()]))
+}, { additionalProperties: false })
+
+export const ChatCreatedSchema = Type.Object({
+  id: UuidSchema,
+  created_at: Type.String({ format: 'date-time' }),
+  participant_ids: Type.Array(UuidSchema)
+})
+
+const JsonValue = Type.Unknown({ description: 'Any JSON value, at most 4096 bytes serialised' })
+
+export const SendMessageBodySchema = Type.Object({
+  sender_id: UuidSchema,
+  body: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], { description: `Trimmed; at most ${LIMITS.bodyLength} characters` })),
+  msg_type: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 3 }), Type.Null()], { description: '0 text, 1 image, 2 file (3 system is server-only)' })),
+  attachment_url: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.attachmentUrlLength }), Type.Null()])),
+  attachment_meta: Type.Optional(JsonValue),
+  dedupe_key: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: LIMITS.dedupeKeyLength }), Type.Null()], { description: 'A retried send with the same key stores one message' }))
+}, { additionalProperties: false })
+
+export const SendAcceptedSchema = Type.Object({
+  task_id: Type.String({ description: 'The queued job that stores the message' }),
+  message_id: UuidSchema
+})
+
+export const MessageSchema = Type.Object({
+  id: UuidSchema,
+  conversation_id: UuidSchema,
+  sender_id: UuidSchema,
+  seq: Type.Integer({ description: 'Per-conversation order, gap-free, starting at 1' }),
+  created_at: Type.String({ format: 'date-time' }),
+  body: Type.Union([Type.String(), Type.Null()]),
+  msg_type: Type.Integer(),
+  attachment_url: Type.Union([Type.String(), Type.Null()]),
+  attachment_meta: JsonValue,
+  dedupe_key: Type.Union([Type.String(), Type.Null()])
+})
+
+export const ListMessagesQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  offset: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
+  before_seq: Type.Optional(Type.Integer({ minimum: 1, description: 'Only messages before this seq (the page just before it)' })),
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'Only messages after this seq (the page just after it)' }))
+}, { additionalProperties: false })
+
+export const MessagePageSchema = Type.Object({
+  messages: Type.Array(MessageSchema, { description: 'Newest first' }),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+  count: Type.Integer({ description: 'How many messages this page holds' })
+})
+
+export const ParticipantsSchema = Type.Object({ participant_ids: Type.Array(UuidSchema) })
+
+export const ReaderHeadersSchema = Type.Object({
+  'x-user-id': Type.Optional(UuidSchema)
+})

@@ -1,0 +1,43 @@
+// Test helpers: an api app and a jobs worker on a database of the test's own.
+import type { Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { buildJobs } from '@chatty/jobs'
+import { buildApp } from '../src/app.ts'
+
+export interface TestApp {
+  app: FastifyInstance
+  dbUrl: string
+}
+
+export async function buildTestApp (t: Test, config: Record<string, unknown> = {}, dbUrl?: string): Promise<TestApp> {
+  dbUrl ??= (await testDatabase(t)).url
+  const app = await buildApp({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, ...config } })
+  onTeardown(t, () => app.close())
+  await app.ready()
+  return { app, dbUrl }
+}
+
+/** A running jobs worker (what `pnpm start` runs as services/jobs) on the same database. */
+export async function startJobs (t: Test, dbUrl: string, config: Record<string, unknown> = {}): Promise<FastifyInstance> {
+  const jobs = await buildJobs({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, ...config } })
+  onTeardown(t, () => jobs.close())
+  await jobs.ready()
+  return jobs
+}
+
+export async function waitFor<T> (probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+export const users = {
+  alice: '11111111-1111-4111-8111-111111111111',
+  bob: '22222222-2222-4222-8222-222222222222',
+  eve: '33333333-3333-4333-8333-333333333333'
+}

@@ -1,0 +1,44 @@
+// The jobs service as a plugin: configuration, database, and the queue worker running the
+// chat tasks from ready until close. server.ts runs it; tests build it with buildJobs().
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { createDb } from '@chatty/db'
+import { createQueueServer } from '@chatty/queue'
+import { SEND_MESSAGE_TASK } from '@chatty/chat'
+import env from './plugins/env.ts'
+import { sendMessageTask } from './tasks/send-message.ts'
+
+export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
+  await fastify.register(env, options)
+  const config = fastify.jobsConfig
+  const { db, destroy } = createDb(config.DB_URL, { max: config.DB_POOL_MAX, applicationName: 'chatty-jobs' })
+
+  const server = createQueueServer({
+    backend: config.QUEUE_BACKEND,
+    dbUrl: config.DB_URL,
+    redisUrl: config.REDIS_URL,
+    concurrency: config.WORKER_CONCURRENCY,
+    log: (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)
+  })
+  server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, log: fastify.log }))
+
+  const stop = new AbortController()
+  let running: Promise<void> | undefined
+  fastify.addHook('onReady', async () => {
+    running = server.run(stop.signal).catch((err: unknown) => {
+      fastify.log.error({ err }, 'queue worker stopped with an error')
+    })
+  })
+  // Finish in-flight jobs, then release the database.
+  fastify.addHook('onClose', async () => {
+    stop.abort()
+    await running
+    await destroy()
+  })
+}, { name: 'chatty-jobs' })
+
+export async function buildJobs (options: { config: Record<string, unknown>, logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {
+  const fastify = Fastify({ logger: options.logger ?? false })
+  await fastify.register(jobs, { data: options.config })
+  return fastify
+}

@@ -1,0 +1,24 @@
+// The jobs process: runs the queue worker until SIGINT/SIGTERM, then finishes in-flight jobs.
+import closeWithGrace from 'close-with-grace'
+import { buildJobs } from './app.ts'
+
+const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production'
+const app = await buildJobs({
+  config: process.env,
+  logger: {
+    level: process.env.LOG_LEVEL ?? 'info',
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {})
+  }
+}).catch((error: Error) => {
+  console.error(`chatty jobs: cannot start: ${error.message}`)
+  process.exit(1)
+})
+
+closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info(`${signal} received, finishing in-flight jobs`)
+  await app.close()
+})
+
+await app.ready()
+app.log.info('jobs worker running')

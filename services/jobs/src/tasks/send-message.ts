@@ -1,0 +1,57 @@
+// chat:send_message: stores a message accepted by POST /api/v1/chat/:chat_id, then publishes it
+// to the conversation's live members. Idempotent: the message id was chosen at accept time, so a
+// retried job finds its row instead of storing a second one, and only re-publishes.
+import type { Kysely } from 'kysely'
+import { Type } from 'typebox'
+import { Value } from 'typebox/value'
+import type { Database } from '@chatty/db'
+import { ConversationNotFoundError, storeMessage, type Message } from '@chatty/chat'
+import type { Handler } from '@chatty/queue'
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+
+export const SendMessagePayloadSchema = Type.Object({
+  message_id: Type.String({ format: 'uuid' }),
+  conversation_id: Type.String({ format: 'uuid' }),
+  sender_id: Type.String({ format: 'uuid' }),
+  content: Type.Object({
+    body: Nullable(Type.String()),
+    msg_type: Type.Integer({ minimum: 0, maximum: 3 }),
+    attachment_url: Nullable(Type.String()),
+    attachment_meta: Nullable(Type.String()),
+    dedupe_key: Nullable(Type.String({ maxLength: 64 }))
+  })
+})
+
+export interface SendMessageDeps {
+  db: Kysely<Database>
+  /** Live delivery of a stored message; absent where no bus is configured. */
+  publish?: (message: Message) => Promise<void>
+  log: { warn (object: object, message: string): void }
+}
+
+export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
+  return async (payload, job) => {
+    // Stored jobs can be older than this code: check what is consumed.
+    if (!Value.Check(SendMessagePayloadSchema, payload)) {
+      deps.log.warn({ job: job.id }, 'chat:send_message dropped: malformed payload')
+      return
+    }
+    let message: Message
+    try {
+      ({ message } = await storeMessage(deps.db, {
+        id: payload.message_id,
+        conversationId: payload.conversation_id,
+        senderId: payload.sender_id,
+        content: payload.content
+      }))
+    } catch (error) {
+      if (error instanceof ConversationNotFoundError) {
+        deps.log.warn({ job: job.id, conversation: payload.conversation_id }, 'chat:send_message dropped: conversation is gone')
+        return
+      }
+      throw error
+    }
+    await deps.publish?.(message)
+  }
+}
