@@ -1,5 +1,6 @@
 import t from 'tap'
 import pg from 'pg'
+import type { LightMyRequestResponse } from 'fastify'
 import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
 
 const { alice, bob, eve } = users
@@ -100,7 +101,7 @@ t.test('bad requests answer the right 4xx with {error, code}, never a 500, and s
   const { app, dbUrl } = await buildTestApp(t)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, bob] } })).json()
   const send = (payload: unknown, id = chat.id) => app.inject({ method: 'POST', url: `/api/v1/chat/${id}`, payload: payload as object })
-  const cases: Array<[string, () => ReturnType<typeof app.inject>, number, string]> = [
+  const cases: Array<[string, () => Promise<LightMyRequestResponse>, number, string]> = [
     ['invalid chat id in the path', () => send({ sender_id: alice, body: 'x' }, 'not-a-uuid'), 400, 'bad_request'],
     ['invalid sender id', () => send({ sender_id: 'bob', body: 'x' }), 400, 'bad_request'],
     ['missing sender id', () => send({ body: 'x' }), 400, 'bad_request'],
