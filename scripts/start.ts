@@ -1,0 +1,82 @@
+// `pnpm start`: with no DB_URL, starts the embedded Postgres (data in .data/, kept between runs);
+// applies migrations; runs the api and jobs services as child processes; Ctrl-C stops all of
+// them and the embedded Postgres, leaving no process behind.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { migrateUp, startEmbeddedPostgres, REPO_ROOT, type EmbeddedServer } from '@chatty/db'
+import { installQueueSchema } from '@chatty/queue'
+
+const log = (line: string) => console.log(`[start] ${line}`)
+
+let embedded: EmbeddedServer | undefined
+let dbUrl = process.env.DB_URL
+if (dbUrl === undefined || dbUrl === '') {
+  log('DB_URL is not set: starting the embedded Postgres (data in .data/postgres)')
+  embedded = await startEmbeddedPostgres({ log })
+  dbUrl = embedded.url
+}
+
+try {
+  const applied = await migrateUp(dbUrl)
+  log(applied.length === 0 ? 'database schema is up to date' : `applied migrations ${applied.join(', ')}`)
+  if ((process.env.QUEUE_BACKEND ?? 'postgres') === 'postgres') await installQueueSchema(dbUrl)
+} catch (error) {
+  console.error(`[start] cannot prepare the database: ${(error as Error).message}`)
+  await embedded?.stop()
+  process.exit(1)
+}
+
+const env = { ...process.env, DB_URL: dbUrl }
+const children = new Map<string, ChildProcess>()
+let stopping = false
+
+function launch (name: string, entry: string): void {
+  const child = spawn(process.execPath, [entry], { cwd: REPO_ROOT, env, stdio: 'inherit' })
+  children.set(name, child)
+  child.on('exit', (code, signal) => {
+    children.delete(name)
+    if (!stopping) {
+      console.error(`[start] ${name} exited (${signal ?? code}); stopping the rest`)
+      void shutdown(1)
+    } else if (children.size === 0) {
+      void finish()
+    }
+  })
+}
+
+let exitCode = 0
+async function finish (): Promise<void> {
+  if (embedded !== undefined) {
+    log('stopping the embedded Postgres')
+    await embedded.stop().catch(() => {})
+    embedded = undefined
+  }
+  process.exit(exitCode)
+}
+
+async function shutdown (code: number): Promise<void> {
+  if (stopping) return
+  stopping = true
+  exitCode = code
+  if (children.size === 0) return finish()
+  for (const child of children.values()) child.kill('SIGTERM')
+  // A child that ignores SIGTERM is not allowed to outlive us.
+  setTimeout(() => { for (const child of children.values()) child.kill('SIGKILL') }, 35_000).unref()
+}
+
+process.on('SIGINT', () => { void shutdown(0) })
+process.on('SIGTERM', () => { void shutdown(0) })
+
+launch('api', 'services/api/src/server.ts')
+launch('jobs', 'services/jobs/src/server.ts')
+
+const port = process.env.PORT ?? '8080'
+for (let i = 0; i < 300 && !stopping; i++) {
+  const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.ok, () => false)
+  if (ok) {
+    log(`chatty api listening on http://localhost:${port}`)
+    log(`API docs (OpenAPI, try every route) at http://localhost:${port}/docs`)
+    log('press Ctrl-C to stop')
+    break
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100))
+}
