@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import type { Cache, InvalidationChannel } from '../src/index.ts'
 import { createCache, createMemoryCache, createRedisCache, type RedisCacheOptions } from '../src/index.ts'
@@ -13,7 +13,7 @@ if (url === undefined) {
 
 function run (url: string) {
   /** Caches sharing one fresh key prefix, as if each were a different process. */
-  function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], options: Partial<RedisCacheOptions> = {}) {
+  function setup (t: Test, options: Partial<RedisCacheOptions> = {}) {
     const { prefix, raw } = redisFixture(t, url)
     const caches: Cache[] = []
     t.teardown(async () => { await Promise.all(caches.map((cache) => cache.close())) })
