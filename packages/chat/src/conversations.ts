@@ -1,7 +1,7 @@
 // Conversations and their members.
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
-import { ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
+import { BlockedError, ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
 import { LIMITS } from './rules.ts'
 
 export type Executor = Kysely<Database> | Transaction<Database>
@@ -52,6 +52,31 @@ export async function requireParticipant (db: Executor, conversationId: string, 
     .executeTakeFirst()
   if (row === undefined) throw new ConversationNotFoundError()
   if (row.user_id === null) throw new NotParticipantError()
+}
+
+/**
+ * The send check: the sender is a member, and in a direct conversation (two members) the other
+ * member has not blocked them.
+ */
+export async function requireCanSend (db: Executor, conversationId: string, senderId: string): Promise<void> {
+  const row = await db.selectFrom('chat.conversation as c')
+    .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', senderId))
+    .select((eb) => [
+      'p.user_id',
+      eb.selectFrom('chat.participant as m').select(eb.fn.countAll<string>().as('n')).whereRef('m.conversation_id', '=', 'c.id').as('members'),
+      eb.exists(
+        eb.selectFrom('chat.participant as o')
+          .innerJoin('chat.block as b', 'b.blocker_id', 'o.user_id')
+          .whereRef('o.conversation_id', '=', 'c.id')
+          .where('b.blocked_id', '=', senderId)
+          .where('o.user_id', '!=', senderId)
+      ).as('blocked')
+    ])
+    .where('c.id', '=', conversationId)
+    .executeTakeFirst()
+  if (row === undefined) throw new ConversationNotFoundError()
+  if (row.user_id === null) throw new NotParticipantError()
+  if (row.blocked && Number(row.members) === 2) throw new BlockedError()
 }
 
 export async function requireConversation (db: Executor, conversationId: string): Promise<void> {

@@ -23,3 +23,8 @@ export class ConversationNotFoundError extends ChatError {
   override name = 'ConversationNotFoundError'
   constructor (message = 'conversation not found') { super('not_found', message) }
 }
+
+export class BlockedError extends ChatError {
+  override name = 'BlockedError'
+  constructor (message = 'the other member of this direct conversation has blocked the sender') { super('forbidden', message) }
+}

@@ -3,3 +3,6 @@ export { checkMessageInput, LIMITS, MsgType, type MessageInput, type MessageCont
 export { createConversation, requireParticipant, requireConversation, listParticipants, Role, type Executor, type ConversationCreated, type CreateConversationInput } from './conversations.ts'
 export { storeMessage, sendMessage, checkSend, listMessages, messagesSince, toMessage, type Message, type Stored, type StoreMessageInput, type SendMessageInput, type ListMessagesInput } from './messages.ts'
 export { SEND_MESSAGE_TASK, type SendMessagePayload } from './tasks.ts'
+export { BlockedError } from './errors.ts'
+export { requireCanSend } from './conversations.ts'
+export { blockUser, unblockUser, listBlocked, setMute } from './moderation.ts'

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
-import { requireConversation, requireParticipant, type Executor } from './conversations.ts'
+import { requireCanSend, requireConversation, type Executor } from './conversations.ts'
 import { ConversationNotFoundError } from './errors.ts'
 import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
 
@@ -106,17 +106,17 @@ export interface SendMessageInput extends MessageInput {
   senderId: string
 }
 
-/** The send use case: membership, content rules, then store. */
+/** The send use case: content rules, membership and blocks, then store. */
 export async function sendMessage (db: Kysely<Database>, input: SendMessageInput): Promise<Stored> {
   const content = checkMessageInput(input)
-  await requireParticipant(db, input.conversationId, input.senderId)
+  await requireCanSend(db, input.conversationId, input.senderId)
   return storeMessage(db, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
 }
 
 /** What a send is checked against before it is accepted for later storage (the HTTP path). */
 export async function checkSend (db: Executor, input: SendMessageInput): Promise<MessageContent> {
   const content = checkMessageInput(input)
-  await requireParticipant(db, input.conversationId, input.senderId)
+  await requireCanSend(db, input.conversationId, input.senderId)
   return content
 }
 

@@ -18,6 +18,10 @@ export const pgTypes = {
   }
 } as pg.CustomTypesConfig
 
+// Dates are sent as UTC text, so `timestamp` (no time zone) columns hold UTC whatever the
+// process's time zone; `timestamptz` columns are unaffected.
+pg.defaults.parseInputDatesAsUTC = true
+
 export interface DbOptions {
   /** Pool size; defaults to 10. */
   max?: number

@@ -8,8 +8,10 @@ import swagger from './plugins/external/swagger.ts'
 import errors from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
 import queue from './plugins/app/queue.ts'
+import auth from './plugins/app/auth.ts'
 import rootRoutes from './routes/root.ts'
 import chatRoutes from './routes/api/v1/chat/index.ts'
+import userRoutes from './routes/api/v1/users/index.ts'
 import { makeValidatorCompiler } from './validation.ts'
 
 declare module 'fastify' {
@@ -26,10 +28,12 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   fastify.decorate('readinessProbes', {})
   await fastify.register(errors)
   await fastify.register(swagger)
+  await fastify.register(auth)
   await fastify.register(db)
   await fastify.register(queue)
   await fastify.register(rootRoutes)
   await fastify.register(chatRoutes, { prefix: '/api/v1' })
+  await fastify.register(userRoutes, { prefix: '/api/v1' })
 }, { name: 'chatty-api' })
 
 export interface BuildOptions {

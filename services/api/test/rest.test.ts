@@ -164,7 +164,9 @@ t.test('the OpenAPI document describes every route and the UI is served at /docs
   t.match(ui.headers['content-type'], /text\/html/)
   const doc = (await app.inject('/docs/json')).json()
   t.equal(doc.openapi, '3.1.0')
-  t.same(Object.keys(doc.paths).sort(), ['/', '/api/v1/chat', '/api/v1/chat/{chat_id}', '/api/v1/chat/{chat_id}/messages', '/api/v1/chat/{chat_id}/participants', '/healthz', '/readyz'])
+  for (const path of ['/', '/api/v1/chat', '/api/v1/chat/{chat_id}', '/api/v1/chat/{chat_id}/messages', '/api/v1/chat/{chat_id}/participants', '/api/v1/chat/{chat_id}/mute', '/api/v1/users/{user_id}/blocks', '/api/v1/users/{user_id}/blocks/{blocked_id}', '/healthz', '/readyz']) {
+    t.ok(doc.paths[path], `documents ${path}`)
+  }
   t.ok(doc.paths['/api/v1/chat/{chat_id}'].post.responses['202'], 'send documents its 202')
   t.ok(doc.paths['/api/v1/chat/{chat_id}'].post.responses['403'], 'and its errors')
 })

@@ -19,7 +19,7 @@ export const ChatCreatedSchema = Type.Object({
 const JsonValue = Type.Unknown({ description: 'Any JSON value, at most 4096 bytes serialised' })
 
 export const SendMessageBodySchema = Type.Object({
-  sender_id: UuidSchema,
+  sender_id: Type.Optional(Type.String({ format: 'uuid', description: 'Required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })),
   body: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], { description: `Trimmed; at most ${LIMITS.bodyLength} characters` })),
   msg_type: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 3 }), Type.Null()], { description: '0 text, 1 image, 2 file (3 system is server-only)' })),
   attachment_url: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.attachmentUrlLength }), Type.Null()])),
@@ -63,4 +63,15 @@ export const ParticipantsSchema = Type.Object({ participant_ids: Type.Array(Uuid
 
 export const ReaderHeadersSchema = Type.Object({
   'x-user-id': Type.Optional(UuidSchema)
+})
+
+export const MuteBodySchema = Type.Object({
+  user_id: Type.Optional(Type.String({ format: 'uuid', description: 'Required with AUTH_MODE=none; with a token, the token\'s user' })),
+  until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Muted until this instant; null unmutes' })
+}, { additionalProperties: false })
+
+export const MuteSchema = Type.Object({
+  conversation_id: UuidSchema,
+  user_id: UuidSchema,
+  muted_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 })

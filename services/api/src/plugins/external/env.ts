@@ -14,6 +14,12 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   QUEUE_BACKEND: Type.Union([Type.Literal('postgres'), Type.Literal('redis')], { default: 'postgres' }),
   AUTH_MODE: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('jwt')])),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWKS_CACHE_MAX_AGE_MS: Type.Integer({ default: 600_000, minimum: 0 }),
+  JWKS_COOLDOWN_MS: Type.Integer({ default: 30_000, minimum: 0 }),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   WS_PING_INTERVAL_MS: Type.Integer({ default: 30000, minimum: 100 }),
   WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 })
@@ -40,8 +46,8 @@ export default fp<EnvOptions>(async (fastify, options) => {
   if (config.AUTH_MODE === 'none' && config.NODE_ENV === 'production') {
     throw new Error('AUTH_MODE=none is refused when NODE_ENV=production: anyone could act as any user')
   }
-  if (config.AUTH_MODE === 'jwt') {
-    throw new Error('AUTH_MODE=jwt is not available in this version; use AUTH_MODE=none outside production')
+  if (config.AUTH_MODE === 'jwt' && config.JWT_SECRET === undefined && config.JWKS_URL === undefined) {
+    throw new Error('AUTH_MODE=jwt needs JWT_SECRET (HS256, at least 32 characters) or JWKS_URL (RS256/ES256)')
   }
   if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')

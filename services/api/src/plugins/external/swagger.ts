@@ -13,8 +13,13 @@ export default fp(async (fastify) => {
           'Errors are always {"error", "code"}.',
         version: '1.0.0'
       },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'With AUTH_MODE=jwt' } }
+      },
+      security: [{ bearer: [] }],
       tags: [
         { name: 'chat', description: 'Conversations and messages (go-chatty routes)' },
+        { name: 'users', description: 'Blocks' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
     }

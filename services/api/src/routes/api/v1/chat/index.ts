@@ -1,13 +1,26 @@
 // go-chatty's REST routes under /api/v1/chat.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { checkSend, createConversation, listMessages, listParticipants, requireParticipant } from '@chatty/chat'
+import { checkSend, createConversation, listMessages, listParticipants, requireParticipant, setMute } from '@chatty/chat'
+import type { FastifyRequest } from 'fastify'
+import { actingUser } from '../../../../plugins/app/auth.ts'
+import { HttpError } from '../../../../plugins/app/errors.ts'
 import { errorResponses } from '../../../../schemas/common.ts'
 import {
   ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, ListMessagesQuerySchema, MessagePageSchema,
-  ParticipantsSchema, ReaderHeadersSchema, SendAcceptedSchema, SendMessageBodySchema
+  MuteBodySchema, MuteSchema, ParticipantsSchema, ReaderHeadersSchema, SendAcceptedSchema, SendMessageBodySchema
 } from '../../../../schemas/chat.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
+
+/**
+ * Who reads: in jwt mode the token's user, who must be a participant; in none mode the
+ * X-User-Id header when sent (then checked), else nobody in particular (go-chatty's open reads).
+ */
+async function checkReader (request: FastifyRequest, conversationId: string): Promise<void> {
+  const header = request.headers['x-user-id']
+  const reader = actingUser(request, typeof header === 'string' ? header : undefined)
+  if (reader !== undefined) await requireParticipant(request.server.db, conversationId, reader)
+}
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { db } = fastify
@@ -20,7 +33,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: ChatCreatedSchema, ...errorResponses }
     }
   }, async (request, reply) => {
-    const created = await createConversation(db, { participantIds: request.body.participant_ids, tenantId: request.body.tenant_id })
+    // With a token, the caller is always a member (and the owner) of what they create.
+    const creatorId = request.identity?.userId ?? null
+    const created = await createConversation(db, { participantIds: request.body.participant_ids, tenantId: request.body.tenant_id, creatorId })
     return reply.code(201).send({ ...created, created_at: created.created_at.toISOString() })
   })
 
@@ -36,7 +51,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { chat_id: conversationId } = request.params
-    const { sender_id: senderId, ...input } = request.body
+    const { sender_id: claimed, ...input } = request.body
+    const senderId = actingUser(request, claimed)
+    if (senderId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'sender_id\'')
     const content = await checkSend(db, { ...input, conversationId, senderId })
     const messageId = randomUUID()
     const payload: SendMessagePayload = { message_id: messageId, conversation_id: conversationId, sender_id: senderId, content }
@@ -57,8 +74,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { chat_id: conversationId } = request.params
-    const reader = request.headers['x-user-id']
-    if (reader !== undefined) await requireParticipant(db, conversationId, reader)
+    await checkReader(request, conversationId)
     const { limit, offset, before_seq: beforeSeq, after_seq: afterSeq } = request.query
     const messages = await listMessages(db, { conversationId, limit, offset, beforeSeq, afterSeq })
     return { messages, limit, offset, count: messages.length }
@@ -74,9 +90,26 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => {
     const { chat_id: conversationId } = request.params
-    const reader = request.headers['x-user-id']
-    if (reader !== undefined) await requireParticipant(db, conversationId, reader)
+    await checkReader(request, conversationId)
     return { participant_ids: await listParticipants(db, conversationId) }
+  })
+
+  fastify.put('/chat/:chat_id/mute', {
+    schema: {
+      summary: 'Mute or unmute a conversation for one member',
+      description: 'Muted members get no offline notifications until `until`; null unmutes.',
+      tags: ['chat'],
+      params: ChatParamsSchema,
+      body: MuteBodySchema,
+      response: { 200: MuteSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId } = request.params
+    const userId = actingUser(request, request.body.user_id)
+    if (userId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'user_id\'')
+    const until = request.body.until === null ? null : new Date(request.body.until)
+    await setMute(db, conversationId, userId, until)
+    return { conversation_id: conversationId, user_id: userId, muted_until: until?.toISOString() ?? null }
   })
 }
 

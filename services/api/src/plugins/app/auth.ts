@@ -1,0 +1,102 @@
+// Identity (DESIGN.md section 5). AUTH_MODE=jwt: every /api/v1 request carries a bearer token
+// (the websocket may pass it as ?access_token=) and the user is its `sub`. AUTH_MODE=none is
+// go-chatty's behaviour: the caller is whoever user_id / sender_id claims, for development only.
+import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { HttpError } from './errors.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export interface Identity {
+  userId: string
+  /** Seconds since the epoch; null when the token does not expire. */
+  expiresAt: number | null
+}
+
+export interface Authenticator {
+  mode: 'none' | 'jwt'
+  /** Verifies a token; throws HttpError 401 unless it is valid now. */
+  verify (token: string): Promise<Identity>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auth: Authenticator
+  }
+  interface FastifyRequest {
+    /** The authenticated user (jwt mode); null in none mode. */
+    identity: Identity | null
+  }
+}
+
+export function unauthorized (message: string): HttpError {
+  return new HttpError(401, 'unauthorized', message)
+}
+
+/** The bearer token of a request: the Authorization header, or ?access_token= on the websocket. */
+export function bearerToken (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    return match?.[1] ?? ''
+  }
+  const query = request.query as Record<string, unknown> | undefined
+  return typeof query?.access_token === 'string' ? query.access_token : undefined
+}
+
+/**
+ * The user a request acts as. In jwt mode, the token's subject; a claimed id that differs is
+ * 403. In none mode, the claimed id (which may be absent).
+ */
+export function actingUser (request: FastifyRequest, claimed: string | undefined): string | undefined {
+  if (request.identity === null) return claimed
+  if (claimed !== undefined && claimed.toLowerCase() !== request.identity.userId.toLowerCase()) {
+    throw new HttpError(403, 'forbidden', 'the user in the request is not the authenticated user')
+  }
+  return request.identity.userId
+}
+
+export default fp(async (fastify) => {
+  const { config } = fastify
+  let getKey: JWTVerifyGetKey | Uint8Array | undefined
+  if (config.AUTH_MODE === 'jwt') {
+    getKey = config.JWKS_URL !== undefined
+      ? createRemoteJWKSet(new URL(config.JWKS_URL), { cacheMaxAge: config.JWKS_CACHE_MAX_AGE_MS, cooldownDuration: config.JWKS_COOLDOWN_MS })
+      : new TextEncoder().encode(config.JWT_SECRET)
+  }
+  const algorithms = config.JWKS_URL !== undefined ? ['RS256', 'ES256'] : ['HS256']
+
+  const auth: Authenticator = {
+    mode: config.AUTH_MODE,
+    async verify (token) {
+      if (getKey === undefined) throw unauthorized('authentication is not configured')
+      try {
+        const verifyOptions = { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, clockTolerance: 5 }
+        const { payload } = getKey instanceof Uint8Array
+          ? await jwtVerify(token, getKey, verifyOptions)
+          : await jwtVerify(token, getKey, verifyOptions)
+        if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('the token subject must be a user uuid')
+        return { userId: payload.sub.toLowerCase(), expiresAt: payload.exp ?? null }
+      } catch (error) {
+        if (error instanceof HttpError) throw error
+        if (error instanceof joseErrors.JWTExpired) throw unauthorized('the token has expired')
+        if (error instanceof joseErrors.JOSEError) throw unauthorized(`invalid token (${error.code})`)
+        throw error
+      }
+    }
+  }
+  fastify.decorate('auth', auth)
+  fastify.decorateRequest('identity', null)
+
+  if (config.AUTH_MODE === 'jwt') {
+    fastify.addHook('onRequest', async (request) => {
+      if (!request.url.startsWith('/api/')) return
+      const token = bearerToken(request)
+      if (token === undefined || token === '') throw unauthorized('a bearer token is required')
+      request.identity = await auth.verify(token)
+    })
+  } else {
+    fastify.log.warn('AUTH_MODE=none: callers are trusted to say who they are; use AUTH_MODE=jwt in production')
+  }
+}, { name: 'auth', dependencies: ['config', 'errors'] })

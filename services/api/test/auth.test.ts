@@ -1,0 +1,174 @@
+import t from 'tap'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import pg from 'pg'
+import type { InjectOptions } from 'fastify'
+import { SignJWT, exportJWK, generateKeyPair } from 'jose'
+import { onTeardown } from '@chatty/db/testing'
+import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
+
+const { alice, bob, eve } = users
+const SECRET = 'test-secret-test-secret-test-secret!'
+const key = new TextEncoder().encode(SECRET)
+
+function token (sub: string, options: { exp?: string | number, nbf?: string | number, iss?: string, aud?: string, secret?: Uint8Array } = {}) {
+  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(options.exp ?? '1h')
+  if (options.nbf !== undefined) jwt = jwt.setNotBefore(options.nbf)
+  if (options.iss !== undefined) jwt = jwt.setIssuer(options.iss)
+  if (options.aud !== undefined) jwt = jwt.setAudience(options.aud)
+  return jwt.sign(options.secret ?? key)
+}
+
+const bearer = async (sub: string) => ({ authorization: `Bearer ${await token(sub)}` })
+
+async function count (dbUrl: string, table: string): Promise<number> {
+  const client = new pg.Client({ connectionString: dbUrl })
+  await client.connect()
+  try {
+    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n
+  } finally {
+    await client.end()
+  }
+}
+
+const jwtConfig = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET }
+
+t.test('jwt mode: no token, a bad token, an expired or not-yet-valid token are 401', async (t) => {
+  const { app } = await buildTestApp(t, jwtConfig)
+  const url = '/api/v1/chat'
+  const payload = { participant_ids: [bob] }
+  const cases: Array<[string, Record<string, string>]> = [
+    ['no token', {}],
+    ['not a bearer', { authorization: 'Basic abc' }],
+    ['garbage', { authorization: 'Bearer abc.def.ghi' }],
+    ['wrong secret', { authorization: `Bearer ${await token(alice, { secret: new TextEncoder().encode('another-secret-another-secret-xx!') })}` }],
+    ['expired', { authorization: `Bearer ${await token(alice, { exp: Math.floor(Date.now() / 1000) - 60 })}` }],
+    ['not yet valid', { authorization: `Bearer ${await token(alice, { nbf: Math.floor(Date.now() / 1000) + 600 })}` }],
+    ['subject not a uuid', { authorization: `Bearer ${await token('alice')}` }]
+  ]
+  for (const [name, headers] of cases) {
+    const res = await app.inject({ method: 'POST', url, payload, headers })
+    t.equal(res.statusCode, 401, name)
+    t.equal(res.json().code, 'unauthorized', name)
+  }
+  t.equal((await app.inject('/')).statusCode, 200, 'health routes stay open')
+  t.equal((await app.inject('/readyz')).statusCode, 200)
+})
+
+t.test('jwt mode: issuer and audience are checked when configured', async (t) => {
+  const { app } = await buildTestApp(t, { ...jwtConfig, JWT_ISSUER: 'https://id.example', JWT_AUDIENCE: 'chatty' })
+  const good = await token(alice, { iss: 'https://id.example', aud: 'chatty' })
+  const wrongAud = await token(alice, { iss: 'https://id.example', aud: 'other' })
+  const noIss = await token(alice, { aud: 'chatty' })
+  const send = (jwt: string) => app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: { authorization: `Bearer ${jwt}` } })
+  t.equal((await send(good)).statusCode, 201)
+  t.equal((await send(wrongAud)).statusCode, 401)
+  t.equal((await send(noIss)).statusCode, 401)
+})
+
+t.test('jwt mode: the creator is a member and the owner; the sender defaults to the token user', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  await startJobs(t, dbUrl)
+  const created = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })
+  t.equal(created.statusCode, 201)
+  const chat = created.json()
+  t.same([...chat.participant_ids].sort(), [alice, bob].sort())
+  const sent = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { body: 'from the token' }, headers: await bearer(alice) })
+  t.equal(sent.statusCode, 202)
+  const page = await waitFor(async () => {
+    const body = (await app.inject({ url: `/api/v1/chat/${chat.id}/messages`, headers: await bearer(bob) })).json()
+    return body.count > 0 ? body : undefined
+  })
+  t.equal(page.messages[0].sender_id, alice)
+  const spoof = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { sender_id: bob, body: 'as bob' }, headers: await bearer(alice) })
+  t.equal(spoof.statusCode, 403, 'a sender_id other than the token user is 403')
+})
+
+t.test('jwt mode: an outsider gets 403 on every route and changes nothing', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
+  const before = { messages: await count(dbUrl, 'chat.message'), participants: await count(dbUrl, 'chat.participant'), blocks: await count(dbUrl, 'chat.block') }
+  const outsider = await bearer(eve)
+  const calls: Array<[string, InjectOptions]> = [
+    ['read history', { url: `/api/v1/chat/${chat.id}/messages`, headers: outsider }],
+    ['list participants', { url: `/api/v1/chat/${chat.id}/participants`, headers: outsider }],
+    ['send', { method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { body: 'let me in' }, headers: outsider }],
+    ['send as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { sender_id: alice, body: 'as alice' }, headers: outsider }],
+    ['mute', { method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { until: null }, headers: outsider }],
+    ['mute someone else', { method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { user_id: alice, until: null }, headers: outsider }],
+    ['read history claiming a member', { url: `/api/v1/chat/${chat.id}/messages`, headers: { ...outsider, 'x-user-id': alice } }],
+    ['block on behalf of another user', { method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: outsider }],
+    ['list another user\'s blocks', { url: `/api/v1/users/${alice}/blocks`, headers: outsider }]
+  ]
+  for (const [name, call] of calls) {
+    const res = await app.inject(call)
+    t.equal(res.statusCode, 403, name)
+    t.equal(res.json().code, 'forbidden', name)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same({ messages: await count(dbUrl, 'chat.message'), participants: await count(dbUrl, 'chat.participant'), blocks: await count(dbUrl, 'chat.block') }, before, 'no side effect')
+})
+
+t.test('jwt mode with a JWKS URL: RS256 and ES256 keys, and a rotated key is picked up', async (t) => {
+  const rsa = await generateKeyPair('RS256')
+  const ec = await generateKeyPair('ES256')
+  const next = await generateKeyPair('RS256')
+  let keys = [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256' }, { ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256' }]
+  const server = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ keys }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  onTeardown(t, () => new Promise((resolve) => server.close(resolve)))
+  const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`
+  const { app } = await buildTestApp(t, { AUTH_MODE: 'jwt', JWKS_URL: jwksUrl, JWKS_COOLDOWN_MS: 0 })
+  const sign = (privateKey: Parameters<SignJWT['sign']>[0], alg: string, kid: string) =>
+    new SignJWT({}).setProtectedHeader({ alg, kid }).setSubject(alice).setIssuedAt().setExpirationTime('5m').sign(privateKey)
+  const create = (jwt: string) => app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: { authorization: `Bearer ${jwt}` } })
+  t.equal((await create(await sign(rsa.privateKey, 'RS256', 'rsa-1'))).statusCode, 201, 'RS256')
+  t.equal((await create(await sign(ec.privateKey, 'ES256', 'ec-1'))).statusCode, 201, 'ES256')
+  t.equal((await create(await token(alice))).statusCode, 401, 'HS256 is not accepted with a JWKS')
+  // The identity provider rotates to a new key.
+  keys = [{ ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256' }]
+  t.equal((await create(await sign(next.privateKey, 'RS256', 'rsa-2'))).statusCode, 201, 'a new kid triggers a refetch')
+})
+
+t.test('a blocked user cannot send into a direct conversation with the blocker; unblock restores it', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  const direct = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
+  const group = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob, eve] }, headers: await bearer(alice) })).json()
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  t.same((await app.inject({ url: `/api/v1/users/${alice}/blocks`, headers: await bearer(alice) })).json(), { blocked_ids: [bob] })
+  const blocked = await app.inject({ method: 'POST', url: `/api/v1/chat/${direct.id}`, payload: { body: 'hi' }, headers: await bearer(bob) })
+  t.equal(blocked.statusCode, 403)
+  t.equal(blocked.json().code, 'forbidden')
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${group.id}`, payload: { body: 'hi all' }, headers: await bearer(bob) })).statusCode, 202, 'group conversations are not affected')
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${direct.id}`, payload: { body: 'hi' }, headers: await bearer(alice) })).statusCode, 202, 'the blocker may still write')
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${alice}`, headers: await bearer(alice) })).statusCode, 400, 'no self-block')
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${direct.id}`, payload: { body: 'hi again' }, headers: await bearer(bob) })).statusCode, 202)
+  t.equal(await count(dbUrl, 'chat.block'), 0)
+})
+
+t.test('a member mutes and unmutes a conversation', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
+  const until = new Date(Date.now() + 3_600_000).toISOString()
+  const muted = await app.inject({ method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { until }, headers: await bearer(bob) })
+  t.equal(muted.statusCode, 200)
+  t.same(muted.json(), { conversation_id: chat.id, user_id: bob, muted_until: until })
+  const client = new pg.Client({ connectionString: dbUrl })
+  await client.connect()
+  const stored = (await client.query(`SELECT to_char(muted_until, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM chat.participant WHERE user_id = $1`, [bob])).rows[0].at as string
+  await client.end()
+  t.equal(stored, until, 'stored as UTC')
+  const unmuted = await app.inject({ method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { until: null }, headers: await bearer(bob) })
+  t.same(unmuted.json().muted_until, null)
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { until: 'tomorrow' }, headers: await bearer(bob) })).statusCode, 400)
+})
+
+t.test('jwt mode needs a secret or a JWKS URL, and none mode is refused in production', async (t) => {
+  await t.rejects(buildTestApp(t, { AUTH_MODE: 'jwt' }), /JWT_SECRET/)
+  await t.rejects(buildTestApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'short' }), /JWT_SECRET/)
+  await t.rejects(buildTestApp(t, { NODE_ENV: 'production' }), /JWT_SECRET/, 'production defaults to jwt')
+})
