@@ -5,6 +5,9 @@ import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import env, { type EnvOptions } from './plugins/external/env.ts'
 import swagger from './plugins/external/swagger.ts'
+import security from './plugins/external/security.ts'
+import rateLimit from './plugins/external/rate-limit.ts'
+import underPressure from './plugins/external/under-pressure.ts'
 import errors from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
 import queue from './plugins/app/queue.ts'
@@ -27,8 +30,11 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   fastify.removeContentTypeParser('text/plain')
   fastify.decorate('readinessProbes', {})
   await fastify.register(errors)
+  await fastify.register(underPressure)
+  await fastify.register(security)
   await fastify.register(swagger)
   await fastify.register(auth)
+  await fastify.register(rateLimit)
   await fastify.register(db)
   await fastify.register(queue)
   await fastify.register(rootRoutes)

@@ -12,7 +12,8 @@ export interface TestApp {
 
 export async function buildTestApp (t: Test, config: Record<string, unknown> = {}, dbUrl?: string): Promise<TestApp> {
   dbUrl ??= (await testDatabase(t)).url
-  const app = await buildApp({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, ...config } })
+  // Overload shedding is off unless a test turns it on: a shared, busy test machine lags.
+  const app = await buildApp({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, MAX_EVENT_LOOP_DELAY_MS: 0, ...config } })
   onTeardown(t, () => app.close())
   await app.ready()
   return { app, dbUrl }

@@ -22,11 +22,21 @@ const CODE_BY_STATUS: Record<number, string> = {
 export class HttpError extends Error {
   readonly statusCode: number
   readonly code: string
-  constructor (statusCode: number, code: string, message: string) {
+  /** More fields for the answer, e.g. retry_after_ms. */
+  readonly extra: Record<string, unknown>
+  constructor (statusCode: number, code: string, message: string, extra: Record<string, unknown> = {}) {
     super(message)
     this.statusCode = statusCode
     this.code = code
+    this.extra = extra
   }
+}
+
+/** Errors that mean "the database is not reachable right now", not "this request is wrong". */
+function isDatabaseUnavailable (error: { code?: unknown, message?: string }): boolean {
+  const code = typeof error.code === 'string' ? error.code : ''
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message ?? '')
 }
 
 export default fp(async (fastify) => {
@@ -35,7 +45,11 @@ export default fp(async (fastify) => {
       return reply.code(STATUS_BY_CODE[error.code]).send({ error: error.message, code: error.code })
     }
     if (error instanceof HttpError) {
-      return reply.code(error.statusCode).send({ error: error.message, code: error.code })
+      return reply.code(error.statusCode).send({ error: error.message, code: error.code, ...error.extra })
+    }
+    if (isDatabaseUnavailable(error as { code?: unknown })) {
+      request.log.warn({ err: error }, 'database unavailable')
+      return reply.code(503).header('retry-after', 1).send({ error: 'the database is unavailable; retry shortly', code: 'unavailable' })
     }
     const status = (error as FastifyError).statusCode ?? 500
     if ((error as FastifyError).validation !== undefined) {

@@ -20,9 +20,17 @@ export const ConfigSchema = Type.Object({
   JWKS_COOLDOWN_MS: Type.Integer({ default: 30_000, minimum: 0 }),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_KEY_PREFIX: Type.String({ default: 'chatty:', description: 'prefix of every Redis key and channel' }),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins, or *' })),
+  RATE_LIMIT_IP_MAX: Type.Integer({ default: 1200, minimum: 1 }),
+  RATE_LIMIT_USER_MAX: Type.Integer({ default: 600, minimum: 1 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, description: '0 turns the check off' }),
   BODY_LIMIT: Type.Integer({ default: 65536, minimum: 1024 }),
   WS_PING_INTERVAL_MS: Type.Integer({ default: 30000, minimum: 100 }),
-  WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 })
+  WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 }),
+  // Bytes queued for one socket before it is cut as a slow consumer (close 1013).
+  WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 })
 })
 
 export type Config = Static<typeof ConfigSchema> & { AUTH_MODE: 'none' | 'jwt' }

@@ -1,0 +1,56 @@
+// Abuse limits on REST: per client IP for every request, and per user once the user is known
+// (the token's user, or in none mode the claimed one). With REDIS_URL the counters live in Redis,
+// so limits hold across api processes; otherwise each process counts for itself.
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import { HttpError } from '../app/errors.ts'
+
+function limited (ttlMs: number, what: string): HttpError {
+  return new HttpError(429, 'rate_limited', `too many requests ${what}; retry in ${Math.ceil(ttlMs / 1000)} s`, { retry_after_ms: ttlMs })
+}
+
+export default fp(async (fastify) => {
+  const { config } = fastify
+  const redis = config.REDIS_URL === undefined
+    ? undefined
+    : new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false })
+  if (redis !== undefined) {
+    redis.on('error', (err) => fastify.log.debug({ err }, 'rate-limit redis error'))
+    fastify.addHook('onClose', async () => { redis.disconnect() })
+  }
+  const store = { redis, skipOnError: true, nameSpace: `${config.REDIS_KEY_PREFIX}rl:` }
+
+  await fastify.register(rateLimit, {
+    ...store,
+    global: true,
+    max: config.RATE_LIMIT_IP_MAX,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    keyGenerator: (request) => `ip:${request.ip}`,
+    allowList: (request) => !request.url.startsWith('/api/'),
+    errorResponseBuilder: (_request, context) => limited(context.ttl, 'from this address')
+  })
+
+  const perUser = fastify.createRateLimit({
+    ...store,
+    max: config.RATE_LIMIT_USER_MAX,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    keyGenerator: (request) => `user:${userKey(request.identity?.userId, request.body, request.headers['x-user-id'])}`
+  })
+  fastify.addHook('preHandler', async (request, reply) => {
+    if (!request.url.startsWith('/api/')) return
+    if (userKey(request.identity?.userId, request.body, request.headers['x-user-id']) === undefined) return
+    const result = await perUser(request)
+    if (!result.isAllowed && result.isExceeded) {
+      reply.header('retry-after', result.ttlInSeconds)
+      throw limited(result.ttl, 'for this user')
+    }
+  })
+}, { name: 'rate-limit', dependencies: ['config', 'auth'] })
+
+function userKey (tokenUser: string | undefined, body: unknown, header: string | string[] | undefined): string | undefined {
+  if (tokenUser !== undefined) return tokenUser
+  const claimed = (body as { sender_id?: unknown, user_id?: unknown } | undefined)
+  const id = claimed?.sender_id ?? claimed?.user_id ?? header
+  return typeof id === 'string' ? id : undefined
+}

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { buildTestApp, users } from './helper.ts'
+
+const { alice, bob } = users
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+t.test('too many requests from one address answer 429 rate_limited with retry_after_ms', async (t) => {
+  const { app } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 5 })
+  const codes: number[] = []
+  for (let i = 0; i < 6; i++) codes.push((await app.inject('/api/v1/chat/00000000-0000-4000-8000-000000000000/participants')).statusCode)
+  t.same(codes, [404, 404, 404, 404, 404, 429])
+  const limited = await app.inject('/api/v1/chat/00000000-0000-4000-8000-000000000000/participants')
+  t.equal(limited.json().code, 'rate_limited')
+  t.ok(limited.json().retry_after_ms > 0 && limited.json().retry_after_ms <= 60_000)
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  const other = await app.inject({ url: '/api/v1/chat/00000000-0000-4000-8000-000000000000/participants', remoteAddress: '10.0.0.2' })
+  t.equal(other.statusCode, 404, 'another address is not limited')
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'health checks are never limited')
+})
+
+t.test('one user is limited on their own; another user is not', async (t) => {
+  const { app } = await buildTestApp(t, { RATE_LIMIT_USER_MAX: 3 })
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, bob] } })).json()
+  const send = (sender: string) => app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { sender_id: sender, body: 'hi' } })
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await send(alice)).statusCode)
+  t.same(codes, [202, 202, 202, 429])
+  t.equal((await send(bob)).statusCode, 202)
+})
+
+t.test('with Redis, limits hold across api processes', async (t) => {
+  const prefix = `test-${randomUUID()}:`
+  const config = { RATE_LIMIT_IP_MAX: 4, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }
+  const { app: first, dbUrl } = await buildTestApp(t, config)
+  const { app: second } = await buildTestApp(t, config, dbUrl)
+  const url = '/api/v1/chat/00000000-0000-4000-8000-000000000000/participants'
+  const codes = [
+    (await first.inject(url)).statusCode, (await second.inject(url)).statusCode,
+    (await first.inject(url)).statusCode, (await second.inject(url)).statusCode,
+    (await first.inject(url)).statusCode, (await second.inject(url)).statusCode
+  ]
+  t.same(codes, [404, 404, 404, 404, 429, 429])
+})
+
+t.test('responses carry security headers; CORS answers only configured origins', async (t) => {
+  const { app } = await buildTestApp(t, { CORS_ORIGINS: 'https://app.example' })
+  const res = await app.inject('/')
+  t.equal(res.headers['x-content-type-options'], 'nosniff')
+  t.match(String(res.headers['content-security-policy']), /frame-ancestors 'none'/)
+  t.ok(res.headers['strict-transport-security'])
+  const allowed = await app.inject({ method: 'OPTIONS', url: '/api/v1/chat', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } })
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example')
+  const denied = await app.inject({ method: 'OPTIONS', url: '/api/v1/chat', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+  t.not(denied.headers['access-control-allow-origin'], 'https://evil.example')
+})
+
+t.test('while the database is unreachable the api answers 503 unavailable, not 500', async (t) => {
+  const { app } = await buildTestApp(t, {}, 'postgres://postgres@127.0.0.1:1/nowhere')
+  const res = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice] } })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { error: 'the database is unavailable; retry shortly', code: 'unavailable' })
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json(), { status: 'down', checks: { postgres: 'down' } })
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'the process itself is up')
+})
+
+t.test('under overload (a blocked event loop) requests get 503 at once', async (t) => {
+  const { app } = await buildTestApp(t, { MAX_EVENT_LOOP_DELAY_MS: 100 })
+  const until = Date.now() + 400
+  while (Date.now() < until) { /* block the event loop */ }
+  // The overdue sampling timer runs first and records the delay.
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const res = await app.inject('/api/v1/chat/00000000-0000-4000-8000-000000000000/participants')
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'unavailable')
+  // Once the loop is calm again, requests are served.
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal((await app.inject('/api/v1/chat/00000000-0000-4000-8000-000000000000/participants')).statusCode, 404)
+})
