@@ -35,7 +35,7 @@ export function withAliases (data: Record<string, unknown>): Record<string, unkn
 }
 
 export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
-  await fastify.register(env, { schema: JobsConfigSchema, data: withAliases(options.data ?? process.env), dotenv: false, confKey: 'jobsConfig' })
+  await fastify.register(env, { schema: JobsConfigSchema, data: withAliases(options.data ?? process.env), dotenv: false, env: false, confKey: 'jobsConfig' })
   if (fastify.jobsConfig.QUEUE_BACKEND === 'redis' && fastify.jobsConfig.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
   }

@@ -47,7 +47,8 @@ export interface EnvOptions {
 }
 
 export default fp<EnvOptions>(async (fastify, options) => {
-  await fastify.register(env, { schema: ConfigSchema, data: options.data ?? process.env, dotenv: false })
+  // env: false: read only `data`, so an app built by a test is not configured by the process's environment.
+  await fastify.register(env, { schema: ConfigSchema, data: options.data ?? process.env, dotenv: false, env: false })
   const config = fastify.config
   // AUTH_MODE defaults to jwt in production and none elsewhere (DESIGN.md section 5).
   config.AUTH_MODE ??= config.NODE_ENV === 'production' ? 'jwt' : 'none'
