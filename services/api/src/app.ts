@@ -49,9 +49,19 @@ export interface BuildOptions {
 }
 
 /** Fastify options shared by tests and server.ts. */
+/** TRUST_PROXY: "true", a hop count, or a comma-separated list of proxy addresses/CIDRs. */
+function trustProxy (value: unknown): boolean | number | string[] {
+  if (typeof value !== 'string' || value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return Number(value)
+  return value.split(',').map((entry) => entry.trim())
+}
+
 export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
   return {
     logger,
+    // Behind a load balancer, the client address (rate limits, logs) comes from X-Forwarded-For.
+    trustProxy: trustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
     bodyLimit: Number(config.BODY_LIMIT ?? 65536),
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
