@@ -1,21 +1,39 @@
 // The one place that picks a queue adapter from configuration.
-import type { QueueClient, QueueServer } from './port.ts'
-import { createPostgresQueueClient, createPostgresQueueServer } from './adapters/postgres.ts'
+import { createPostgresQueueAdmin, createPostgresQueueClient, createPostgresQueueServer } from './adapters/postgres.ts'
+import { QueueConfigError } from './errors.ts'
+import type { QueueAdmin, QueueClient, QueueServer } from './port.ts'
+import type { QueueServerOptions } from './worker-pool.ts'
 
-export interface QueueConfig {
+/**
+ * Everything optional has a default (see QueueServerOptions and README.md). Clients only use
+ * backend, dbUrl / redisUrl, redisPrefix and log; admins also use queues.
+ */
+export interface QueueConfig extends QueueServerOptions {
+  /** QUEUE_BACKEND: postgres (graphile-worker) or redis (BullMQ). */
   backend: 'postgres' | 'redis'
+  /** DB_URL; used by the postgres backend. */
   dbUrl: string
+  /** REDIS_URL; required by the redis backend. */
   redisUrl?: string
-  concurrency?: number
-  log?: (level: string, message: string) => void
+  /** Prefix of the redis backend's keys [chatty:q]. */
+  redisPrefix?: string
+}
+
+function redisOptions (_config: QueueConfig): never {
+  throw new QueueConfigError('QUEUE_BACKEND=redis is not available yet')
 }
 
 export function createQueueClient (config: QueueConfig): QueueClient {
-  if (config.backend === 'redis') throw new Error('QUEUE_BACKEND=redis is not available yet')
+  if (config.backend === 'redis') redisOptions(config)
   return createPostgresQueueClient({ connectionString: config.dbUrl, log: config.log })
 }
 
 export function createQueueServer (config: QueueConfig): QueueServer {
-  if (config.backend === 'redis') throw new Error('QUEUE_BACKEND=redis is not available yet')
-  return createPostgresQueueServer({ connectionString: config.dbUrl, concurrency: config.concurrency, log: config.log })
+  if (config.backend === 'redis') redisOptions(config)
+  return createPostgresQueueServer({ ...config, connectionString: config.dbUrl })
+}
+
+export function createQueueAdmin (config: QueueConfig): QueueAdmin {
+  if (config.backend === 'redis') redisOptions(config)
+  return createPostgresQueueAdmin({ connectionString: config.dbUrl, queues: config.queues })
 }

@@ -1,0 +1,267 @@
+// The worker side both backends share: concurrency, weighted queue choice, per-attempt timeouts,
+// retries with backoff, lock heartbeats, throughput counts and a graceful drain. A backend only
+// supplies a JobStore: claim, complete, fail, heartbeat, wait for work.
+import { createRetryDelay, type BackoffOptions, type RetryDelay } from './backoff.ts'
+import { JobLockLostError, JobTimeoutError, PermanentJobError } from './errors.ts'
+import type { Handler, JobContext, QueueServer, TaskOptions, ThroughputPoint } from './port.ts'
+import { checkQueueWeights, DEFAULT_QUEUE, QueuePicker } from './weights.ts'
+
+export type Log = (level: 'error' | 'warning' | 'info', message: string) => void
+
+export interface ClaimedJob {
+  id: string
+  type: string
+  queue: string
+  payload: unknown
+  /** 1 on the first attempt. */
+  attempt: number
+  maxAttempts: number
+}
+
+export interface JobStore<J extends ClaimedJob = ClaimedJob> {
+  /** Locks the first ready job of the first queue (in this order) that has one, for a type we handle. */
+  claim (queues: readonly string[], types: readonly string[]): Promise<J | undefined>
+  complete (job: J): Promise<void>
+  /** Schedules another attempt in retryInMs, or (undefined) moves the job to the failed state. */
+  fail (job: J, error: Error, retryInMs: number | undefined): Promise<void>
+  /** Keeps the locks of running jobs alive; returns the ids whose lock is gone. */
+  heartbeat (jobs: readonly J[]): Promise<string[]>
+  /** Resolves when new work may be ready, after maxMs at the latest, or when signal aborts. */
+  waitForWork (maxMs: number, signal: AbortSignal): Promise<void>
+  recordThroughput (points: readonly ThroughputPoint[]): Promise<void>
+  close (): Promise<void>
+}
+
+export interface WorkerPoolOptions {
+  concurrency: number
+  queues: Record<string, number>
+  timeoutMs: number
+  retryDelay: RetryDelay
+  /** A job whose lock is not renewed for this long is given to another worker. */
+  lockTimeoutMs: number
+  /** Longest idle wait between looks for work when no notification arrives. */
+  pollIntervalMs: number
+  log: Log
+}
+
+/** Worker settings both adapters take (all optional; defaults in brackets). */
+export interface QueueServerOptions {
+  /** Jobs run at once by this process [10]. */
+  concurrency?: number
+  /** Queues this process serves and their weights [{ default: 1 }]. */
+  queues?: Record<string, number>
+  /** Per-attempt timeout unless the task was registered with its own [60_000 ms]. */
+  timeoutMs?: number
+  /** Retry delays [base 1 s, doubling, max 1 h, jitter 0.5]. */
+  backoff?: BackoffOptions
+  /**
+   * A running job's lock lasts this long without renewal; the worker renews it every third of
+   * it. When a worker dies mid-job, another takes the job over within about 2 x this [30_000 ms].
+   * Every worker sharing a queue must use the same value.
+   */
+  lockTimeoutMs?: number
+  /** Idle look for work when no notification arrived (a safety net) [2000 ms]. */
+  pollIntervalMs?: number
+  log?: (level: string, message: string) => void
+}
+
+export function resolveServerOptions (options: QueueServerOptions): WorkerPoolOptions {
+  const resolved: WorkerPoolOptions = {
+    concurrency: options.concurrency ?? 10,
+    queues: checkQueueWeights(options.queues ?? { [DEFAULT_QUEUE]: 1 }),
+    timeoutMs: options.timeoutMs ?? 60_000,
+    retryDelay: createRetryDelay(options.backoff),
+    lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
+    pollIntervalMs: options.pollIntervalMs ?? 2000,
+    log: options.log ?? (() => {})
+  }
+  for (const key of ['concurrency', 'timeoutMs', 'lockTimeoutMs', 'pollIntervalMs'] as const) {
+    const value = resolved[key]
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`)
+  }
+  return resolved
+}
+
+interface Registered {
+  handler: Handler<any>
+  timeoutMs: number | undefined
+}
+
+interface Running<J> {
+  job: J
+  controller: AbortController
+  done: Promise<void>
+}
+
+const THROUGHPUT_FLUSH_MS = 5000
+
+/** A QueueServer over a store opened when run() starts and closed when it ends. */
+export function createWorkerPoolServer<J extends ClaimedJob> (openStore: () => Promise<JobStore<J>>, options: WorkerPoolOptions): QueueServer {
+  const handlers = new Map<string, Registered>()
+  let running = false
+  return {
+    register<P>(type: string, handler: Handler<P>, taskOptions: TaskOptions = {}) {
+      if (taskOptions.timeoutMs !== undefined && !(taskOptions.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${taskOptions.timeoutMs}`)
+      handlers.set(type, { handler, timeoutMs: taskOptions.timeoutMs })
+    },
+    async run (signal: AbortSignal) {
+      if (running) throw new Error('this queue server is already running')
+      if (handlers.size === 0) throw new Error('no task handlers registered: call register() before run()')
+      running = true
+      try {
+        const store = await openStore()
+        await runPool(store, handlers, options, signal)
+      } finally {
+        running = false
+      }
+    }
+  }
+}
+
+async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<string, Registered>, options: WorkerPoolOptions, signal: AbortSignal): Promise<void> {
+  const { log } = options
+  const picker = new QueuePicker(options.queues)
+  const inFlight = new Map<string, Running<J>>()
+  const throughput = new ThroughputCounter()
+  let slotFreed = Promise.withResolvers<void>()
+  const aborted = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+
+  const heartbeat = setInterval(() => {
+    if (inFlight.size === 0) return
+    store.heartbeat([...inFlight.values()].map((entry) => entry.job)).then((lost) => {
+      for (const id of lost) inFlight.get(id)?.controller.abort(new JobLockLostError())
+    }, (error: unknown) => log('error', `could not renew job locks: ${messageOf(error)}`))
+  }, Math.max(10, Math.floor(options.lockTimeoutMs / 3)))
+  const flush = async () => {
+    const points = throughput.take()
+    if (points.length === 0) return
+    await store.recordThroughput(points).catch((error: unknown) => log('warning', `could not record throughput: ${messageOf(error)}`))
+  }
+  const flushTimer = setInterval(flush, THROUGHPUT_FLUSH_MS)
+
+  const finish = async (job: J, registered: Registered | undefined, controller: AbortController) => {
+    let failure: Error | undefined
+    try {
+      if (registered === undefined) throw new Error(`no handler registered for task type "${job.type}"`)
+      await attempt(registered.handler, job, controller, registered.timeoutMs ?? options.timeoutMs)
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error))
+    }
+    if (controller.signal.reason instanceof JobLockLostError) {
+      log('warning', `job ${job.id} (${job.type}) lost its lock mid-attempt; its outcome is dropped and it runs again elsewhere`)
+      return
+    }
+    throughput.add(job.queue, failure === undefined)
+    try {
+      if (failure === undefined) {
+        await store.complete(job)
+        return
+      }
+      const final = failure instanceof PermanentJobError || job.attempt >= job.maxAttempts
+      const retryInMs = final ? undefined : options.retryDelay(job.attempt)
+      log(final ? 'error' : 'warning', `job ${job.id} (${job.type}, queue ${job.queue}) attempt ${job.attempt} of ${job.maxAttempts} failed: ${failure.message}; ${final ? 'it is now in the failed state' : `retrying in ${retryInMs} ms`}`)
+      await store.fail(job, failure, retryInMs)
+    } catch (error) {
+      log('error', `could not record the outcome of job ${job.id} (${job.type}): ${messageOf(error)}; it runs again once its lock expires`)
+    }
+  }
+
+  const start = (job: J) => {
+    const controller = new AbortController()
+    const done = finish(job, handlers.get(job.type), controller).finally(() => {
+      inFlight.delete(job.id)
+      slotFreed.resolve()
+      slotFreed = Promise.withResolvers<void>()
+    })
+    inFlight.set(job.id, { job, controller, done })
+  }
+
+  try {
+    while (!signal.aborted) {
+      if (inFlight.size >= options.concurrency) {
+        await Promise.race([slotFreed.promise, aborted])
+        continue
+      }
+      const order = picker.order()
+      let job: J | undefined
+      try {
+        job = await store.claim(order, [...handlers.keys()])
+      } catch (error) {
+        log('error', `could not fetch jobs: ${messageOf(error)}`)
+        await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+        continue
+      }
+      if (job === undefined) {
+        try {
+          await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
+        } catch (error) {
+          log('error', `could not wait for jobs: ${messageOf(error)}`)
+          await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+        }
+        continue
+      }
+      picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
+      start(job)
+    }
+    // Graceful drain: no new claims; in-flight jobs finish (each bounded by its timeout) while
+    // the heartbeat keeps their locks.
+    await Promise.allSettled([...inFlight.values()].map((entry) => entry.done))
+  } finally {
+    clearInterval(heartbeat)
+    clearInterval(flushTimer)
+    await flush()
+    await store.close()
+  }
+}
+
+/** Runs one attempt; rejects with the abort reason as soon as the timeout (or a lost lock) aborts it. */
+function attempt (handler: Handler<any>, job: ClaimedJob, controller: AbortController, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const { signal } = controller
+    const onAbort = () => reject(signal.reason)
+    const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs)
+    signal.addEventListener('abort', onAbort, { once: true })
+    const context: JobContext = { id: job.id, type: job.type, attempt: job.attempt, maxAttempts: job.maxAttempts, queue: job.queue, signal }
+    // A handler that ignores its signal keeps running after the timeout; its late outcome is ignored.
+    Promise.resolve()
+      .then(() => handler(job.payload, context))
+      .then(() => resolve(), reject)
+      .finally(() => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+      })
+  })
+}
+
+class ThroughputCounter {
+  #points = new Map<string, ThroughputPoint>()
+
+  add (queue: string, completed: boolean): void {
+    const minute = Math.floor(Date.now() / 60_000) * 60_000
+    const key = `${minute} ${queue}`
+    let point = this.#points.get(key)
+    if (point === undefined) {
+      point = { queue, minute: new Date(minute), completed: 0, failed: 0 }
+      this.#points.set(key, point)
+    }
+    if (completed) point.completed++
+    else point.failed++
+  }
+
+  take (): ThroughputPoint[] {
+    const points = [...this.#points.values()]
+    this.#points = new Map()
+    return points
+  }
+}
+
+function delay (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+export function messageOf (error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
