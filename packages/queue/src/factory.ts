@@ -1,5 +1,6 @@
 // The one place that picks a queue adapter from configuration.
 import { createPostgresQueueAdmin, createPostgresQueueClient, createPostgresQueueServer } from './adapters/postgres.ts'
+import { createRedisQueueAdmin, createRedisQueueClient, createRedisQueueServer } from './adapters/redis.ts'
 import { QueueConfigError } from './errors.ts'
 import type { QueueAdmin, QueueClient, QueueServer } from './port.ts'
 import type { QueueServerOptions } from './worker-pool.ts'
@@ -19,21 +20,22 @@ export interface QueueConfig extends QueueServerOptions {
   redisPrefix?: string
 }
 
-function redisOptions (_config: QueueConfig): never {
-  throw new QueueConfigError('QUEUE_BACKEND=redis is not available yet')
+function redisOptions (config: QueueConfig) {
+  if (config.redisUrl === undefined || config.redisUrl === '') throw new QueueConfigError('QUEUE_BACKEND=redis needs REDIS_URL')
+  return { ...config, redisUrl: config.redisUrl, prefix: config.redisPrefix }
 }
 
 export function createQueueClient (config: QueueConfig): QueueClient {
-  if (config.backend === 'redis') redisOptions(config)
+  if (config.backend === 'redis') return createRedisQueueClient(redisOptions(config))
   return createPostgresQueueClient({ connectionString: config.dbUrl, log: config.log })
 }
 
 export function createQueueServer (config: QueueConfig): QueueServer {
-  if (config.backend === 'redis') redisOptions(config)
+  if (config.backend === 'redis') return createRedisQueueServer(redisOptions(config))
   return createPostgresQueueServer({ ...config, connectionString: config.dbUrl })
 }
 
 export function createQueueAdmin (config: QueueConfig): QueueAdmin {
-  if (config.backend === 'redis') redisOptions(config)
+  if (config.backend === 'redis') return createRedisQueueAdmin(redisOptions(config))
   return createPostgresQueueAdmin({ connectionString: config.dbUrl, queues: config.queues })
 }
