@@ -1,0 +1,77 @@
+// The wire types of chatty's API (DESIGN.md section 4, docs/protocol.md): the message object,
+// the REST bodies, and the websocket frames in both directions. snake_case, as on the wire.
+
+/** A stored message. Nulls are present, never omitted; created_at is ISO 8601 UTC. */
+export interface Message {
+  id: string
+  conversation_id: string
+  sender_id: string
+  /** Per-conversation order, gap-free, starting at 1. */
+  seq: number
+  created_at: string
+  body: string | null
+  /** 0 text, 1 image, 2 file, 3 system. */
+  msg_type: number
+  attachment_url: string | null
+  attachment_meta: unknown
+  dedupe_key: string | null
+}
+
+/** What a client may write into a message. */
+export interface MessageContent {
+  body?: string | null
+  msg_type?: number | null
+  attachment_url?: string | null
+  attachment_meta?: unknown
+  /** A retried send with the same key stores one message (1 to 64 characters). */
+  dedupe_key?: string | null
+}
+
+export type Ref = string | number
+
+// --- client -> server ----------------------------------------------------------------------------
+
+export interface JoinFrame { type: 'join', conversation_id: string, since_seq?: number, ref?: Ref }
+export interface LeaveFrame { type: 'leave', conversation_id: string, ref?: Ref }
+export interface SendFrame extends MessageContent { type: 'message', conversation_id: string, ref?: Ref }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame
+
+// --- server -> client ----------------------------------------------------------------------------
+
+export interface ConnectedFrame { type: 'connected' }
+export interface JoinedFrame {
+  type: 'joined'
+  conversation_id: string
+  /** Every message after this seq follows this frame on this socket. */
+  last_seq: number
+  ref?: Ref
+}
+export interface LeftFrame { type: 'left', conversation_id: string, ref?: Ref }
+export interface MessageFrame { type: 'message', conversation_id: string, message: Message }
+/** The acknowledgement of a message frame that carried a ref. */
+export interface SentFrame { type: 'sent', conversation_id: string, message: Message, ref: Ref }
+export type ErrorCode = 'bad_request' | 'forbidden' | 'internal_error'
+export interface ErrorFrame { type: 'error', code: ErrorCode, error: string, ref?: Ref }
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame
+
+/** Close codes the server uses besides the standard ones (docs/protocol.md). */
+export const CloseCode = {
+  normal: 1000,
+  /** The server is shutting down: reconnect (to another process). */
+  goingAway: 1001,
+  /** No close frame: the connection dropped, or the server terminated a socket that missed a pong. */
+  abnormal: 1006,
+  /** A frame was larger than the server's WS_MAX_PAYLOAD. */
+  messageTooBig: 1009,
+  internalError: 1011,
+  /** The client read too slowly: its send buffer went over WS_MAX_BUFFERED_BYTES. */
+  slowConsumer: 1013,
+  /** The token the socket was opened with expired (AUTH_MODE=jwt). */
+  tokenExpired: 4001
+} as const
+
+// --- REST ----------------------------------------------------------------------------------------
+
+export interface ChatCreated { id: string, created_at: string, participant_ids: string[] }
+export interface SendAccepted { task_id: string, message_id: string }
+export interface MessagePage { messages: Message[], limit: number, offset: number, count: number }

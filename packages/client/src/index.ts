@@ -1,0 +1,8 @@
+export type {
+  Message, MessageContent, Ref, ClientFrame, JoinFrame, LeaveFrame, SendFrame, ServerFrame, ConnectedFrame,
+  JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage
+} from './frames.ts'
+export { CloseCode } from './frames.ts'
+export { ApiError, FrameError, RequestTimeoutError, ClientClosedError } from './errors.ts'
+export { createRestClient, type RestClient, type RestClientOptions, type ListMessagesQuery, type ReadOptions, type TokenSource } from './rest.ts'
+export { connectChat, ChatSocket, socketUrl, SOCKET_PATH, type ChatSocketOptions, type ChatSocketEvents, type ReconnectOptions, type Gap } from './socket.ts'

@@ -1,0 +1,81 @@
+// The REST half of the client: go-chatty's routes under /api/v1, on fetch.
+import { ApiError } from './errors.ts'
+import type { ChatCreated, MessageContent, MessagePage, SendAccepted } from './frames.ts'
+
+/** A bearer token, or a function that returns the current one (called per request). */
+export type TokenSource = string | (() => string | Promise<string>)
+
+export interface RestClientOptions {
+  /** The api's base URL, e.g. http://127.0.0.1:8080. */
+  baseUrl: string
+  /** AUTH_MODE=jwt: sent as Authorization: Bearer. */
+  token?: TokenSource
+  fetch?: typeof fetch
+}
+
+export interface ListMessagesQuery {
+  limit?: number
+  offset?: number
+  before_seq?: number
+  after_seq?: number
+}
+
+export interface ReadOptions {
+  /** Sent as X-User-Id: the server then checks the reader is a participant (AUTH_MODE=none). */
+  userId?: string
+}
+
+export interface RestClient {
+  createChat (input: { participant_ids: string[], tenant_id?: string | null }): Promise<ChatCreated>
+  /** Accepted for storage (202); the message reaches sockets once the jobs service stored it. */
+  sendMessage (chatId: string, input: MessageContent & { sender_id?: string }): Promise<SendAccepted>
+  /** Newest first, as the server answers. */
+  listMessages (chatId: string, query?: ListMessagesQuery, options?: ReadOptions): Promise<MessagePage>
+  listParticipants (chatId: string, options?: ReadOptions): Promise<string[]>
+}
+
+export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
+  return typeof token === 'function' ? await token() : token
+}
+
+export function createRestClient (options: RestClientOptions): RestClient {
+  const base = options.baseUrl.replace(/\/+$/, '')
+  const doFetch = options.fetch ?? fetch
+
+  async function request<T> (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const token = await resolveToken(options.token)
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const response = await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    const text = await response.text()
+    let parsed: unknown
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    if (!response.ok) {
+      const error = parsed as { error?: string, code?: string } | undefined
+      throw new ApiError(response.status, error?.code ?? 'http_error', error?.error ?? `${method} ${path}: HTTP ${response.status}`)
+    }
+    return parsed as T
+  }
+
+  const chat = (chatId: string): string => `/api/v1/chat/${encodeURIComponent(chatId)}`
+  const readHeaders = (options?: ReadOptions): Record<string, string> => options?.userId === undefined ? {} : { 'x-user-id': options.userId }
+
+  return {
+    createChat: (input) => request('POST', '/api/v1/chat', input),
+    sendMessage: (chatId, input) => request('POST', chat(chatId), input),
+    listMessages (chatId, query = {}, readOptions) {
+      const params = new URLSearchParams()
+      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
+      const search = params.size > 0 ? `?${params}` : ''
+      return request('GET', `${chat(chatId)}/messages${search}`, undefined, readHeaders(readOptions))
+    },
+    async listParticipants (chatId, readOptions) {
+      const body = await request<{ participant_ids: string[] }>('GET', `${chat(chatId)}/participants`, undefined, readHeaders(readOptions))
+      return body.participant_ids
+    }
+  }
+}
