@@ -170,13 +170,13 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   }
 
   const start = (job: J) => {
-    const controller = new AbortController()
-    const done = finish(job, handlers.get(job.type), controller).finally(() => {
-      inFlight.delete(job.id)
+    const entry: Running<J> = { job, controller: new AbortController(), done: Promise.resolve() }
+    inFlight.set(job.id, entry)
+    entry.done = finish(job, handlers.get(job.type), entry.controller).finally(() => {
+      if (inFlight.get(job.id) === entry) inFlight.delete(job.id)
       slotFreed.resolve()
       slotFreed = Promise.withResolvers<void>()
     })
-    inFlight.set(job.id, { job, controller, done })
   }
 
   try {

@@ -198,6 +198,11 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
     try {
       await client.connect()
       await client.query(`LISTEN "${CHANNEL}"`)
+      if (closing) {
+        client.removeAllListeners()
+        await client.end()
+        return
+      }
       listener = client
       wakeups.notify() // anything added while we were not listening
     } catch (error) {
@@ -294,13 +299,13 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
     async waitForWork (maxMs, signal) {
       if (wakeups.early) return await wakeups.wait(0, signal)
       // Sleep until the next scheduled job (a delayed enqueue or another worker's retry) is due.
-      const { rows } = await pool.query<{ at: Date | null }>(`
-        SELECT min(run_at) AS at FROM graphile_worker._private_jobs
+      const { rows } = await pool.query<{ due_in_ms: number | null }>(`
+        SELECT (extract(epoch FROM min(run_at) - now()) * 1000)::float8 AS due_in_ms FROM graphile_worker._private_jobs
          WHERE is_available AND run_at > now()
            AND flags = ANY (ARRAY(SELECT jsonb_build_object(f, true) FROM unnest($1::text[]) AS f))`,
       [Object.keys(options.queues).map(flagOf)])
-      const dueIn = rows[0]?.at == null ? Infinity : rows[0].at.getTime() - Date.now()
-      await wakeups.wait(Math.min(maxMs, Math.max(dueIn, 0)), signal)
+      const dueIn = rows[0]?.due_in_ms ?? Infinity
+      await wakeups.wait(Math.min(maxMs, Math.max(Math.ceil(dueIn), 0)), signal)
     },
 
     async recordThroughput (points) {

@@ -188,11 +188,15 @@ function openRedisStore (connectionOptions: RedisQueueOptions, options: WorkerPo
         const timeoutMs = Math.max(10, Math.min(maxMs, nextDueAt - Date.now()))
         await blocking.call('bzpopmin', [...markers, timeoutMs / 1000])
       })().finally(() => { blockingCall = undefined })
-      const aborted = new Promise<void>((resolve) => {
-        if (signal.aborted) resolve()
-        else signal.addEventListener('abort', () => resolve(), { once: true })
-      })
-      await Promise.race([blockingCall, aborted])
+      if (signal.aborted) return
+      const aborted = Promise.withResolvers<void>()
+      const onAbort = () => aborted.resolve()
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        await Promise.race([blockingCall, aborted.promise])
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+      }
     },
 
     async recordThroughput (points) {
@@ -292,9 +296,15 @@ export function createRedisQueueAdmin (options: RedisConnectionOptions & { queue
   const findJob = async (id: string): Promise<{ queue: string, job: Job, state: JobState | undefined } | undefined> => {
     const parsed = parseId(id)
     if (parsed === undefined) return undefined
-    const job = await Job.fromId(queueFor(parsed.queue), parsed.bullId)
-    if (job === undefined) return undefined
-    return { queue: parsed.queue, job, state: stateOf(await job.getState()) }
+    const queue = queueFor(parsed.queue)
+    // The job's hash and its state are two reads: repeat until a worker did not move it between them.
+    for (let tries = 0; ; tries++) {
+      const before = await queue.getJobState(parsed.bullId)
+      const job = await Job.fromId(queue, parsed.bullId)
+      if (job === undefined) return undefined
+      const after = await queue.getJobState(parsed.bullId)
+      if (before === after || tries === 5) return { queue: parsed.queue, job, state: stateOf(after) }
+    }
   }
 
   return {
