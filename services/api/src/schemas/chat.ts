@@ -45,11 +45,14 @@ export const MessageSchema = Type.Object({
   dedupe_key: Type.Union([Type.String(), Type.Null()])
 })
 
+/** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER
+
 export const ListMessagesQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
   offset: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
-  before_seq: Type.Optional(Type.Integer({ minimum: 1, description: 'Only messages before this seq (the page just before it)' })),
-  after_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'Only messages after this seq (the page just after it)' }))
+  before_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SEQ, description: 'Only messages before this seq (the page just before it)' })),
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Only messages after this seq (the page just after it)' }))
 }, { additionalProperties: false })
 
 export const MessagePageSchema = Type.Object({
