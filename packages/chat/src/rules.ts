@@ -31,9 +31,16 @@ export interface MessageContent {
   dedupe_key: string | null
 }
 
+/**
+ * What a text column cannot hold as sent: NUL (Postgres refuses it, so the send could never be
+ * stored) and lone surrogates (no UTF-8 form: stored as U+FFFD, so distinct dedupe keys collide).
+ */
+const UNSTORABLE = /[\u0000\p{Cs}]/u
+
 function optionalString (value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null
   if (typeof value !== 'string') throw new InvalidInputError(`${field} must be a string`)
+  if (UNSTORABLE.test(value)) throw new InvalidInputError(`${field} must be valid Unicode text without NUL characters`)
   return value
 }
 
@@ -73,10 +80,15 @@ export function checkMessageInput (input: MessageInput, options: { allowSystem?:
     }
   }
 
-  let attachmentMeta: string | null = null
+  let attachmentMeta: string | null | undefined = null
   if (input.attachment_meta !== undefined && input.attachment_meta !== null) {
-    attachmentMeta = JSON.stringify(input.attachment_meta)
-    if (Buffer.byteLength(attachmentMeta) > LIMITS.attachmentMetaBytes) {
+    try {
+      attachmentMeta = JSON.stringify(input.attachment_meta)
+    } catch {
+      // Nesting deep enough to exhaust the stack (thousands of levels) is far over the limit anyway.
+      attachmentMeta = undefined
+    }
+    if (attachmentMeta === undefined || Buffer.byteLength(attachmentMeta) > LIMITS.attachmentMetaBytes) {
       throw new InvalidInputError(`attachment_meta is larger than ${LIMITS.attachmentMetaBytes} bytes`)
     }
   }
