@@ -1,5 +1,6 @@
 // The api as a plugin: everything registered, nothing listening. server.ts runs it; tests build
 // it with buildApp().
+import { isUtf8 } from 'node:buffer'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -8,7 +9,7 @@ import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import underPressure from './plugins/external/under-pressure.ts'
-import errors from './plugins/app/errors.ts'
+import errors, { HttpError } from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
 import queue from './plugins/app/queue.ts'
 import auth from './plugins/app/auth.ts'
@@ -28,6 +29,14 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(env, options)
   // A JSON API: other bodies are 415, not parsed as text and then rejected for their shape.
   fastify.removeContentTypeParser('text/plain')
+  // JSON is UTF-8 (RFC 8259): other bytes are refused, not decoded to U+FFFD and stored altered.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer
+    if (!isUtf8(bytes)) return done(new HttpError(400, 'bad_request', 'the body is not valid UTF-8'), undefined)
+    parseJson(request, bytes.toString('utf8'), done)
+  })
   fastify.decorate('readinessProbes', {})
   await fastify.register(errors)
   await fastify.register(underPressure)
