@@ -9,7 +9,7 @@ import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import underPressure from './plugins/external/under-pressure.ts'
-import errors, { HttpError } from './plugins/app/errors.ts'
+import errors, { answerFrameworkError, HttpError } from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
 import queue from './plugins/app/queue.ts'
 import auth from './plugins/app/auth.ts'
@@ -76,7 +76,8 @@ export function serverOptions (config: Record<string, unknown>, logger: FastifyS
     connectionTimeout: 60_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors: answerFrameworkError
   }
 }
 

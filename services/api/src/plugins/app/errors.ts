@@ -1,7 +1,7 @@
 // One error handler: domain errors and request errors become {error, code} with their status;
 // anything unexpected is logged with its request and answered as a bare internal_error.
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatError } from '@chatty/chat'
 
 const STATUS_BY_CODE = { bad_request: 400, forbidden: 403, not_found: 404 } as const
@@ -14,6 +14,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   405: 'method_not_allowed',
   406: 'not_acceptable',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   429: 'rate_limited',
   503: 'unavailable'
@@ -37,6 +38,15 @@ function isDatabaseUnavailable (error: { code?: unknown, message?: string }): bo
   const code = typeof error.code === 'string' ? error.code : ''
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'].includes(code) ||
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message ?? '')
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors raised before routing (a malformed percent-encoding,
+ * an over-long path parameter), which never reach the error handler, answer {error, code} too.
+ */
+export function answerFrameworkError (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+  reply.code(status).send({ error: error.message, code: CODE_BY_STATUS[status] ?? 'bad_request' })
 }
 
 export default fp(async (fastify) => {
