@@ -22,7 +22,9 @@ export interface ConversationCreated {
 }
 
 export async function createConversation (db: Kysely<Database>, input: CreateConversationInput): Promise<ConversationCreated> {
-  const ids = [...new Set([...(input.creatorId ? [input.creatorId] : []), ...input.participantIds])]
+  // Ids are compared as Postgres compares uuids: "ABC..." and "abc..." are one member, not a duplicate key.
+  const creatorId = input.creatorId?.toLowerCase() ?? null
+  const ids = [...new Set([...(creatorId ? [creatorId] : []), ...input.participantIds].map((id) => id.toLowerCase()))]
   if (ids.length === 0) throw new InvalidInputError('participant_ids must include at least one user id')
   if (ids.length > LIMITS.participants) throw new InvalidInputError(`a conversation has at most ${LIMITS.participants} participants`)
   return db.transaction().execute(async (trx) => {
@@ -34,7 +36,7 @@ export async function createConversation (db: Kysely<Database>, input: CreateCon
       .values(ids.map((userId) => ({
         conversation_id: conversation.id,
         user_id: userId,
-        role: userId === input.creatorId ? Role.owner : Role.member,
+        role: userId === creatorId ? Role.owner : Role.member,
         last_read_msg: null,
         muted_until: null
       })))

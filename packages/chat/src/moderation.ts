@@ -5,7 +5,7 @@ import { requireParticipant } from './conversations.ts'
 import { InvalidInputError } from './errors.ts'
 
 export async function blockUser (db: Executor, blockerId: string, blockedId: string): Promise<void> {
-  if (blockerId === blockedId) throw new InvalidInputError('a user cannot block themselves')
+  if (blockerId.toLowerCase() === blockedId.toLowerCase()) throw new InvalidInputError('a user cannot block themselves')
   await db.insertInto('chat.block')
     .values({ blocker_id: blockerId, blocked_id: blockedId, at: sql<Date>`timezone('utc', now())` })
     .onConflict((oc) => oc.columns(['blocker_id', 'blocked_id']).doNothing())
