@@ -11,6 +11,7 @@ import {
   MuteBodySchema, MuteSchema, ParticipantsSchema, ReaderHeadersSchema, SendAcceptedSchema, SendMessageBodySchema
 } from '../../../../schemas/chat.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
+import { DEFAULT_QUEUE } from '@chatty/queue'
 
 /**
  * Who reads: in jwt mode the token's user, who must be a participant; in none mode the
@@ -57,7 +58,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const content = await checkSend(db, { ...input, conversationId, senderId })
     const messageId = randomUUID()
     const payload: SendMessagePayload = { message_id: messageId, conversation_id: conversationId, sender_id: senderId, content }
-    const taskId = await fastify.queue.enqueue({ type: SEND_MESSAGE_TASK, payload })
+    // Named, not left to the adapter's default: jobs processes run only the queues in their
+    // WORKER_QUEUES, and the default list (default=1) serves this one.
+    const taskId = await fastify.queue.enqueue({ type: SEND_MESSAGE_TASK, payload }, { queue: DEFAULT_QUEUE })
     return reply.code(202).send({ task_id: taskId, message_id: messageId })
   })
 
