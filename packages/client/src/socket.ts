@@ -93,6 +93,8 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   #refs = 0
   readonly #pending = new Map<string, Pending>()
   readonly #conversations = new Map<string, Tracked>()
+  /** Refs of the joins a reconnect sent on its own, by conversation: no request waits on them. */
+  readonly #rejoins = new Map<string, string>()
 
   constructor (options: ChatSocketOptions) {
     super()
@@ -110,7 +112,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
 
   /** The last seq seen in a joined conversation. */
   lastSeq (conversationId: string): number | undefined {
-    return this.#conversations.get(conversationId)?.lastSeq
+    return this.#conversations.get(conversationId.toLowerCase())?.lastSeq
   }
 
   /** Conversations this client is joined to (and joins again after a reconnect). */
@@ -123,6 +125,8 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
    * once the server is sending live messages: every message after `last_seq` follows.
    */
   join (conversationId: string, options: { sinceSeq?: number } = {}): Promise<JoinedFrame> {
+    // The server answers with ids in lower case.
+    conversationId = conversationId.toLowerCase()
     const tracked = this.#conversations.get(conversationId) ?? { lastSeq: undefined }
     if (options.sinceSeq !== undefined) tracked.lastSeq = options.sinceSeq
     this.#conversations.set(conversationId, tracked)
@@ -130,6 +134,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   }
 
   leave (conversationId: string): Promise<LeftFrame> {
+    conversationId = conversationId.toLowerCase()
     this.#conversations.delete(conversationId)
     return this.#request({ type: 'leave', conversation_id: conversationId }) as Promise<LeftFrame>
   }
@@ -139,7 +144,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
    * so the resend after a reconnect cannot store it twice.
    */
   send (conversationId: string, content: MessageContent): Promise<Message> {
-    const frame = { ...content, type: 'message' as const, conversation_id: conversationId, dedupe_key: content.dedupe_key ?? randomUUID() }
+    const frame = { ...content, type: 'message' as const, conversation_id: conversationId.toLowerCase(), dedupe_key: content.dedupe_key ?? randomUUID() }
     return this.#request(frame) as Promise<Message>
   }
 
@@ -291,7 +296,9 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         pending.frame = { type: 'join', conversation_id: conversationId, ...sinceSeq, ref: pending.frame.ref }
         this.#write(pending)
       } else {
-        this.#socket?.send(JSON.stringify({ type: 'join', conversation_id: conversationId, ...sinceSeq, ref: `r${++this.#refs}` }))
+        const ref = `r${++this.#refs}`
+        this.#rejoins.set(ref, conversationId)
+        this.#socket?.send(JSON.stringify({ type: 'join', conversation_id: conversationId, ...sinceSeq, ref }))
       }
     }
     for (const pending of this.#pending.values()) if (!pending.sent) this.#write(pending)
@@ -315,6 +322,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
       case 'joined': {
         const tracked = this.#conversations.get(frame.conversation_id)
         if (tracked !== undefined) tracked.lastSeq = Math.max(tracked.lastSeq ?? 0, frame.last_seq)
+        if (typeof frame.ref === 'string') this.#rejoins.delete(frame.ref)
         this.#settle(frame.ref, frame)
         return
       }
@@ -327,6 +335,12 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
       case 'error': {
         const pending = typeof frame.ref === 'string' ? this.#pending.get(frame.ref) : undefined
         if (pending?.frame.type === 'join') this.#conversations.delete(pending.frame.conversation_id)
+        // A conversation the client can no longer join (removed from it, say) is dropped.
+        const rejoined = typeof frame.ref === 'string' ? this.#rejoins.get(frame.ref) : undefined
+        if (rejoined !== undefined) {
+          this.#rejoins.delete(frame.ref as string)
+          this.#conversations.delete(rejoined)
+        }
         if (!this.#settle(frame.ref, new FrameError(frame.code, frame.error))) this.emit('serverError', frame)
       }
     }
@@ -344,6 +358,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
     }
     if (code === CloseCode.messageTooBig) this.#rejectLargest()
     for (const pending of this.#pending.values()) pending.sent = false
+    this.#rejoins.clear()
     if (this.#closed || !wasReady) return
     if (this.#options.reconnect === false) {
       this.#closed = true
