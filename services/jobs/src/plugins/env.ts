@@ -1,7 +1,9 @@
-// The jobs service's configuration: one validated object, `fastify.config`.
+// The jobs service's configuration: one validated object, `fastify.jobsConfig`, and the queue
+// configuration derived from it. A bad value stops start-up with a message naming the variable.
 import fp from 'fastify-plugin'
 import env from '@fastify/env'
 import { Type, type Static } from 'typebox'
+import { parseQueueWeights, type QueueConfig } from '@chatty/queue'
 
 export const JobsConfigSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
@@ -9,11 +11,18 @@ export const JobsConfigSchema = Type.Object({
   DB_URL: Type.String({ minLength: 1 }),
   DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  // The queue's keys are `<REDIS_KEY_PREFIX>q:...` (chatty:q:... by default, as the api's).
+  REDIS_KEY_PREFIX: Type.String({ default: 'chatty:', maxLength: 100 }),
   QUEUE_BACKEND: Type.Union([Type.Literal('postgres'), Type.Literal('redis')], { default: 'postgres' }),
   WORKER_CONCURRENCY: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
-  WORKER_QUEUES: Type.String({ default: 'default=1', pattern: '^\\s*[\\w:.-]+\\s*=\\s*\\d+\\s*(,\\s*[\\w:.-]+\\s*=\\s*\\d+\\s*)*$' }),
+  // Checked by parseQueueWeights below, which names the bad part.
+  WORKER_QUEUES: Type.String({ default: 'default=1' }),
+  JOBS_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 1 }),
+  JOBS_LOCK_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  JOBS_BACKOFF_BASE_MS: Type.Integer({ default: 1000, minimum: 1, maximum: 3_600_000 }),
   JOBS_ADMIN_PORT: Type.Integer({ default: 8081, minimum: 0, maximum: 65535 }),
-  JOBS_ADMIN_HOST: Type.String({ default: '0.0.0.0' })
+  JOBS_ADMIN_HOST: Type.String({ default: '0.0.0.0' }),
+  JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset' }))
 })
 
 export type JobsConfig = Static<typeof JobsConfigSchema>
@@ -34,9 +43,34 @@ export function withAliases (data: Record<string, unknown>): Record<string, unkn
   }
 }
 
+/** What the worker and the dashboard hand to @chatty/queue. */
+export function queueConfig (config: JobsConfig, log?: QueueConfig['log']): QueueConfig {
+  return {
+    backend: config.QUEUE_BACKEND,
+    dbUrl: config.DB_URL,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: `${config.REDIS_KEY_PREFIX}q`,
+    concurrency: config.WORKER_CONCURRENCY,
+    queues: parseQueueWeights(config.WORKER_QUEUES),
+    timeoutMs: config.JOBS_TIMEOUT_MS,
+    lockTimeoutMs: config.JOBS_LOCK_TIMEOUT_MS,
+    backoff: { baseMs: config.JOBS_BACKOFF_BASE_MS },
+    log
+  }
+}
+
 export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
-  await fastify.register(env, { schema: JobsConfigSchema, data: withAliases(options.data ?? process.env), dotenv: false, env: false, confKey: 'jobsConfig' })
-  if (fastify.jobsConfig.QUEUE_BACKEND === 'redis' && fastify.jobsConfig.REDIS_URL === undefined) {
+  const raw = options.data ?? process.env
+  const data = withAliases(raw)
+  await fastify.register(env, { schema: JobsConfigSchema, data, dotenv: false, env: false, confKey: 'jobsConfig' })
+  const config = fastify.jobsConfig
+  if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
+  }
+  try {
+    parseQueueWeights(config.WORKER_QUEUES)
+  } catch (error) {
+    const name = raw.WORKER_QUEUES === undefined ? 'ASYNQ_QUEUES' : 'WORKER_QUEUES'
+    throw new Error(`${name}=${JSON.stringify(config.WORKER_QUEUES)}: ${(error as Error).message}`)
   }
 }, { name: 'config' })
