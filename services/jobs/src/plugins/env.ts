@@ -34,12 +34,16 @@ declare module 'fastify' {
   }
 }
 
-/** go-chatty's Asynq names are accepted as aliases of ours. */
+/**
+ * go-chatty's Asynq names are accepted as aliases of ours. An empty JOBS_ADMIN_TOKEN (compose's
+ * `${JOBS_ADMIN_TOKEN:-}`) is no token.
+ */
 export function withAliases (data: Record<string, unknown>): Record<string, unknown> {
   return {
     ...data,
     WORKER_CONCURRENCY: data.WORKER_CONCURRENCY ?? data.ASYNQ_CONCURRENCY,
-    WORKER_QUEUES: data.WORKER_QUEUES ?? data.ASYNQ_QUEUES
+    WORKER_QUEUES: data.WORKER_QUEUES ?? data.ASYNQ_QUEUES,
+    JOBS_ADMIN_TOKEN: data.JOBS_ADMIN_TOKEN === '' ? undefined : data.JOBS_ADMIN_TOKEN
   }
 }
 
