@@ -1,0 +1,157 @@
+// `pnpm bench`: creates a fresh database (chatty_bench) on the local Postgres, starts the api and
+// jobs services as `pnpm start` would (child processes, Redis when one answers), runs every
+// scenario and its baseline for a bounded time with load from separate processes, then prints a
+// table of figures and ratios and writes bench/results/latest.json. See bench/README.md.
+//
+//   pnpm bench                 every scenario (about 6 minutes)
+//   pnpm bench --quick         short runs, for a smoke test
+//   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle
+//   pnpm bench --no-redis      Postgres LISTEN/NOTIFY bus and in-process cache, as with no REDIS_URL
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { connect } from 'node:net'
+import { postgresAnswers } from '@chatty/db'
+import { createBenchDatabase, describeServer } from './lib/database.ts'
+import { renderTable, type ScenarioResult } from './lib/report.ts'
+import { startChatty, BENCH_ENV } from './lib/services.ts'
+import type { BenchContext } from './lib/context.ts'
+import { runRawInsert } from './scenarios/pg-insert.ts'
+import { runWsSend } from './scenarios/ws-send.ts'
+import { runHttpSend } from './scenarios/http-send.ts'
+import { runHistory } from './scenarios/history.ts'
+import { runIdleSockets } from './scenarios/idle-sockets.ts'
+
+const SCENARIOS = ['baseline', 'ws', 'http', 'history', 'idle'] as const
+type ScenarioName = typeof SCENARIOS[number]
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-redis': { type: 'boolean', default: false },
+    output: { type: 'string', default: 'bench/results/latest.json' }
+  }
+})
+
+// One api process is asked to hold 10,000 sockets, and the load generator as many: make sure the
+// open-file limit allows it before anything starts (children inherit it).
+function ensureFileLimit (): void {
+  if (process.env.CHATTY_BENCH_LIMIT_RAISED === '1') return
+  const soft = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n']).toString().trim())
+  if (!Number.isFinite(soft) || soft >= 25_000) return
+  const result = spawnSync('/bin/sh', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" ${process.argv.slice(1).map((a) => JSON.stringify(a)).join(' ')}`], {
+    stdio: 'inherit',
+    env: { ...process.env, CHATTY_BENCH_LIMIT_RAISED: '1' }
+  })
+  process.exit(result.status ?? 1)
+}
+ensureFileLimit()
+
+const selected = new Set<ScenarioName>(args.only === undefined ? SCENARIOS : args.only.split(',').map((s) => s.trim()) as ScenarioName[])
+for (const name of selected) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; expected ${SCENARIOS.join(', ')}`)
+
+const started = Date.now()
+const log = (line: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`)
+
+async function findPostgres (): Promise<string> {
+  if (process.env.DB_URL !== undefined && process.env.DB_URL !== '') return process.env.DB_URL
+  const local = 'postgres://postgres@127.0.0.1:5432/postgres'
+  if (await postgresAnswers(local)) return local
+  throw new Error('no Postgres: set DB_URL or run one on 127.0.0.1:5432 (the bench needs a real server, not the embedded one)')
+}
+
+async function findRedis (): Promise<string | undefined> {
+  if (args['no-redis']) return undefined
+  const url = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
+  const { hostname, port } = new URL(url)
+  // A PING over a plain socket: enough to know whether to configure REDIS_URL.
+  const answers = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 6379) })
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok) }
+    socket.setTimeout(1000, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (data) => done(data.toString().startsWith('+PONG') || data.toString().startsWith('-NOAUTH')))
+  })
+  return answers ? url : undefined
+}
+
+function targetHost (url: string): void {
+  const host = new URL(url).hostname
+  if (host !== '127.0.0.1' && host !== 'localhost') throw new Error(`the bench only targets 127.0.0.1, not ${host}`)
+}
+
+const serverUrl = await findPostgres()
+targetHost(serverUrl)
+const redisUrl = await findRedis()
+if (redisUrl !== undefined) targetHost(redisUrl)
+log(`Postgres ${new URL(serverUrl).host}, ${redisUrl === undefined ? 'no Redis (LISTEN/NOTIFY bus, in-process cache)' : `Redis ${new URL(redisUrl).host}`}${args.quick ? ', quick run' : ''}`)
+const dbUrl = await createBenchDatabase(serverUrl)
+const postgres = await describeServer(dbUrl)
+log(`database chatty_bench created and migrated (Postgres ${postgres.version})`)
+
+const durationMs = args.quick ? 2000 : 8000
+const results: ScenarioResult[] = []
+const baselines: Record<string, number> = {}
+const details: Record<string, unknown> = {}
+
+if (selected.has('baseline') || selected.has('ws')) {
+  log('baseline: raw single-row INSERT transactions at 16 connections')
+  const raw = await runRawInsert(dbUrl, { connections: 16, durationMs: args.quick ? 3000 : 10_000 })
+  baselines.rawInsertTps = raw.tps
+  details.rawInsert = raw
+  log(`baseline: ${Math.round(raw.tps)} INSERT transactions/s (${raw.tool})`)
+  results.push({ name: 'baseline', rows: [{ metric: `pg INSERT tps @16 (${raw.tool})`, value: raw.tps, unit: '/s' }], details: { rawInsert: raw }, problems: [] })
+}
+
+function report (result: ScenarioResult): void {
+  results.push(result)
+  console.log(renderTable([result]))
+}
+
+const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, log: (line) => console.log(line) })
+const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, chatty, baselines, log }
+try {
+  if (selected.has('ws')) {
+    for (const shape of [
+      { roomSize: 2, rooms: 32, sendersPerRoom: 2 },
+      { roomSize: 10, rooms: 32, sendersPerRoom: 2 },
+      { roomSize: 100, rooms: 4, sendersPerRoom: 16 }
+    ]) {
+      const result = await runWsSend(ctx, { ...shape, window: 2, bodyBytes: 64 })
+      report(result)
+    }
+  }
+  if (selected.has('http')) report(await runHttpSend(ctx))
+  if (selected.has('history')) report(await runHistory(ctx))
+} finally {
+  await chatty.stop()
+}
+if (selected.has('idle')) report(await runIdleSockets(ctx))
+
+const table = renderTable(results)
+console.log(`\n${table}\n`)
+const problems = results.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`))
+const output = {
+  startedAt: new Date(started).toISOString(),
+  elapsedSeconds: (Date.now() - started) / 1000,
+  quick: args.quick,
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
+  postgres,
+  redis: redisUrl === undefined ? null : 'redis',
+  config: BENCH_ENV,
+  baselines,
+  table,
+  results,
+  problems,
+  details
+}
+await mkdir(new URL('./results/', import.meta.url), { recursive: true })
+await writeFile(args.output, JSON.stringify(output, null, 2) + '\n')
+log(`results written to ${args.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+if (problems.length > 0) {
+  console.error(`bench FAILED: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  process.exit(1)
+}

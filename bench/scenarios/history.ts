@@ -1,0 +1,64 @@
+// Scenario 3, history reads: GET /api/v1/chat/:id/messages pages of 50 (half the newest page,
+// half a page at a random before_seq cursor) from a conversation of 10,000 messages, read by a
+// member (X-User-Id), with autocannon. Baseline: the same page query straight on Postgres at the
+// same concurrency (pgbench), so the ratio is what the api adds on top of the query.
+import pg from 'pg'
+import { spawnChild } from '../lib/child.ts'
+import { createRooms } from '../lib/fixtures.ts'
+import { ratioRow, type ScenarioResult } from '../lib/report.ts'
+import type { BenchContext } from '../lib/context.ts'
+import type { HttpLoadResult } from '../load/http.ts'
+import { runPgbench } from './pg-insert.ts'
+
+const HTTP = new URL('../load/http.ts', import.meta.url)
+const MESSAGES = 10_000
+const LIMIT = 50
+const CONNECTIONS = 16
+
+export async function runHistory (ctx: BenchContext): Promise<ScenarioResult> {
+  const name = 'history reads'
+  const problems: string[] = []
+  const [room] = await createRooms(ctx.chatty.apiUrl, 1, 2)
+  const conversationId = room!.id
+  const client = new pg.Client({ connectionString: ctx.dbUrl })
+  await client.connect()
+  try {
+    await client.query(`
+      INSERT INTO chat.message (conversation_id, sender_id, seq, body, msg_type)
+      SELECT $1, (ARRAY[$2::uuid, $3::uuid])[1 + g % 2], g, 'history message ' || g || ' ' || repeat('x', 40), 0
+        FROM generate_series(1, $4::int) AS g`, [conversationId, room!.members[0], room!.members[1], MESSAGES])
+    await client.query('UPDATE chat.conversation SET last_seq = $2 WHERE id = $1', [conversationId, MESSAGES])
+    await client.query('ANALYZE chat.message')
+  } finally {
+    await client.end()
+  }
+
+  ctx.log(`${name}: ${CONNECTIONS} connections reading pages of ${LIMIT}`)
+  const http = spawnChild(HTTP)
+  let load: HttpLoadResult
+  try {
+    // A short warm-up, then the measured run.
+    await http.request('fire', { kind: 'history', url: ctx.chatty.apiUrl, conversationId, readerId: room!.members[0], lastSeq: MESSAGES, limit: LIMIT, connections: CONNECTIONS, durationMs: 1000 })
+    load = await http.request<HttpLoadResult>('fire', { kind: 'history', url: ctx.chatty.apiUrl, conversationId, readerId: room!.members[0], lastSeq: MESSAGES, limit: LIMIT, connections: CONNECTIONS, durationMs: ctx.durationMs })
+  } finally {
+    await http.stop()
+  }
+  const ok = load.statuses['2xx'] ?? 0
+  if (ok !== load.requests || load.errors > 0) problems.push(`${load.requests - ok} reads failed, ${load.errors} errors (${JSON.stringify(load.statuses)})`)
+
+  ctx.log(`${name}: baseline, the page query on Postgres`)
+  const raw = await runPgbench(ctx.dbUrl,
+    `SELECT * FROM chat.message WHERE conversation_id = '${conversationId}' AND seq < :random ORDER BY seq DESC LIMIT ${LIMIT}`,
+    { connections: CONNECTIONS, durationMs: ctx.durationMs, randomMax: MESSAGES + 1 })
+
+  return {
+    name,
+    rows: [
+      ratioRow(`req/s (pages of ${LIMIT})`, load.perSecond, raw.tps, `pg page query @${CONNECTIONS}`, '/s'),
+      { metric: 'p50 ms', value: load.latencyMs.p50, unit: 'ms' },
+      { metric: 'p99 ms', value: load.latencyMs.p99, unit: 'ms' }
+    ],
+    problems,
+    details: { load, raw, messages: MESSAGES, limit: LIMIT, connections: CONNECTIONS }
+  }
+}

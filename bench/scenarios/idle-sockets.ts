@@ -1,0 +1,88 @@
+// Scenario 4, idle sockets: 10,000 sockets connected to one fresh api process, each joined to one
+// conversation (rooms of 10), then left idle. Memory per socket is the process's growth after a
+// full GC (RSS and V8 heap), divided by the sockets; connect and join rates are the load
+// generator's. Baseline: the bare ws server holding the same sockets in the same rooms.
+import { spawnChild } from '../lib/child.ts'
+import { createRooms } from '../lib/fixtures.ts'
+import { ratioRow, type ScenarioResult } from '../lib/report.ts'
+import { startChatty } from '../lib/services.ts'
+import { sleep, type BenchContext } from '../lib/context.ts'
+import type { ConnectResult, SocketSpec } from '../load/ws-clients.ts'
+
+const LOAD = new URL('../load/ws-clients.ts', import.meta.url)
+const BARE = new URL('../load/bare-ws-server.ts', import.meta.url)
+const ROOM_SIZE = 10
+
+interface Footprint { rss: number, heapUsed: number, external: number }
+
+interface Held {
+  connect: ConnectResult
+  before: Footprint
+  after: Footprint
+  perSocket: { rss: number, heap: number }
+}
+
+function footprint (memory: NodeJS.MemoryUsage): Footprint {
+  return { rss: memory.rss, heapUsed: memory.heapUsed, external: memory.external + memory.arrayBuffers }
+}
+
+async function hold (url: string, sockets: SocketSpec[], measure: () => Promise<NodeJS.MemoryUsage>): Promise<Held> {
+  const load = spawnChild(LOAD)
+  try {
+    await sleep(500)
+    const before = footprint(await measure())
+    const connect = await load.request<ConnectResult>('connect', { url, sockets, concurrency: 200 })
+    // Let the server settle (timers, buffers) before the after-GC reading.
+    await sleep(1000)
+    const after = footprint(await measure())
+    const n = Math.max(1, connect.joined)
+    await load.request('close')
+    return { connect, before, after, perSocket: { rss: (after.rss - before.rss) / n, heap: (after.heapUsed - before.heapUsed) / n } }
+  } finally {
+    await load.stop()
+  }
+}
+
+export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult> {
+  const count = ctx.quick ? 2000 : 10_000
+  const name = `idle sockets (${count.toLocaleString('en-US')})`
+  const problems: string[] = []
+  // A fresh api process, so what it holds is the sockets and little else.
+  const chatty = await startChatty({ dbUrl: ctx.dbUrl, redisUrl: ctx.redisUrl, log: (line) => console.log(line) })
+  let held: Held
+  let sockets: SocketSpec[]
+  try {
+    ctx.log(`${name}: ${count / ROOM_SIZE} conversations of ${ROOM_SIZE}`)
+    const rooms = await createRooms(chatty.apiUrl, count / ROOM_SIZE, ROOM_SIZE)
+    sockets = rooms.flatMap((room) => room.members.map((userId) => ({ userId, rooms: [room.id] })))
+    ctx.log(`${name}: connecting and joining`)
+    held = await hold(chatty.wsUrl, sockets, async () => (await chatty.api.probe(true)).memory)
+  } finally {
+    await chatty.stop()
+  }
+  if (held.connect.joined !== count) problems.push(`chatty: ${held.connect.connected} of ${count} connected, ${held.connect.joined} joined (${held.connect.errors[0] ?? ''})`)
+
+  ctx.log(`${name}: bare ws baseline`)
+  const bare = spawnChild(BARE, { execArgv: ['--expose-gc'] })
+  let bareHeld: Held
+  try {
+    const { port } = await bare.request<{ port: number }>('start')
+    bareHeld = await hold(`ws://127.0.0.1:${port}/`, sockets, async () => (await bare.request<{ memory: NodeJS.MemoryUsage }>('memory', true)).memory)
+  } finally {
+    await bare.stop()
+  }
+  if (bareHeld.connect.joined !== count) problems.push(`bare ws: ${bareHeld.connect.joined} of ${count} joined`)
+
+  const kb = (bytes: number) => bytes / 1024
+  return {
+    name,
+    rows: [
+      ratioRow('RSS KB per socket', kb(held.perSocket.rss), kb(bareHeld.perSocket.rss), 'bare ws', 'KB'),
+      ratioRow('heap KB per socket', kb(held.perSocket.heap), kb(bareHeld.perSocket.heap), 'bare ws', 'KB'),
+      ratioRow('connects/s', count / (held.connect.connectMs / 1000), count / (bareHeld.connect.connectMs / 1000), 'bare ws', '/s'),
+      ratioRow('joins/s', count / (held.connect.joinMs / 1000), count / (bareHeld.connect.joinMs / 1000), 'bare ws', '/s')
+    ].map((row, i) => i === 0 ? { ...row, target: '<= 2x', met: (row.ratio ?? Infinity) <= 2 } : row),
+    problems,
+    details: { count, roomSize: ROOM_SIZE, chatty: held, bare: bareHeld }
+  }
+}
