@@ -1,0 +1,6 @@
+export type { Bus, BusLog, Listener, Unsubscribe } from './port.ts'
+export { conversationTopic } from './port.ts'
+export { BusClosedError } from './errors.ts'
+export { createBus, type BusConfig } from './factory.ts'
+export { createPostgresBus, postgresChannel, type PostgresBus, type PostgresBusOptions } from './adapters/postgres.ts'
+export { createRedisBus, type RedisBusOptions } from './adapters/redis.ts'
