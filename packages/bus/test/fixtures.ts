@@ -1,0 +1,187 @@
+// Test fixtures: frame receivers, private Redis servers and a TCP proxy that can go silent. All
+// of them are real processes and sockets; nothing here imitates a broker.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import type { Bus, Listener } from '../src/index.ts'
+
+export function randomName (prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`
+}
+
+const WAIT_MS = 10_000
+
+/** Collects frames and lets a test wait until a number of them arrived. */
+export interface Receiver {
+  frames: string[]
+  listener: Listener
+  /** Resolves once at least `count` frames arrived; fails after a while. */
+  received (count: number): Promise<string[]>
+}
+
+export function createReceiver (): Receiver {
+  const frames: string[] = []
+  let waiting: Array<{ count: number, resolve: () => void }> = []
+  return {
+    frames,
+    listener (frame) {
+      frames.push(frame)
+      waiting = waiting.filter((waiter) => {
+        if (frames.length < waiter.count) return true
+        waiter.resolve()
+        return false
+      })
+    },
+    async received (count) {
+      if (frames.length >= count) return frames
+      const arrived = new Promise<void>((resolve) => waiting.push({ count, resolve }))
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`waited ${WAIT_MS} ms for ${count} frames, got ${frames.length}`)), WAIT_MS)
+      })
+      try {
+        await Promise.race([arrived, timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+      return frames
+    }
+  }
+}
+
+/** Subscribes a fresh receiver. */
+export async function receive (bus: Bus, topic: string): Promise<Receiver> {
+  const receiver = createReceiver()
+  await bus.subscribe(topic, receiver.listener)
+  return receiver
+}
+
+/**
+ * Publishes probes until one arrives: the way to tell that delivery works again after a broker
+ * restart, when publishes may fail and frames may be lost.
+ */
+export async function probeUntilDelivered (publisher: Bus, topic: string, receiver: Receiver, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (let probe = 0; ; probe++) {
+    const frame = `probe-${probe}`
+    await publisher.publish(topic, frame).catch(() => {})
+    const arrived = Date.now() + 250
+    while (Date.now() < arrived) {
+      if (receiver.frames.includes(frame)) return
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    if (Date.now() > deadline) throw new Error(`no probe arrived on ${topic} within ${timeoutMs} ms`)
+  }
+}
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** The redis-server binary, or undefined when this host has none. */
+export function redisServerBinary (): string | undefined {
+  const candidates = [process.env.REDIS_SERVER_BIN, ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/redis-server`), '/usr/bin/redis-server']
+  return candidates.find((path) => path !== undefined && path !== '' && existsSync(path))
+}
+
+export interface RedisServer {
+  url: string
+  port: number
+  /** Kills the server the way a crash would (SIGKILL) and waits for it to be gone. */
+  kill (): Promise<void>
+  /** Starts it again on the same port. */
+  restart (): Promise<void>
+}
+
+/** A private redis-server on a free port, without persistence; killed when the test ends. */
+export async function startRedisServer (t: { teardown (fn: () => unknown): void }, binary: string): Promise<RedisServer> {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+
+  async function start (): Promise<void> {
+    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child = started
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      started.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) resolve()
+      })
+      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
+    })
+    started.stdout!.resume()
+  }
+
+  async function kill (): Promise<void> {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    const exited = once(running, 'exit')
+    running.kill('SIGKILL')
+    await exited
+  }
+
+  await start()
+  t.teardown(kill)
+  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start }
+}
+
+export interface SilentProxy {
+  port: number
+  /**
+   * Every connection open now stops forwarding in both directions without closing, as a network
+   * partition looks from either end. New connections still go through.
+   */
+  silence (): void
+  close (): Promise<void>
+}
+
+/** A TCP proxy to host:port, for showing that a connection which goes silent is noticed and replaced. */
+export async function startSilentProxy (target: { host: string, port: number }): Promise<SilentProxy> {
+  const pairs = new Set<[Socket, Socket]>()
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host)
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    const drop = () => {
+      client.destroy()
+      upstream.destroy()
+      pairs.delete(pair)
+    }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as { port: number }).port,
+    silence () {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        // Read and discard, so neither end sees back-pressure or a close.
+        client.on('data', () => {})
+        upstream.on('data', () => {})
+      }
+    },
+    async close () {
+      for (const [client, upstream] of pairs) {
+        client.destroy()
+        upstream.destroy()
+      }
+      pairs.clear()
+      server.close()
+      await once(server, 'close')
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// The Postgres LISTEN/NOTIFY bus against the real test server: the shared contract, then what
+// is particular to Postgres (channel names, split frames, losing the listening connection).
+import t from 'tap'
+import pg from 'pg'
+import { testDatabase } from '@chatty/db/testing'
+import { createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
+import { testBusContract } from './contract.ts'
+import { probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
+
+const { url } = await testDatabase(t)
+// Channels are per database, and this database is the file's own; a namespace per file keeps
+// even a shared database apart.
+const namespace = randomName('test')
+
+function open (t: { teardown (fn: () => unknown): void }, options: Partial<PostgresBusOptions> = {}): PostgresBus {
+  const bus = createPostgresBus({ connectionString: url, namespace, ...options })
+  t.teardown(() => bus.close())
+  return bus
+}
+
+async function query<R extends pg.QueryResultRow> (sql: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<R>(sql, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+testBusContract(t, {
+  open,
+  async subscribers (topic, buses: Bus[]) {
+    const listening = await Promise.all(buses.map((bus) => (bus as PostgresBus).listeningTopics()))
+    return listening.filter((topics) => topics.includes(topic)).length
+  }
+})
+
+t.test('channel names stay valid identifiers for any topic', async (t) => {
+  t.equal(postgresChannel('chatty', 'conversation:6f1c0f9e-8a2b-4c3d-9e4f-5a6b7c8d9e0f'), 'chatty:conversation:6f1c0f9e-8a2b-4c3d-9e4f-5a6b7c8d9e0f')
+  const long = postgresChannel('chatty', 'x'.repeat(100))
+  t.ok(Buffer.byteLength(long) <= 63, 'a long topic becomes a hash that fits')
+  t.not(long, postgresChannel('chatty', 'x'.repeat(101)))
+  const a = open(t)
+  const b = open(t)
+  const topics = ['x'.repeat(200), 'Mixed Case "quoted" topic; DROP TABLE x', 'é中🎉']
+  for (const topic of topics) {
+    const receiver = await receive(b, topic)
+    await a.publish(topic, `to ${topic}`)
+    t.same(await receiver.received(1), [`to ${topic}`])
+  }
+  t.same((await b.listeningTopics()).sort(), [...topics].sort())
+})
+
+t.test('frames of every size around the NOTIFY limit arrive intact', async (t) => {
+  const a = open(t)
+  const b = open(t)
+  const topic = randomName('sizes')
+  const receiver = await receive(b, topic)
+  const frames = [7900, 7990, 7999, 8000, 8001, 15_900, 15_901, 1_000_000].flatMap((size) => ['a'.repeat(size), '🎉'.repeat(size / 4)])
+  for (const frame of frames) await a.publish(topic, frame)
+  const received = await receiver.received(frames.length)
+  t.equal(received.length, frames.length)
+  t.ok(received.every((frame, i) => frame === frames[i]), 'every frame equal to the one published')
+})
+
+t.test('a frame with a NUL character is refused and does not disturb other publishes', async (t) => {
+  const a = open(t)
+  const topic = randomName('nul')
+  const receiver = await receive(a, topic)
+  const results = await Promise.allSettled([a.publish(topic, 'before'), a.publish(topic, 'bad \u0000'), a.publish(topic, 'after')])
+  t.same(results.map((result) => result.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.same(await receiver.received(2), ['before', 'after'])
+})
+
+t.test('delivery resumes after the listening connection is terminated, without a new bus', async (t) => {
+  const logged: string[] = []
+  const applicationName = randomName('bus')
+  const a = open(t)
+  const b = open(t, { applicationName, log: (level, message) => logged.push(`${level}: ${message}`) })
+  const topic = randomName('terminated')
+  const before = await receive(b, topic)
+  await a.publish(topic, 'before')
+  await before.received(1)
+
+  const [terminated] = await query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [`${applicationName} listen`])
+  t.equal(terminated?.ok, true, 'the listening backend was terminated')
+  // Subscribed while the connection is down: resolves once the replacement listens.
+  const during = randomName('during')
+  const joinedDuring = receive(b, during)
+
+  await probeUntilDelivered(a, topic, before)
+  const inDuring = await joinedDuring
+  await a.publish(during, 'joined during the outage')
+  t.same(await inDuring.received(1), ['joined during the outage'])
+  const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
+  const expected = before.frames.length + burst.length
+  await Promise.all(burst.map((frame) => a.publish(topic, frame)))
+  const frames = await before.received(expected)
+  t.same(frames.filter((frame) => frame.startsWith('after')), burst)
+  t.same((await b.listeningTopics()).sort(), [during, topic].sort(), 'the replacement connection listens to both topics, nothing else')
+  t.ok(logged.some((line) => line.startsWith('warn: bus: lost')), 'the loss was logged')
+})
+
+t.test('a listening connection that goes silent is noticed by the heartbeat and replaced', async (t) => {
+  const target = new URL(url)
+  const proxy = await startSilentProxy({ host: target.hostname, port: Number(target.port || 5432) })
+  t.teardown(() => proxy.close())
+  const viaProxy = new URL(url)
+  viaProxy.port = String(proxy.port)
+  const a = open(t)
+  const b = createPostgresBus({ connectionString: viaProxy.toString(), namespace, heartbeatMs: 200 })
+  t.teardown(() => b.close())
+  const topic = randomName('silent')
+  const receiver = await receive(b, topic)
+  await a.publish(topic, 'before')
+  await receiver.received(1)
+  proxy.silence()
+  const silencedAt = Date.now()
+  await probeUntilDelivered(a, topic, receiver)
+  t.ok(Date.now() - silencedAt < 5_000, 'replaced within a few heartbeats')
+})
+
+t.test('a bus that only publishes never opens a listening connection', async (t) => {
+  const applicationName = randomName('publisher')
+  const a = open(t, { applicationName })
+  await a.publish(randomName('nobody'), 'x')
+  const rows = await query<{ application_name: string }>('SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1', [`${applicationName}%`])
+  t.same(rows.map((row) => row.application_name), [`${applicationName} notify`])
+})

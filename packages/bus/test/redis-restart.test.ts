@@ -1,0 +1,58 @@
+// Redis going away and coming back: a private redis-server is killed and started again on the
+// same port while two buses stay open. (Never the shared server: other files use it meanwhile.)
+import t from 'tap'
+import { createRedisBus } from '../src/index.ts'
+import { createReceiver, probeUntilDelivered, randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
+
+const binary = redisServerBinary()
+if (binary === undefined) {
+  t.plan(0, 'no redis-server binary on this host')
+} else {
+  t.test('after Redis restarts, delivery resumes on the same buses and subscribes made meanwhile take effect', async (t) => {
+    const server = await startRedisServer(t, binary)
+    const logged: string[] = []
+    const a = createRedisBus({ url: server.url })
+    const b = createRedisBus({ url: server.url, log: (level, message) => logged.push(`${level}: ${message}`) })
+    t.teardown(() => a.close())
+    t.teardown(() => b.close())
+    const topic = randomName('restart')
+    const before = await receive(b, topic)
+    const leaving = await receive(b, randomName('leaving'))
+    await a.publish(topic, 'before')
+    t.same(await before.received(1), ['before'])
+
+    await server.kill()
+    await t.rejects(a.publish(topic, 'while down'), 'a publish while Redis is down fails instead of queueing')
+    // Made while Redis is down: the subscribe resolves only after the reconnect.
+    const during = randomName('during')
+    const inDuring = createReceiver()
+    const joining = b.subscribe(during, inDuring.listener)
+    await b.unsubscribe(randomName('never'), () => {})
+    await server.restart()
+
+    await probeUntilDelivered(a, topic, before)
+    await joining
+    await a.publish(during, 'joined while down')
+    t.same(await inDuring.received(1), ['joined while down'])
+    const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
+    const expected = before.frames.length + burst.length
+    await Promise.all(burst.map((frame) => a.publish(topic, frame)))
+    const frames = await before.received(expected)
+    t.same(frames.filter((frame) => frame.startsWith('after')), burst, 'the burst after the restart arrives whole and in order')
+    t.notOk(frames.includes('while down'))
+    t.same(leaving.frames, [])
+    t.ok(logged.some((line) => line.startsWith('warn:')), 'the outage was logged')
+    t.ok(logged.some((line) => line.startsWith('info:')), 'the recovery was logged')
+  })
+
+  t.test('a bus closed while Redis is down rejects its waiting subscribe and exits cleanly', async (t) => {
+    const server = await startRedisServer(t, binary)
+    const bus = createRedisBus({ url: server.url })
+    await receive(bus, randomName('up'))
+    await server.kill()
+    const waiting = bus.subscribe(randomName('down'), () => {})
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await bus.close()
+    await t.rejects(waiting)
+  })
+}

@@ -1,0 +1,51 @@
+// The Redis pub/sub bus against a real Redis: REDIS_URL's when set, else a private redis-server
+// of this file's own. The shared contract, then what is particular to Redis.
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { createRedisBus, type Bus, type RedisBusOptions } from '../src/index.ts'
+import { testBusContract } from './contract.ts'
+import { randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
+
+async function redisUrl (): Promise<string | undefined> {
+  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
+  const binary = redisServerBinary()
+  if (binary === undefined) return undefined
+  return (await startRedisServer(t, binary)).url
+}
+
+const url = await redisUrl()
+if (url === undefined) {
+  t.plan(0, 'no REDIS_URL and no redis-server binary on this host')
+} else {
+  // Pub/sub ignores the database number, so a namespace per file keeps a shared Redis apart.
+  const namespace = randomName('test')
+  const probe = new Redis(url)
+  t.teardown(() => probe.quit())
+
+  const open = (t: { teardown (fn: () => unknown): void }, options: Partial<RedisBusOptions> = {}): Bus => {
+    const bus = createRedisBus({ url, namespace, ...options })
+    t.teardown(() => bus.close())
+    return bus
+  }
+
+  testBusContract(t, {
+    open,
+    // What the server says: subscribers of the topic's channel (topics are unique per test).
+    async subscribers (topic) {
+      const [, count] = await probe.pubsub('NUMSUB', `${namespace}:${topic}`) as [string, number]
+      return count
+    }
+  })
+
+  t.test('buses of different namespaces do not hear each other', async (t) => {
+    const ours = open(t)
+    const theirs = open(t, { namespace: randomName('other') })
+    const topic = randomName('shared-name')
+    const inTheirs = await receive(theirs, topic)
+    const inOurs = await receive(ours, topic)
+    await ours.publish(topic, 'ours')
+    await theirs.publish(topic, 'theirs')
+    t.same(await inOurs.received(1), ['ours'])
+    t.same(await inTheirs.received(1), ['theirs'])
+  })
+}
