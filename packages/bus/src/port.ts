@@ -14,8 +14,8 @@ export type Unsubscribe = () => Promise<void>
 export interface Bus {
   /**
    * Sends a frame to every process subscribed to the topic, this one included. Resolves once the
-   * broker has accepted it. When the broker cannot be reached it rejects (Redis after one quick
-   * reconnect attempt) instead of holding frames for later. Frames published by one process
+   * broker has accepted it. When the broker cannot be reached it rejects (Redis after a reconnect
+   * attempt or two) instead of holding frames for later. Frames published by one process
    * reach each subscriber in the order publish was called.
    */
   publish (topic: string, frame: string): Promise<void>

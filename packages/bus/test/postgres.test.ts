@@ -3,9 +3,9 @@
 import t from 'tap'
 import pg from 'pg'
 import { testDatabase } from '@chatty/db/testing'
-import { createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
+import { BusClosedError, createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
-import { probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
+import { freePort, probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
 
 const { url } = await testDatabase(t)
 // Channels are per database, and this database is the file's own; a namespace per file keeps
@@ -127,4 +127,20 @@ t.test('a bus that only publishes never opens a listening connection', async (t)
   await a.publish(randomName('nobody'), 'x')
   const rows = await query<{ application_name: string }>('SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1', [`${applicationName}%`])
   t.same(rows.map((row) => row.application_name), [`${applicationName} notify`])
+})
+
+t.test('with Postgres unreachable, a subscribe waits and a publish fails; closing ends the wait', async (t) => {
+  const nowhere = new URL(url)
+  nowhere.port = String(await freePort())
+  const logged: string[] = []
+  const bus = createPostgresBus({ connectionString: nowhere.toString(), namespace, log: (level, message) => logged.push(`${level}: ${message}`) })
+  t.teardown(() => bus.close())
+  let settled = false
+  const waiting = bus.subscribe(randomName('unreachable'), () => {}).finally(() => { settled = true })
+  await t.rejects(bus.publish(randomName('unreachable'), 'x'))
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.notOk(settled, 'the subscribe is still waiting for Postgres')
+  await bus.close()
+  await t.rejects(waiting, BusClosedError)
+  t.same(logged, ['warn: bus: cannot LISTEN on Postgres; retrying'], 'one line for the whole outage')
 })

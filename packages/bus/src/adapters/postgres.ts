@@ -141,7 +141,8 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
       conn.dead = true
       socket.destroy()
       if (closed) return
-      log?.('warn', 'bus: cannot LISTEN on Postgres; retrying', error)
+      // A reconnect after a loss was logged already; later attempts of one outage stay quiet.
+      if (!everConnected && failures === 0) log?.('warn', 'bus: cannot LISTEN on Postgres; retrying', error)
       retryLater()
       return
     }
@@ -223,6 +224,9 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
     max: 1,
     idleTimeoutMillis: 0,
     connectionTimeoutMillis: 5_000,
+    // A NOTIFY that goes unanswered fails, and the pool drops its connection for a new one.
+    query_timeout: 10_000,
+    keepAlive: true,
     application_name: `${applicationName} notify`
   })
   pool.on('error', (error) => log?.('warn', 'bus: the Postgres NOTIFY connection failed', error))
