@@ -9,12 +9,16 @@ import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import underPressure from './plugins/external/under-pressure.ts'
+import websocket from './plugins/external/websocket.ts'
 import errors, { answerFrameworkError, HttpError } from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
 import queue from './plugins/app/queue.ts'
 import auth from './plugins/app/auth.ts'
+import bus from './plugins/app/bus.ts'
+import rooms from './plugins/app/rooms.ts'
 import rootRoutes from './routes/root.ts'
 import chatRoutes from './routes/api/v1/chat/index.ts'
+import chatSocketRoutes from './routes/api/v1/chat/ws.ts'
 import userRoutes from './routes/api/v1/users/index.ts'
 import { makeValidatorCompiler } from './validation.ts'
 
@@ -42,12 +46,16 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(underPressure)
   await fastify.register(security)
   await fastify.register(swagger)
+  await fastify.register(websocket)
   await fastify.register(auth)
   await fastify.register(rateLimit)
   await fastify.register(db)
   await fastify.register(queue)
+  await fastify.register(bus)
+  await fastify.register(rooms)
   await fastify.register(rootRoutes)
   await fastify.register(chatRoutes, { prefix: '/api/v1' })
+  await fastify.register(chatSocketRoutes, { prefix: '/api/v1' })
   await fastify.register(userRoutes, { prefix: '/api/v1' })
 }, { name: 'chatty-api' })
 

@@ -22,7 +22,7 @@ t.test('GET / answers go-chatty\'s status, /healthz and /readyz report health', 
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ok', checks: { postgres: 'ok' } })
+  t.same(ready.json(), { status: 'ok', checks: { postgres: 'ok', bus: 'ok' } })
 })
 
 t.test('creating a conversation answers 201 with its id, time and members (repeats dropped)', async (t) => {

@@ -1,0 +1,271 @@
+// `fastify.rooms`: this process's map conversation -> local members (sockets joined to it), and
+// the bus subscription of each conversation, held while it has at least one member here.
+//
+// Frames reach a room from several publishers (every api process, every jobs process), so they
+// can arrive out of seq order, twice (a retried job publishes again), or not at all (a broker
+// outage). A room hands its members each message once, in seq order, with no gap: it starts at
+// the conversation's seq when it subscribed, holds back a frame that arrives ahead of a missing
+// one, and fills a gap that does not close by itself from the database. A frame carrying seq n
+// means n was committed, and seqs commit in order (conversation.last_seq is bumped under the
+// row lock in the same transaction), so everything before n can be read.
+import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
+import { conversationTopic, type Bus } from '@chatty/bus'
+import { messagesSince, type Message } from '@chatty/chat'
+import type { Database } from '@chatty/db'
+import { messageFrame } from '../../socket/frames.ts'
+
+/** A local receiver of a conversation's live messages (one socket's membership). */
+export interface RoomMember {
+  /**
+   * Called with every message after the room's position when the member joined, in seq order,
+   * each once. `frame` is the serialised `message` frame, shared by every member: never mutate it.
+   */
+  deliver (seq: number, frame: Buffer): void
+}
+
+export interface Rooms {
+  /** Adds a member; resolves once the conversation's messages reach this process (and the member). */
+  join (conversationId: string, member: RoomMember): Promise<void>
+  /** Removes a member; the last one out unsubscribes the process from the conversation. */
+  leave (conversationId: string, member: RoomMember): void
+  /**
+   * The seq of the last message the room has handed out (or its starting point): every message
+   * after it will still be delivered to the members. Undefined when the room is not ready.
+   */
+  position (conversationId: string): number | undefined
+  /** Publishes a stored message to every process with members in its conversation, this one included. */
+  publish (message: Message): Promise<void>
+  /** Rooms and memberships held by this process, for logs and metrics. */
+  stats (): { rooms: number, members: number }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    rooms: Rooms
+  }
+}
+
+/** The seq of a conversation's latest message (0 when it has none or does not exist). */
+export async function lastSeq (db: Kysely<Database>, conversationId: string): Promise<number> {
+  const row = await db.selectFrom('chat.conversation').select('last_seq').where('id', '=', conversationId).executeTakeFirst()
+  return row?.last_seq ?? 0
+}
+
+/** How long a join waits for the broker (which may be reconnecting) before it fails. */
+const SUBSCRIBE_TIMEOUT_MS = 10_000
+/** How long a room waits for a missing frame before reading it from the database. */
+const GAP_WAIT_MS = 150
+/** How long after a failed database read it tries again. */
+const GAP_RETRY_MS = 1000
+/** Most messages read to fill one gap; a longer gap is filled in several reads. */
+const GAP_READ_LIMIT = 500
+
+interface Room {
+  conversationId: string
+  topic: string
+  members: Set<RoomMember>
+  /** Settles once subscribed at the broker and the starting seq is known. */
+  ready: Promise<void>
+  /** The next seq to hand out; 0 until the room is ready. */
+  nextSeq: number
+  /** Frames that arrived ahead of a missing seq (or before the room was ready). */
+  held: Map<number, Buffer>
+  gapTimer: NodeJS.Timeout | undefined
+  filling: boolean
+  closed: boolean
+  listener (frame: string): void
+}
+
+export interface RoomsDeps {
+  db: Kysely<Database>
+  bus: Bus
+  log: { warn (object: object, message: string): void, error (object: object, message: string): void }
+}
+
+export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
+  const rooms = new Map<string, Room>()
+  let members = 0
+
+  function handOut (room: Room, seq: number, frame: Buffer): void {
+    for (const member of room.members) {
+      try {
+        member.deliver(seq, frame)
+      } catch (err) {
+        log.error({ err, conversation: room.conversationId }, 'a room member failed to take a message')
+      }
+    }
+  }
+
+  function accept (room: Room, seq: number, frame: Buffer): void {
+    if (room.closed) return
+    if (room.nextSeq === 0) {
+      room.held.set(seq, frame)
+      return
+    }
+    if (seq < room.nextSeq) return
+    if (seq > room.nextSeq) {
+      if (!room.held.has(seq)) room.held.set(seq, frame)
+      scheduleFill(room, GAP_WAIT_MS)
+      return
+    }
+    handOut(room, seq, frame)
+    room.nextSeq++
+    drain(room)
+  }
+
+  /** Hands out held frames that are next in line; drops those already passed. */
+  function drain (room: Room): void {
+    for (let frame = room.held.get(room.nextSeq); frame !== undefined; frame = room.held.get(room.nextSeq)) {
+      room.held.delete(room.nextSeq)
+      handOut(room, room.nextSeq, frame)
+      room.nextSeq++
+    }
+    for (const seq of room.held.keys()) if (seq < room.nextSeq) room.held.delete(seq)
+    if (room.held.size === 0) {
+      clearTimeout(room.gapTimer)
+      room.gapTimer = undefined
+    } else {
+      scheduleFill(room, GAP_WAIT_MS)
+    }
+  }
+
+  function scheduleFill (room: Room, delay: number): void {
+    if (room.gapTimer !== undefined || room.filling || room.closed) return
+    room.gapTimer = setTimeout(() => {
+      room.gapTimer = undefined
+      void fill(room)
+    }, delay)
+  }
+
+  async function fill (room: Room): Promise<void> {
+    if (room.closed || room.held.size === 0) return
+    room.filling = true
+    const from = room.nextSeq
+    const until = Math.min(...room.held.keys())
+    try {
+      const missing = await messagesSince(db, room.conversationId, from - 1, Math.min(until - from, GAP_READ_LIMIT))
+      room.filling = false
+      for (const message of missing) accept(room, message.seq, Buffer.from(messageFrame(message)))
+      if (room.nextSeq === from && !room.closed) {
+        // Cannot happen while seqs stay gap-free; never stall the room on it.
+        log.warn({ conversation: room.conversationId, from, until }, 'messages missing from the database; skipping ahead')
+        room.nextSeq = until
+      }
+      drain(room)
+    } catch (err) {
+      room.filling = false
+      log.error({ err, conversation: room.conversationId }, 'cannot read missed messages; retrying')
+      scheduleFill(room, GAP_RETRY_MS)
+    }
+  }
+
+  function parse (room: Room, frame: string): number | undefined {
+    try {
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, message?: { seq?: unknown } }
+      const seq = parsed.message?.seq
+      if (parsed.type === 'message' && parsed.conversation_id === room.conversationId && Number.isSafeInteger(seq) && (seq as number) > 0) {
+        return seq as number
+      }
+    } catch {}
+    log.warn({ conversation: room.conversationId }, 'dropped a bus frame that is not a message of this conversation')
+    return undefined
+  }
+
+  function open (conversationId: string): Room {
+    const room: Room = {
+      conversationId,
+      topic: conversationTopic(conversationId),
+      members: new Set(),
+      ready: Promise.resolve(),
+      nextSeq: 0,
+      held: new Map(),
+      gapTimer: undefined,
+      filling: false,
+      closed: false,
+      listener (frame) {
+        // Parsed once per process; the same bytes go to every local socket.
+        const seq = parse(room, frame)
+        if (seq !== undefined) accept(room, seq, Buffer.from(frame))
+      }
+    }
+    room.ready = (async () => {
+      await withTimeout(bus.subscribe(room.topic, room.listener), SUBSCRIBE_TIMEOUT_MS, 'the bus did not subscribe in time')
+      // Subscribed first, then read: a message committed after this read is published after
+      // it too, so it reaches the listener.
+      room.nextSeq = (await lastSeq(db, conversationId)) + 1
+      drain(room)
+    })()
+    room.ready.catch((err: unknown) => {
+      log.error({ err, conversation: conversationId }, 'cannot subscribe to a conversation')
+      close(room)
+      // A subscribe that gave up may still complete later: take the listener back.
+      bus.unsubscribe(room.topic, room.listener).catch(() => {})
+    })
+    return room
+  }
+
+  function close (room: Room): void {
+    if (room.closed) return
+    room.closed = true
+    clearTimeout(room.gapTimer)
+    room.held.clear()
+    if (rooms.get(room.conversationId) === room) rooms.delete(room.conversationId)
+    // After a subscribe in flight settles, so the bus sees subscribe then unsubscribe; a room
+    // whose subscribe failed holds nothing.
+    room.ready.then(() => bus.unsubscribe(room.topic, room.listener), () => {}).catch((err: unknown) => {
+      log.warn({ err, conversation: room.conversationId }, 'cannot unsubscribe from the bus')
+    })
+  }
+
+  return {
+    async join (conversationId, member) {
+      let room = rooms.get(conversationId)
+      if (room === undefined) {
+        room = open(conversationId)
+        rooms.set(conversationId, room)
+      }
+      if (!room.members.has(member)) {
+        room.members.add(member)
+        members++
+      }
+      try {
+        await room.ready
+      } catch (error) {
+        if (room.members.delete(member)) members--
+        throw error
+      }
+    },
+
+    leave (conversationId, member) {
+      const room = rooms.get(conversationId)
+      if (room === undefined || !room.members.delete(member)) return
+      members--
+      if (room.members.size === 0) close(room)
+    },
+
+    position (conversationId) {
+      const room = rooms.get(conversationId)
+      return room === undefined || room.nextSeq === 0 ? undefined : room.nextSeq - 1
+    },
+
+    publish (message) {
+      return bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
+    },
+
+    stats () {
+      return { rooms: rooms.size, members }
+    }
+  }
+}
+
+function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms)
+    promise.then(resolve, reject).finally(() => clearTimeout(timer))
+  })
+}
+
+export default fp(async (fastify) => {
+  fastify.decorate('rooms', createRooms({ db: fastify.db, bus: fastify.bus, log: fastify.log }))
+}, { name: 'rooms', dependencies: ['db', 'bus'] })

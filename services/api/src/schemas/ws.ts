@@ -1,0 +1,82 @@
+// The websocket contract of GET /api/v1/chat/ws (go-chatty's protocol, DESIGN.md section 4, plus
+// the extensions old clients can ignore: ref, since_seq, joined.last_seq, sent). docs/protocol.md
+// describes it with examples.
+import { Type } from 'typebox'
+import { UuidSchema } from './common.ts'
+import { MessageSchema } from './chat.ts'
+
+export const WsQuerySchema = Type.Object({
+  user_id: Type.Optional(Type.String({ format: 'uuid', description: 'Who connects; required with AUTH_MODE=none, with a token it must be the token\'s user' })),
+  access_token: Type.Optional(Type.String({ description: 'A bearer token, for clients that cannot set the Authorization header (AUTH_MODE=jwt)' }))
+})
+
+export const RefSchema = Type.Union([Type.String({ maxLength: 128 }), Type.Number()], {
+  description: 'Any client frame may carry a ref; the reply to that frame echoes it'
+})
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+
+// --- client -> server ----------------------------------------------------------------------------
+
+export const JoinFrameSchema = Type.Object({
+  type: Type.Literal('join'),
+  conversation_id: UuidSchema,
+  since_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'Replay the stored messages after this seq before live ones' })),
+  ref: Type.Optional(RefSchema)
+})
+
+export const LeaveFrameSchema = Type.Object({
+  type: Type.Literal('leave'),
+  conversation_id: UuidSchema,
+  ref: Type.Optional(RefSchema)
+})
+
+export const SendFrameSchema = Type.Object({
+  type: Type.Literal('message'),
+  conversation_id: UuidSchema,
+  body: Type.Optional(Nullable(Type.String())),
+  msg_type: Type.Optional(Nullable(Type.Integer())),
+  attachment_url: Type.Optional(Nullable(Type.String())),
+  attachment_meta: Type.Optional(Type.Unknown()),
+  dedupe_key: Type.Optional(Nullable(Type.String())),
+  ref: Type.Optional(RefSchema)
+})
+
+export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema])
+
+// --- server -> client ----------------------------------------------------------------------------
+
+const OptionalRef = Type.Optional(RefSchema)
+
+export const ConnectedFrameSchema = Type.Object({ type: Type.Literal('connected') })
+
+export const JoinedFrameSchema = Type.Object({
+  type: Type.Literal('joined'),
+  conversation_id: UuidSchema,
+  last_seq: Type.Integer({ description: 'Every message after this seq follows this frame on this socket' }),
+  ref: OptionalRef
+})
+
+export const LeftFrameSchema = Type.Object({ type: Type.Literal('left'), conversation_id: UuidSchema, ref: OptionalRef })
+
+export const MessageFrameSchema = Type.Object({
+  type: Type.Literal('message'),
+  conversation_id: UuidSchema,
+  message: MessageSchema
+})
+
+export const SentFrameSchema = Type.Object({
+  type: Type.Literal('sent'),
+  conversation_id: UuidSchema,
+  message: MessageSchema,
+  ref: RefSchema
+}, { description: 'Acknowledges a message frame that carried a ref, once the message is stored' })
+
+export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('internal_error')])
+
+export const ErrorFrameSchema = Type.Object({
+  type: Type.Literal('error'),
+  code: ErrorCodeSchema,
+  error: Type.String(),
+  ref: OptionalRef
+})

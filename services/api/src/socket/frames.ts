@@ -1,0 +1,81 @@
+// The websocket protocol in one place: reading and checking client frames against the TypeBox
+// schemas of schemas/ws.ts, and writing server frames. Nothing here touches a socket.
+import type { Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Message } from '@chatty/chat'
+import { JoinFrameSchema, LeaveFrameSchema, RefSchema, SendFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+
+export type Ref = Static<typeof RefSchema>
+export type JoinFrame = Static<typeof JoinFrameSchema>
+export type LeaveFrame = Static<typeof LeaveFrameSchema>
+export type SendFrame = Static<typeof SendFrameSchema>
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame
+export type ErrorCode = Static<typeof ErrorCodeSchema>
+
+const validators = {
+  join: Compile(JoinFrameSchema),
+  leave: Compile(LeaveFrameSchema),
+  message: Compile(SendFrameSchema)
+}
+const refValidator = Compile(RefSchema)
+
+export type Parsed = { frame: ClientFrame } | { error: string, ref?: Ref }
+
+/**
+ * A client frame, or why it is refused (always bad_request; the socket stays open). The ref of a
+ * refused frame is still echoed when it can be read.
+ */
+export function parseClientFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Parsed {
+  if (isBinary) return { error: 'frames are JSON text; binary frames are not accepted' }
+  let value: unknown
+  try {
+    value = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString())
+  } catch {
+    return { error: 'invalid JSON' }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a frame must be a JSON object' }
+  const object = value as Record<string, unknown>
+  let ref: Ref | undefined
+  if (object.ref !== undefined) {
+    if (!refValidator.Check(object.ref)) return { error: 'ref must be a string of at most 128 characters or a number' }
+    ref = object.ref
+  }
+  const { type } = object
+  if (type === undefined) return { error: 'frame must have required property \'type\'', ref }
+  const validator = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as keyof typeof validators] : undefined
+  if (validator === undefined) return { error: `unknown frame type ${JSON.stringify(type)}; expected join, leave or message`, ref }
+  if (!validator.Check(object)) {
+    const [first] = validator.Errors(object)
+    const where = first === undefined || first.instancePath === '' ? 'frame' : first.instancePath.slice(1).replaceAll('/', '.')
+    return { error: `${where} ${first?.message ?? 'is invalid'}`, ref }
+  }
+  return { frame: object as ClientFrame }
+}
+
+/** ref is added only when the client sent one, so go-chatty clients see go-chatty's frames. */
+function withRef<T extends object> (frame: T, ref: Ref | undefined): T & { ref?: Ref } {
+  return ref === undefined ? frame : { ...frame, ref }
+}
+
+export const CONNECTED_FRAME = JSON.stringify({ type: 'connected' })
+
+export function joinedFrame (conversationId: string, lastSeq: number, ref: Ref | undefined): string {
+  return JSON.stringify(withRef({ type: 'joined', conversation_id: conversationId, last_seq: lastSeq }, ref))
+}
+
+export function leftFrame (conversationId: string, ref: Ref | undefined): string {
+  return JSON.stringify(withRef({ type: 'left', conversation_id: conversationId }, ref))
+}
+
+/** The broadcast frame. services/jobs publishes this same shape for messages sent over HTTP. */
+export function messageFrame (message: Message): string {
+  return JSON.stringify({ type: 'message', conversation_id: message.conversation_id, message })
+}
+
+export function sentFrame (message: Message, ref: Ref): string {
+  return JSON.stringify({ type: 'sent', conversation_id: message.conversation_id, message, ref })
+}
+
+export function errorFrame (code: ErrorCode, error: string, ref: Ref | undefined): string {
+  return JSON.stringify(withRef({ type: 'error', code, error }, ref))
+}
