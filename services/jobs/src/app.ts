@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import { createDb } from '@chatty/db'
 import { createQueueServer } from '@chatty/queue'
-import { SEND_MESSAGE_TASK } from '@chatty/chat'
+import { SEND_MESSAGE_TASK, type Message } from '@chatty/chat'
+import { conversationTopic, createBus } from '@chatty/bus'
 import env from './plugins/env.ts'
 import { sendMessageTask } from './tasks/send-message.ts'
 
@@ -20,7 +21,16 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
     concurrency: config.WORKER_CONCURRENCY,
     log: (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)
   })
-  server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, log: fastify.log }))
+  // Live delivery of what the tasks store: the api's `message` frame (DESIGN.md section 4), which
+  // every api process with sockets in the conversation hands to them as it is.
+  const bus = createBus({
+    dbUrl: config.DB_URL,
+    redisUrl: config.REDIS_URL,
+    log: (level, message, err) => fastify.log[level]({ bus: true, err }, message)
+  })
+  const publish = (message: Message): Promise<void> =>
+    bus.publish(conversationTopic(message.conversation_id), JSON.stringify({ type: 'message', conversation_id: message.conversation_id, message }))
+  server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, publish, log: fastify.log }))
 
   const stop = new AbortController()
   let running: Promise<void> | undefined
@@ -33,6 +43,7 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
   fastify.addHook('onClose', async () => {
     stop.abort()
     await running
+    await bus.close()
     await destroy()
   })
 }, { name: 'chatty-jobs' })
