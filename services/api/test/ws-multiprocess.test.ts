@@ -1,0 +1,196 @@
+// Several processes on one database: two api processes and one jobs process, spawned as real
+// children (`node services/api/src/server.ts`, as in production), first with the Postgres bus
+// (LISTEN/NOTIFY), then with the Redis bus. Users connected to different api processes exchange
+// 1000 messages over the websocket and over HTTP; every socket receives every message exactly
+// once, in seq order.
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { createConnection } from 'node:net'
+import { createInterface } from 'node:readline'
+import { once } from 'node:events'
+import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { REPO_ROOT } from '@chatty/db'
+import { connectChat, createRestClient, type ChatSocket, type Message, type SendAccepted } from '@chatty/client'
+import { users } from './helper.ts'
+import { eventually, range } from './ws-helper.ts'
+
+const { alice, bob } = users
+const carol = '44444444-4444-4444-8444-444444444444'
+const TOTAL = 1000
+/** Sends in flight at once, across both paths. */
+const CONCURRENCY = 40
+
+interface Service {
+  /** http://127.0.0.1:<port> for an api process. */
+  url: string
+  output: string[]
+}
+
+/**
+ * Starts a service as a child process and waits until its log says it is up. An api process is
+ * given PORT=0 and reports the port it got in Fastify's "Server listening at" line.
+ */
+async function startService (t: Test, script: string, env: Record<string, string>): Promise<Service> {
+  const child = spawn(process.execPath, [script], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const output: string[] = []
+  const exited = once(child, 'exit')
+  onTeardown(t, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(timer)
+  })
+  child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+  return new Promise<Service>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout })
+    lines.on('line', (line) => {
+      output.push(line)
+      let msg = ''
+      try { msg = JSON.parse(line).msg ?? '' } catch {}
+      const listening = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(msg)
+      if (listening !== null) resolve({ url: listening[1]!, output })
+      if (msg === 'jobs worker running') resolve({ url: '', output })
+    })
+    void exited.then(([code]) => reject(new Error(`${script} exited (${code}) before it was up:\n${output.join('\n')}`)))
+  })
+}
+
+/** Sends one command to Redis and returns its reply, raw (RESP). */
+async function redisCommand (url: string, args: string[]): Promise<string> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: hostname, port: Number(port || 6379) })
+    let reply = ''
+    socket.setTimeout(1000, () => {
+      socket.destroy()
+      reject(new Error('Redis did not answer'))
+    })
+    socket.on('error', reject)
+    socket.on('connect', () => socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`))
+    socket.on('data', (data) => {
+      reply += data.toString()
+      // Every reply used here ends with an integer or a simple string line.
+      if (/(^|\r\n)[:+-][^\r\n]*\r\n$/.test(reply)) {
+        socket.destroy()
+        resolve(reply)
+      }
+    })
+  })
+}
+
+/** REDIS_URL, else a Redis answering on 127.0.0.1:6379, else undefined. */
+async function findRedis (): Promise<string | undefined> {
+  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
+  const local = 'redis://127.0.0.1:6379'
+  return redisCommand(local, ['PING']).then((reply) => reply.startsWith('+PONG') ? local : undefined, () => undefined)
+}
+
+/** How many connections are subscribed to a conversation's channel (the bus's default namespace). */
+async function redisSubscribers (url: string, chatId: string): Promise<number> {
+  const reply = await redisCommand(url, ['PUBSUB', 'NUMSUB', `chatty:conversation:${chatId}`])
+  return Number(/:(\d+)\r\n$/.exec(reply)?.[1])
+}
+
+interface Member {
+  name: string
+  user: string
+  chat: ChatSocket
+  /** Every message frame off the wire, before the client drops repeats. */
+  frames: Message[]
+}
+
+async function exchange (t: Test, extraEnv: Record<string, string>): Promise<void> {
+  const database = await testDatabase(t)
+  const env = {
+    DB_URL: database.url,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DB_POOL_MAX: '10',
+    // A busy test machine lags; neither overload shedding nor rate limits are under test here.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    RATE_LIMIT_IP_MAX: '1000000',
+    RATE_LIMIT_USER_MAX: '1000000',
+    JOBS_ADMIN_PORT: '0',
+    ...extraEnv
+  }
+  const started = Date.now()
+  const [api1, api2] = await Promise.all([
+    startService(t, 'services/api/src/server.ts', env),
+    startService(t, 'services/api/src/server.ts', env),
+    startService(t, 'services/jobs/src/server.ts', env)
+  ])
+  t.comment(`three processes up in ${Date.now() - started} ms: ${api1!.url}, ${api2!.url}`)
+
+  const rest = [createRestClient({ baseUrl: api1!.url }), createRestClient({ baseUrl: api2!.url })] as const
+  const { id: chatId } = await rest[0].createChat({ participant_ids: [alice, bob, carol] })
+
+  // Alice on the first process, Bob on the second, Carol with a device on each.
+  const members: Member[] = []
+  for (const [name, user, api] of [['alice', alice, api1!], ['bob', bob, api2!], ['carol phone', carol, api1!], ['carol laptop', carol, api2!]] as const) {
+    const chat = await connectChat({ url: api.url, userId: user, requestTimeoutMs: 30_000 })
+    onTeardown(t, () => chat.close())
+    const member: Member = { name, user, chat, frames: [] }
+    chat.on('frame', (frame) => { if (frame.type === 'message') member.frames.push(frame.message) })
+    await chat.join(chatId)
+    members.push(member)
+  }
+  const redisUrl = extraEnv.REDIS_URL
+  if (redisUrl !== undefined) {
+    t.equal(await redisSubscribers(redisUrl, chatId), 2, 'each api process subscribed once, whatever its number of sockets')
+  }
+
+  // 1000 messages: every other one over a websocket, the rest over HTTP to either process,
+  // from all three users, CONCURRENCY at a time.
+  const sentOverSocket: string[] = []
+  const acceptedOverHttp: SendAccepted[] = []
+  const sendStarted = Date.now()
+  let next = 0
+  await Promise.all(range(1, CONCURRENCY).map(async () => {
+    while (next < TOTAL) {
+      const n = next++
+      const member = members[n % members.length]!
+      if (n % 2 === 0) {
+        sentOverSocket.push((await member.chat.send(chatId, { body: `ws ${n}` })).id)
+      } else {
+        acceptedOverHttp.push(await rest[n % 4 === 1 ? 0 : 1].sendMessage(chatId, { sender_id: member.user, body: `http ${n}` }))
+      }
+    }
+  }))
+  t.comment(`1000 sends accepted in ${Date.now() - sendStarted} ms`)
+
+  await eventually(() => members.every((member) => member.frames.length >= TOTAL), 40_000, 'every member to receive 1000 messages')
+  t.comment(`all delivered ${Date.now() - sendStarted} ms after the first send`)
+  // Anything extra would arrive now.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  const expectedIds = new Set([...sentOverSocket, ...acceptedOverHttp.map((accepted) => accepted.message_id)])
+  t.equal(expectedIds.size, TOTAL, '1000 distinct messages were sent')
+  for (const member of members) {
+    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name}: every seq exactly once, in order`)
+    t.same(new Set(member.frames.map((message) => message.id)), expectedIds, `${member.name}: exactly the messages sent, over both paths`)
+  }
+  const stored = await rest[1].listMessages(chatId, { limit: 1 })
+  t.equal(stored.messages[0]?.seq, TOTAL, 'and 1000 stored')
+
+  if (redisUrl !== undefined) {
+    // Bob and Carol's laptop: every socket the second process had in the conversation.
+    await members[1]!.chat.leave(chatId)
+    await members[3]!.chat.leave(chatId)
+    await eventually(async () => await redisSubscribers(redisUrl, chatId) === 1, 5000, 'the second process to unsubscribe')
+    t.pass('a process whose last socket left the conversation unsubscribes; the other stays')
+  }
+}
+
+t.test('two api processes and one jobs process on the Postgres bus: 1000 messages, each once, in order', async (t) => {
+  await exchange(t, {})
+})
+
+const redisUrl = await findRedis()
+t.test('the same with the Redis bus (REDIS_URL)', { skip: redisUrl === undefined ? 'no Redis: set REDIS_URL or run one on 127.0.0.1:6379' : false }, async (t) => {
+  await exchange(t, { REDIS_URL: redisUrl! })
+})
