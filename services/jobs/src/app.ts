@@ -1,12 +1,14 @@
-// The jobs service as a plugin: configuration, database, and the queue worker running the
-// chat tasks from ready until close. server.ts runs it; tests build it with buildJobs().
+// The jobs service as a plugin: configuration, database, the queue worker running the chat tasks
+// from ready until close, and the queue dashboard (admin/). server.ts runs it on JOBS_ADMIN_PORT;
+// tests build it with buildJobs().
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { createDb } from '@chatty/db'
 import { createQueueServer } from '@chatty/queue'
 import { SEND_MESSAGE_TASK, type Message } from '@chatty/chat'
 import { conversationTopic, createBus } from '@chatty/bus'
-import env from './plugins/env.ts'
+import env, { queueConfig } from './plugins/env.ts'
+import admin from './admin/index.ts'
 import { sendMessageTask } from './tasks/send-message.ts'
 
 export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
@@ -14,13 +16,7 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
   const config = fastify.jobsConfig
   const { db, destroy } = createDb(config.DB_URL, { max: config.DB_POOL_MAX, applicationName: 'chatty-jobs' })
 
-  const server = createQueueServer({
-    backend: config.QUEUE_BACKEND,
-    dbUrl: config.DB_URL,
-    redisUrl: config.REDIS_URL,
-    concurrency: config.WORKER_CONCURRENCY,
-    log: (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)
-  })
+  const server = createQueueServer(queueConfig(config, (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)))
   // Live delivery of what the tasks store: the api's `message` frame (DESIGN.md section 4), which
   // every api process with sockets in the conversation hands to them as it is.
   const bus = createBus({
@@ -46,6 +42,8 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
     await bus.close()
     await destroy()
   })
+
+  await fastify.register(admin)
 }, { name: 'chatty-jobs' })
 
 export async function buildJobs (options: { config: Record<string, unknown>, logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {

@@ -1,4 +1,5 @@
-// The jobs process: runs the queue worker until SIGINT/SIGTERM, then finishes in-flight jobs.
+// The jobs process: runs the queue worker and serves the queue dashboard on JOBS_ADMIN_PORT until
+// SIGINT/SIGTERM, then finishes in-flight jobs.
 import closeWithGrace from 'close-with-grace'
 import { buildJobs } from './app.ts'
 
@@ -20,5 +21,6 @@ closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
   await app.close()
 })
 
-await app.ready()
-app.log.info('jobs worker running')
+// The worker starts when the app is ready; the dashboard and /healthz answer on the admin port.
+await app.listen({ port: app.jobsConfig.JOBS_ADMIN_PORT, host: app.jobsConfig.JOBS_ADMIN_HOST })
+app.log.info('jobs worker running; queue dashboard at /admin')
