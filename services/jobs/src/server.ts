@@ -23,4 +23,5 @@ closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
 
 // The worker starts when the app is ready; the dashboard and /healthz answer on the admin port.
 await app.listen({ port: app.jobsConfig.JOBS_ADMIN_PORT, host: app.jobsConfig.JOBS_ADMIN_HOST })
-app.log.info('jobs worker running; queue dashboard at /admin')
+// (Tests wait for this exact message.)
+app.log.info('jobs worker running')
