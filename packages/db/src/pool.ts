@@ -46,6 +46,10 @@ export function createPool (connectionString: string, options: DbOptions = {}): 
   // An idle client losing its server (restart, failover) must not crash the process; the pool
   // drops it and the next checkout opens a fresh connection.
   pool.on('error', () => {})
+  // The pool listens for errors only on idle clients. A checked-out one (Kysely holds one for a
+  // whole transaction) whose server goes away between two statements would emit an unhandled
+  // 'error' and crash the process. Its next statement fails instead, and the pool drops it.
+  pool.on('connect', (client) => { client.on('error', () => {}) })
   return pool
 }
 
