@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireConversation, type Executor } from './conversations.ts'
 import { ConversationNotFoundError } from './errors.ts'
+import { groupCommitOf } from './group-commit.ts'
 import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
 
 /** The message object on the wire: snake_case, nulls present, ISO 8601 UTC timestamps. */
@@ -65,9 +66,17 @@ async function findExisting (db: Executor, input: StoreMessageInput): Promise<Me
 
 /**
  * Stores checked content exactly once. Concurrent sends to one conversation serialise on its
- * row (the seq bump), so a repeated id or dedupe key always finds the first message.
+ * row (the seq bump), so a repeated id or dedupe key always finds the first message. With a
+ * group commit set up for `db` (useGroupCommit), concurrent sends share one write.
  */
 export async function storeMessage (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
+  const group = groupCommitOf(db)
+  if (group !== undefined) return await group.store(input)
+  return await storeSingle(db, input)
+}
+
+/** storeMessage for one message in a transaction of its own. */
+export async function storeSingle (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
   try {
     const row = await db.transaction().execute(async (trx) => {
       const conversation = await trx.updateTable('chat.conversation')

@@ -1,0 +1,288 @@
+// Group commit: the messages that arrive while earlier writes are in flight (or within a short
+// window) are stored together, in one statement and one transaction: one multi-row INSERT, one
+// seq bump per conversation, one commit (one WAL flush) for all of them. Each caller is still
+// answered only after that commit, with its own stored message; nothing changes for callers of
+// storeMessage except that concurrent sends share a round trip.
+//
+// Guarantees kept from the one-message path (messages.ts):
+// - seq is gap-free and strictly increasing per conversation: a batch locks its conversations
+//   (in id order, so concurrent batches cannot deadlock), numbers its messages after last_seq in
+//   arrival order, and bumps last_seq by exactly the number of rows it inserts, in one statement
+//   that either stores every row or none;
+// - a repeated id or dedupe key returns the first message: repeats inside a batch wait for the
+//   first and get its message; repeats of stored rows are found by the statement and returned
+//   as they are; a row committed elsewhere between the statement's snapshot and its lock makes
+//   the INSERT fail on the unique index, and the fallback below settles it;
+// - nobody gets a false ack: when the batch statement fails, nothing of it was stored, and every
+//   message is stored again on its own, in arrival order, through the one-message path, so one
+//   bad row fails only its own sender.
+import { randomUUID } from 'node:crypto'
+import { CompiledQuery, type Kysely } from 'kysely'
+import type { Database, MessageRow } from '@chatty/db'
+import { ConversationNotFoundError } from './errors.ts'
+// A cycle (messages.ts looks up the registry below), harmless: both sides only call each other's
+// functions after both modules have loaded.
+import { storeSingle, toMessage, type Stored, type StoreMessageInput } from './messages.ts'
+
+export interface GroupCommitOptions {
+  /** Most messages written by one statement. Default 256. */
+  maxBatch?: number
+  /** Batches written at once; while all are busy, arrivals gather into the next. Default 4. */
+  maxInFlight?: number
+  /**
+   * How long the first message of a batch waits for company when a write slot is free, in ms.
+   * 0 (the default) gathers what arrives in the same event-loop turn: no added latency when idle.
+   */
+  windowMs?: number
+  /**
+   * Runs the batch statement as a named prepared statement (parsed and planned once per
+   * connection) when given the process's pg pool; otherwise it goes through Kysely unnamed.
+   */
+  pool?: { query (config: { name: string, text: string, values: unknown[] }): Promise<{ rows: unknown[] }> }
+}
+
+export interface GroupCommit {
+  store (input: StoreMessageInput): Promise<Stored>
+  /** Writes what is waiting and resolves when every batch in flight has finished. */
+  close (): Promise<void>
+  /** Batches written and messages in them since start, for logs and the benchmark. */
+  stats (): { batches: number, messages: number, fallbacks: number }
+}
+
+/** The one-message path, used for a failed batch's members. */
+export type StoreOne = (db: Kysely<Database>, input: StoreMessageInput) => Promise<Stored>
+
+interface Pending {
+  input: StoreMessageInput
+  id: string
+  resolve (stored: Stored): void
+  reject (error: unknown): void
+}
+
+interface BatchRow extends MessageRow {
+  ord: number
+  created: boolean
+}
+
+const STATEMENT_NAME = 'chatty_store_messages_v1'
+
+// One statement, so one implicit transaction and one round trip. $1..$9 are parallel arrays, one
+// element per message in arrival order (ord). given_id is the caller's id, when it chose one.
+const STORE_BATCH_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[], $7::text[], $8::text[], $9::uuid[])
+    WITH ORDINALITY AS t (id, conversation_id, sender_id, body, msg_type, attachment_url, attachment_meta, dedupe_key, given_id, ord)
+),
+existing AS (
+  SELECT DISTINCT ON (e.ord) e.* FROM (
+    SELECT i.ord, m.* FROM input i JOIN chat.message m ON m.id = i.given_id AND m.conversation_id = i.conversation_id
+    UNION ALL
+    SELECT i.ord, m.* FROM input i JOIN chat.message m
+      ON m.conversation_id = i.conversation_id AND m.sender_id = i.sender_id AND m.dedupe_key = i.dedupe_key
+  ) e ORDER BY e.ord, e.seq
+),
+fresh AS (
+  SELECT * FROM input WHERE ord NOT IN (SELECT ord FROM existing)
+),
+locked AS (
+  SELECT c.id, c.last_seq FROM chat.conversation c
+   WHERE c.id IN (SELECT conversation_id FROM fresh)
+   ORDER BY c.id
+   FOR UPDATE
+),
+numbered AS (
+  SELECT f.*, l.last_seq + row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS seq
+    FROM fresh f JOIN locked l ON l.id = f.conversation_id
+),
+bumped AS (
+  UPDATE chat.conversation c SET last_seq = c.last_seq + n.count
+    FROM (SELECT conversation_id, count(*) AS count FROM numbered GROUP BY conversation_id) n
+   WHERE c.id = n.conversation_id
+),
+inserted AS (
+  INSERT INTO chat.message (id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta, dedupe_key)
+  SELECT id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta::json, dedupe_key FROM numbered
+  RETURNING *
+)
+SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at, m.body, m.msg_type,
+       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq
+  FROM inserted m JOIN numbered n ON n.id = m.id
+UNION ALL
+SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at, e.body, e.msg_type,
+       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq
+  FROM existing e`
+
+/** Keys under which a repeat of this send would find it: its id, and its dedupe key. */
+function identities (input: StoreMessageInput): string[] {
+  const keys: string[] = []
+  const conversation = input.conversationId.toLowerCase()
+  if (input.id !== undefined) keys.push(`${conversation} id ${input.id.toLowerCase()}`)
+  const dedupeKey = input.content.dedupe_key
+  if (dedupeKey !== null) keys.push(`${conversation} ${input.senderId.toLowerCase()} key ${dedupeKey}`)
+  return keys
+}
+
+export function createGroupCommit (db: Kysely<Database>, storeOne: StoreOne, options: GroupCommitOptions = {}): GroupCommit {
+  const maxBatch = options.maxBatch ?? 256
+  const maxInFlight = options.maxInFlight ?? 4
+  const windowMs = options.windowMs ?? 0
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`)
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${maxInFlight}`)
+  const { pool } = options
+
+  let waiting: Pending[] = []
+  let inFlight = 0
+  let scheduled = false
+  let closed = false
+  const running = new Set<Promise<void>>()
+  const counts = { batches: 0, messages: 0, fallbacks: 0 }
+
+  function schedule (): void {
+    if (scheduled || waiting.length === 0) return
+    if (waiting.length >= maxBatch) {
+      flush()
+      return
+    }
+    scheduled = true
+    const fire = () => {
+      scheduled = false
+      flush()
+    }
+    if (windowMs > 0) setTimeout(fire, windowMs)
+    else setImmediate(fire)
+  }
+
+  function flush (): void {
+    while (waiting.length > 0 && inFlight < maxInFlight) {
+      const batch = waiting.length <= maxBatch ? waiting : waiting.slice(0, maxBatch)
+      waiting = waiting.length <= maxBatch ? [] : waiting.slice(maxBatch)
+      inFlight++
+      const done: Promise<void> = write(batch).finally(() => {
+        inFlight--
+        running.delete(done)
+        // What gathered meanwhile goes out at once: it has waited a whole write already.
+        if (waiting.length > 0) flush()
+      })
+      running.add(done)
+    }
+  }
+
+  async function run (values: unknown[]): Promise<BatchRow[]> {
+    if (pool !== undefined) return (await pool.query({ name: STATEMENT_NAME, text: STORE_BATCH_SQL, values })).rows as BatchRow[]
+    return (await db.executeQuery<BatchRow>(CompiledQuery.raw(STORE_BATCH_SQL, values))).rows
+  }
+
+  async function write (batch: Pending[]): Promise<void> {
+    // Repeats inside the batch follow the first send with the same id or dedupe key.
+    const leaders: Pending[] = []
+    const followers = new Map<Pending, Pending[]>()
+    const byIdentity = new Map<string, Pending>()
+    for (const entry of batch) {
+      const keys = identities(entry.input)
+      const leader = keys.map((key) => byIdentity.get(key)).find((found) => found !== undefined)
+      if (leader === undefined) {
+        leaders.push(entry)
+        for (const key of keys) byIdentity.set(key, entry)
+      } else {
+        const list = followers.get(leader)
+        if (list === undefined) followers.set(leader, [entry])
+        else list.push(entry)
+      }
+    }
+    const settle = (leader: Pending, outcome: { stored: Stored } | { error: unknown }) => {
+      if ('stored' in outcome) leader.resolve(outcome.stored)
+      else leader.reject(outcome.error)
+      for (const follower of followers.get(leader) ?? []) {
+        // A repeat gets the first message; if the first failed, the repeat is tried on its own.
+        if ('stored' in outcome) follower.resolve({ message: outcome.stored.message, created: false })
+        else storeOne(db, follower.input).then(follower.resolve, follower.reject)
+      }
+    }
+
+    counts.batches++
+    counts.messages += leaders.length
+    let rows: BatchRow[]
+    try {
+      rows = await run([
+        leaders.map((e) => e.id),
+        leaders.map((e) => e.input.conversationId),
+        leaders.map((e) => e.input.senderId),
+        leaders.map((e) => e.input.content.body),
+        leaders.map((e) => e.input.content.msg_type),
+        leaders.map((e) => e.input.content.attachment_url),
+        leaders.map((e) => e.input.content.attachment_meta),
+        leaders.map((e) => e.input.content.dedupe_key),
+        leaders.map((e) => e.input.id ?? null)
+      ])
+    } catch {
+      // Nothing of the batch was stored. Each message is stored on its own, in arrival order, so
+      // a row that cannot be stored fails its own sender only and seq order is kept.
+      counts.fallbacks++
+      for (const leader of leaders) {
+        try {
+          // With the id the batch used: had the batch committed after all (a connection lost
+          // after COMMIT), the retry finds that row instead of storing a second.
+          settle(leader, { stored: await storeOne(db, { ...leader.input, id: leader.id }) })
+        } catch (error) {
+          settle(leader, { error })
+        }
+      }
+      return
+    }
+    const byOrd = new Map<number, BatchRow>()
+    for (const row of rows) byOrd.set(Number(row.ord), row)
+    leaders.forEach((leader, i) => {
+      const row = byOrd.get(i + 1)
+      // No row: its conversation does not exist (or was deleted before the batch locked it).
+      if (row === undefined) {
+        settle(leader, { error: new ConversationNotFoundError() })
+        return
+      }
+      const { ord: _ord, created, ...message } = row
+      settle(leader, { stored: { message: toMessage(message), created } })
+    })
+  }
+
+  return {
+    store (input) {
+      if (closed) return storeOne(db, input)
+      return new Promise<Stored>((resolve, reject) => {
+        waiting.push({ input, id: input.id ?? randomUUID(), resolve, reject })
+        schedule()
+      })
+    },
+    async close () {
+      closed = true
+      flush()
+      while (running.size > 0 || waiting.length > 0) {
+        await Promise.allSettled([...running])
+        flush()
+      }
+    },
+    stats: () => ({ ...counts })
+  }
+}
+
+const registry = new WeakMap<Kysely<Database>, GroupCommit>()
+
+/**
+ * Makes storeMessage (and so sendMessage and the jobs' send task) on this Kysely instance go
+ * through a group commit. One per process and database; close() it before destroying the db.
+ */
+export function useGroupCommit (db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
+  if (registry.has(db)) throw new Error('this database already has a group commit')
+  const group = createGroupCommit(db, storeSingle, options)
+  registry.set(db, group)
+  return {
+    ...group,
+    async close () {
+      registry.delete(db)
+      await group.close()
+    }
+  }
+}
+
+/** The group commit storeMessage uses for this instance, if one was set up. */
+export function groupCommitOf (db: Kysely<Database>): GroupCommit | undefined {
+  return registry.get(db)
+}
