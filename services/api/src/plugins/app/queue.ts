@@ -14,6 +14,8 @@ export default fp(async (fastify) => {
     backend: config.QUEUE_BACKEND,
     dbUrl: config.DB_URL,
     redisUrl: config.REDIS_URL,
+    // The jobs service uses the same prefix, so both sides meet on the same keys.
+    redisPrefix: `${config.REDIS_KEY_PREFIX}q`,
     log: (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)
   })
   fastify.decorate('queue', queue)
