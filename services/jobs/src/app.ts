@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import { createDb } from '@chatty/db'
 import { createQueueServer } from '@chatty/queue'
-import { SEND_MESSAGE_TASK, type Message } from '@chatty/chat'
+import { SEND_MESSAGE_TASK, messageFrame, type Message } from '@chatty/chat'
 import { conversationTopic, createBus } from '@chatty/bus'
 import env, { queueConfig } from './plugins/env.ts'
 import admin from './admin/index.ts'
@@ -25,7 +25,7 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
     log: (level, message, err) => fastify.log[level]({ bus: true, err }, message)
   })
   const publish = (message: Message): Promise<void> =>
-    bus.publish(conversationTopic(message.conversation_id), JSON.stringify({ type: 'message', conversation_id: message.conversation_id, message }))
+    bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
   server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, publish, log: fastify.log }))
 
   const stop = new AbortController()

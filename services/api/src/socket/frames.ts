@@ -67,10 +67,8 @@ export function leftFrame (conversationId: string, ref: Ref | undefined): string
   return JSON.stringify(withRef({ type: 'left', conversation_id: conversationId }, ref))
 }
 
-/** The broadcast frame. services/jobs publishes this same shape for messages sent over HTTP. */
-export function messageFrame (message: Message): string {
-  return JSON.stringify({ type: 'message', conversation_id: message.conversation_id, message })
-}
+/** The broadcast frame, shared with services/jobs (messages sent over HTTP). */
+export { messageFrame } from '@chatty/chat'
 
 export function sentFrame (message: Message, ref: Ref): string {
   return JSON.stringify({ type: 'sent', conversation_id: message.conversation_id, message, ref })
