@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
 import { LIMITS } from './rules.ts'
+import { membershipCacheOf } from './membership-cache.ts'
 
 export type Executor = Kysely<Database> | Transaction<Database>
 
@@ -42,11 +43,39 @@ export async function createConversation (db: Kysely<Database>, input: CreateCon
       })))
       .execute()
     return { id: conversation.id, created_at: conversation.created_at, participant_ids: ids }
+  }).then(async (created) => {
+    // Only a lookup of the id before it existed can be cached; a failed delete must not turn a
+    // stored conversation into an error.
+    await membershipCacheOf(db)?.forgetMembers(created.id).catch(() => {})
+    return created
   })
+}
+
+/** Lower-case member ids of a conversation, or null when it does not exist. */
+async function loadMembers (db: Executor, conversationId: string): Promise<string[] | null> {
+  const rows = await db.selectFrom('chat.conversation as c')
+    .leftJoin('chat.participant as p', 'p.conversation_id', 'c.id')
+    .select('p.user_id')
+    .where('c.id', '=', conversationId)
+    .execute()
+  if (rows.length === 0) return null
+  return rows.flatMap((row) => row.user_id === null ? [] : [row.user_id.toLowerCase()])
+}
+
+async function loadBlocked (db: Executor, blocker: string, blocked: string): Promise<boolean> {
+  const row = await db.selectFrom('chat.block').select('blocker_id').where('blocker_id', '=', blocker).where('blocked_id', '=', blocked).executeTakeFirst()
+  return row !== undefined
 }
 
 /** Throws ConversationNotFoundError or NotParticipantError unless the user is a member. */
 export async function requireParticipant (db: Executor, conversationId: string, userId: string): Promise<void> {
+  const cache = membershipCacheOf(db)
+  if (cache !== undefined) {
+    const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
+    if (members === null) throw new ConversationNotFoundError()
+    if (!members.has(userId.toLowerCase())) throw new NotParticipantError()
+    return
+  }
   const row = await db.selectFrom('chat.conversation as c')
     .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', userId))
     .select(['c.id', 'p.user_id'])
@@ -61,6 +90,18 @@ export async function requireParticipant (db: Executor, conversationId: string, 
  * member has not blocked them.
  */
 export async function requireCanSend (db: Executor, conversationId: string, senderId: string): Promise<void> {
+  const cache = membershipCacheOf(db)
+  if (cache !== undefined) {
+    const sender = senderId.toLowerCase()
+    const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
+    if (members === null) throw new ConversationNotFoundError()
+    if (!members.has(sender)) throw new NotParticipantError()
+    if (members.size === 2) {
+      const other = [...members].find((id) => id !== sender)!
+      if (await cache.blocked(other, sender, () => loadBlocked(db, other, sender))) throw new BlockedError()
+    }
+    return
+  }
   const row = await db.selectFrom('chat.conversation as c')
     .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', senderId))
     .select((eb) => [
@@ -82,6 +123,11 @@ export async function requireCanSend (db: Executor, conversationId: string, send
 }
 
 export async function requireConversation (db: Executor, conversationId: string): Promise<void> {
+  const cache = membershipCacheOf(db)
+  if (cache !== undefined) {
+    if (await cache.members(conversationId, () => loadMembers(db, conversationId)) === null) throw new ConversationNotFoundError()
+    return
+  }
   const row = await db.selectFrom('chat.conversation').select('id').where('id', '=', conversationId).executeTakeFirst()
   if (row === undefined) throw new ConversationNotFoundError()
 }

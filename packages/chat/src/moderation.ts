@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import type { Executor } from './conversations.ts'
 import { requireParticipant } from './conversations.ts'
 import { InvalidInputError } from './errors.ts'
+import { membershipCacheOf } from './membership-cache.ts'
 
 export async function blockUser (db: Executor, blockerId: string, blockedId: string): Promise<void> {
   if (blockerId.toLowerCase() === blockedId.toLowerCase()) throw new InvalidInputError('a user cannot block themselves')
@@ -10,10 +11,12 @@ export async function blockUser (db: Executor, blockerId: string, blockedId: str
     .values({ blocker_id: blockerId, blocked_id: blockedId, at: sql<Date>`timezone('utc', now())` })
     .onConflict((oc) => oc.columns(['blocker_id', 'blocked_id']).doNothing())
     .execute()
+  await membershipCacheOf(db)?.forgetBlock(blockerId, blockedId)
 }
 
 export async function unblockUser (db: Executor, blockerId: string, blockedId: string): Promise<void> {
   await db.deleteFrom('chat.block').where('blocker_id', '=', blockerId).where('blocked_id', '=', blockedId).execute()
+  await membershipCacheOf(db)?.forgetBlock(blockerId, blockedId)
 }
 
 export async function listBlocked (db: Executor, blockerId: string): Promise<string[]> {

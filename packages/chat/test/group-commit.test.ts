@@ -208,7 +208,7 @@ t.test('a conversation deleted while its batch waits for the lock: its senders g
     // Wait until the batch is waiting for our lock, then delete the conversation under it.
     let waiting = false
     for (let i = 0; i < 400 && !waiting; i++) {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%WITH input AS%'`.execute(trx)
+      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`.execute(trx)
       waiting = rows[0]!.n > 0
       if (!waiting) await new Promise((resolve) => setTimeout(resolve, 25))
     }

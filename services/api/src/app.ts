@@ -12,6 +12,7 @@ import underPressure from './plugins/external/under-pressure.ts'
 import websocket from './plugins/external/websocket.ts'
 import errors, { answerFrameworkError, HttpError } from './plugins/app/errors.ts'
 import db from './plugins/app/db.ts'
+import cache from './plugins/app/cache.ts'
 import queue from './plugins/app/queue.ts'
 import auth from './plugins/app/auth.ts'
 import bus from './plugins/app/bus.ts'
@@ -50,6 +51,7 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(auth)
   await fastify.register(rateLimit)
   await fastify.register(db)
+  await fastify.register(cache)
   await fastify.register(queue)
   await fastify.register(bus)
   await fastify.register(rooms)

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import { createDb } from '@chatty/db'
 import { createQueueServer } from '@chatty/queue'
-import { SEND_MESSAGE_TASK, messageFrame, type Message } from '@chatty/chat'
+import { SEND_MESSAGE_TASK, messageFrame, useGroupCommit, type Message } from '@chatty/chat'
 import { conversationTopic, createBus } from '@chatty/bus'
 import env, { queueConfig } from './plugins/env.ts'
 import admin from './admin/index.ts'
@@ -14,7 +14,11 @@ import { sendMessageTask } from './tasks/send-message.ts'
 export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
   await fastify.register(env, options)
   const config = fastify.jobsConfig
-  const { db, destroy } = createDb(config.DB_URL, { max: config.DB_POOL_MAX, applicationName: 'chatty-jobs' })
+  const { db, pool, destroy } = createDb(config.DB_URL, { max: config.DB_POOL_MAX, applicationName: 'chatty-jobs' })
+  // Send tasks running at once share one write (packages/chat/src/group-commit.ts).
+  const group = config.GROUP_COMMIT_MAX_BATCH > 0
+    ? useGroupCommit(db, { maxBatch: config.GROUP_COMMIT_MAX_BATCH, windowMs: config.GROUP_COMMIT_WINDOW_MS, pool })
+    : undefined
 
   const server = createQueueServer(queueConfig(config, (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)))
   // Live delivery of what the tasks store: the api's `message` frame (DESIGN.md section 4), which
@@ -40,6 +44,7 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
     stop.abort()
     await running
     await bus.close()
+    await group?.close()
     await destroy()
   })
 

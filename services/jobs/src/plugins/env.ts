@@ -22,7 +22,9 @@ export const JobsConfigSchema = Type.Object({
   JOBS_BACKOFF_BASE_MS: Type.Integer({ default: 1000, minimum: 1, maximum: 3_600_000 }),
   JOBS_ADMIN_PORT: Type.Integer({ default: 8081, minimum: 0, maximum: 65535 }),
   JOBS_ADMIN_HOST: Type.String({ default: '0.0.0.0' }),
-  JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset' }))
+  JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset' })),
+  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 256, minimum: 0, description: 'most messages stored by one statement; 0 stores each on its own' }),
+  GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
 })
 
 export type JobsConfig = Static<typeof JobsConfigSchema>

@@ -31,7 +31,10 @@ export const ConfigSchema = Type.Object({
   WS_PING_INTERVAL_MS: Type.Integer({ default: 30000, minimum: 100 }),
   WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 }),
   // Bytes queued for one socket before it is cut as a slow consumer (close 1013).
-  WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 })
+  WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  MEMBERSHIP_CACHE_TTL_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'how long a membership fact is cached; 0 turns the cache off' }),
+  GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 256, minimum: 0, description: 'most messages stored by one statement; 0 stores each on its own' }),
+  GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
 })
 
 export type Config = Static<typeof ConfigSchema> & { AUTH_MODE: 'none' | 'jwt' }

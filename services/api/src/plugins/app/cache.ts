@@ -1,0 +1,28 @@
+// `fastify.cache`: the cache port (packages/cache), Redis when REDIS_URL is set, else an LRU in
+// this process whose deletes reach the other processes through Postgres NOTIFY. Its first user
+// is membership: sends, joins and reads check membership against it instead of a query each
+// (packages/chat/src/membership-cache.ts); MEMBERSHIP_CACHE_TTL_MS=0 turns that off.
+import fp from 'fastify-plugin'
+import { createCache, createPostgresInvalidationChannel, type Cache } from '@chatty/cache'
+import { useMembershipCache } from '@chatty/chat'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    cache: Cache
+  }
+}
+
+export default fp(async (fastify) => {
+  const { config } = fastify
+  const onError = (err: Error) => fastify.log.warn({ err, cache: true }, 'cache error')
+  const channel = config.REDIS_URL === undefined ? createPostgresInvalidationChannel({ connectionString: config.DB_URL, onError }) : undefined
+  const cache = createCache({ redisUrl: config.REDIS_URL, keyPrefix: `${config.REDIS_KEY_PREFIX}cache:`, channel, onError })
+  fastify.decorate('cache', cache)
+  const stop = config.MEMBERSHIP_CACHE_TTL_MS > 0 ? useMembershipCache(fastify.db, cache, { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS }) : undefined
+  fastify.addHook('onClose', async () => {
+    stop?.()
+    // The channel first: a cache still waiting for its subscription (Postgres away) stops waiting.
+    await channel?.close()
+    await cache.close()
+  })
+}, { name: 'cache', dependencies: ['config', 'db'] })
