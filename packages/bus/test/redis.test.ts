@@ -4,7 +4,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { createRedisBus, type Bus, type RedisBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
-import { randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
+import { randomName, receive, redisServerBinary, startRedisServer, type Receiver } from './fixtures.ts'
 
 async function redisUrl (): Promise<string | undefined> {
   if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
@@ -34,6 +34,26 @@ if (url === undefined) {
     async subscribers (topic) {
       const [, count] = await probe.pubsub('NUMSUB', `${namespace}:${topic}`) as [string, number]
       return count
+    }
+  })
+
+  t.test('subscribes arriving while a new bus is still connecting all take effect', async (t) => {
+    // Joins come in one after another as sockets connect: some reach the bus while its
+    // subscriber connection is mid-handshake, which must not break the connection.
+    for (let round = 0; round < 5; round++) {
+      const bus = open(t)
+      const receivers: Array<{ topic: string, receiver: Receiver }> = []
+      const subscribing: Array<Promise<unknown>> = []
+      for (let i = 0; i < 40; i++) {
+        const topic = randomName(`connecting-${i}`)
+        subscribing.push(receive(bus, topic).then((receiver) => receivers.push({ topic, receiver })))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await Promise.all(subscribing)
+      for (const { topic, receiver } of receivers) {
+        await bus.publish(topic, topic)
+        t.same(await receiver.received(1), [topic])
+      }
     }
   })
 

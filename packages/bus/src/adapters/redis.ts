@@ -77,9 +77,27 @@ export function createRedisBus (options: RedisBusOptions): Bus {
     })
   }
 
+  // ioredis writes a SUBSCRIBE made while the connection is mid-handshake (status "connect")
+  // straight to the socket, ahead of its own ready check, whose INFO then fails in subscriber
+  // mode and drops the connection. Subscribes wait for "ready" instead (one shared wait), which
+  // also covers reconnects: ioredis resubscribes the held channels itself once ready.
+  let ready: Promise<void> | undefined
+  const subscriberReady = (): Promise<void> => {
+    if (subscriber.status === 'ready') return Promise.resolve()
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => {})
+    ready ??= new Promise<void>((resolve) => {
+      subscriber.once('ready', () => {
+        ready = undefined
+        resolve()
+      })
+    })
+    return ready
+  }
+
   const subscriptions = createSubscriptions({
     async listen (topic) {
       if (closed) throw new BusClosedError()
+      await Promise.race([subscriberReady(), closing.promise]).catch(() => { throw new BusClosedError() })
       const subscribed = subscriber.subscribe(prefix + topic)
       subscribed.catch(() => {})
       try {
