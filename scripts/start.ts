@@ -2,8 +2,25 @@
 // applies migrations; runs the api and jobs services as child processes; Ctrl-C stops all of
 // them and the embedded Postgres, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { migrateUp, startEmbeddedPostgres, REPO_ROOT, type EmbeddedServer } from '@chatty/db'
 import { installQueueSchema } from '@chatty/queue'
+
+// A Ctrl-C in a terminal signals the whole process group at once: Postgres would stop while the
+// services still finish their work. So everything runs in a process group of its own, under
+// this process, which turns the first Ctrl-C into one orderly SIGTERM.
+if (process.env.CHATTY_START_GROUP !== '1') {
+  const group = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, CHATTY_START_GROUP: '1' }
+  })
+  const stop = () => { group.kill('SIGTERM') }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  group.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128 + 15)))
+  await new Promise(() => {})
+}
 
 const log = (line: string) => console.log(`[start] ${line}`)
 
@@ -11,7 +28,7 @@ let embedded: EmbeddedServer | undefined
 let dbUrl = process.env.DB_URL
 if (dbUrl === undefined || dbUrl === '') {
   log('DB_URL is not set: starting the embedded Postgres (data in .data/postgres)')
-  embedded = await startEmbeddedPostgres({ log })
+  embedded = await startEmbeddedPostgres({ log, ownSignals: true })
   dbUrl = embedded.url
 }
 

