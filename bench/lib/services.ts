@@ -48,6 +48,8 @@ export const BENCH_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
   RATE_LIMIT_IP_MAX: '1000000000',
   RATE_LIMIT_USER_MAX: '1000000000',
+  WS_RATE_LIMIT_PER_SEC: '0',
+  WS_MAX_SOCKETS_PER_USER: '0',
   // A 2-core machine under full load has event-loop delays no production host should; the
   // overload guard would turn the measurement into a count of 503s.
   MAX_EVENT_LOOP_DELAY_MS: '0',

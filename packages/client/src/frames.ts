@@ -50,8 +50,15 @@ export interface LeftFrame { type: 'left', conversation_id: string, ref?: Ref }
 export interface MessageFrame { type: 'message', conversation_id: string, message: Message }
 /** The acknowledgement of a message frame that carried a ref. */
 export interface SentFrame { type: 'sent', conversation_id: string, message: Message, ref: Ref }
-export type ErrorCode = 'bad_request' | 'forbidden' | 'internal_error'
-export interface ErrorFrame { type: 'error', code: ErrorCode, error: string, ref?: Ref }
+export type ErrorCode = 'bad_request' | 'forbidden' | 'rate_limited' | 'internal_error'
+export interface ErrorFrame {
+  type: 'error'
+  code: ErrorCode
+  error: string
+  /** rate_limited only: when the socket may send its next frame. */
+  retry_after_ms?: number
+  ref?: Ref
+}
 export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */

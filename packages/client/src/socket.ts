@@ -333,6 +333,8 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         this.#settle(frame.ref, frame.message)
         return
       case 'error': {
+        // Over the socket's frame rate: the request is sent again when the server says it may be.
+        if (frame.code === 'rate_limited' && this.#retryLater(frame)) return
         const pending = typeof frame.ref === 'string' ? this.#pending.get(frame.ref) : undefined
         if (pending?.frame.type === 'join') this.#conversations.delete(pending.frame.conversation_id)
         // A conversation the client can no longer join (removed from it, say) is dropped.
@@ -344,6 +346,33 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         if (!this.#settle(frame.ref, new FrameError(frame.code, frame.error))) this.emit('serverError', frame)
       }
     }
+  }
+
+  /** Schedules the resend of a rate-limited request (or reconnect's own join); false if it answers none. */
+  #retryLater (frame: ErrorFrame): boolean {
+    if (typeof frame.ref !== 'string') return false
+    const ref = frame.ref
+    const socket = this.#socket
+    const delay = Math.max(1, frame.retry_after_ms ?? 1000)
+    const rejoined = this.#rejoins.get(ref)
+    if (rejoined !== undefined) {
+      setTimeout(() => {
+        // A reconnect meanwhile sent its own joins.
+        if (this.#socket !== socket || !this.#ready || !this.#rejoins.has(ref)) return
+        const tracked = this.#conversations.get(rejoined)
+        if (tracked === undefined) return
+        socket?.send(JSON.stringify({ type: 'join', conversation_id: rejoined, ...(tracked.lastSeq === undefined ? {} : { since_seq: tracked.lastSeq }), ref }))
+      }, delay).unref()
+      return true
+    }
+    const pending = this.#pending.get(ref)
+    if (pending === undefined) return false
+    pending.sent = false
+    setTimeout(() => {
+      // Still waiting, and not already resent by a reconnect.
+      if (this.#pending.get(ref) === pending && !pending.sent && this.#ready) this.#write(pending)
+    }, delay).unref()
+    return true
   }
 
   #onClose (socket: WebSocket, code: number, reason: string): void {

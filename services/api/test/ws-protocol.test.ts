@@ -421,6 +421,6 @@ t.test('the OpenAPI document describes the websocket route as far as OpenAPI can
   const route = doc.paths['/api/v1/chat/ws']?.get
   t.ok(route, 'documents GET /api/v1/chat/ws')
   t.same(route.parameters.map((parameter: { name: string, in: string }) => `${parameter.in}:${parameter.name}`).sort(), ['query:access_token', 'query:user_id'])
-  t.same(Object.keys(route.responses).sort(), ['101', '400', '401', '403', '426'])
+  t.same(Object.keys(route.responses).sort(), ['101', '400', '401', '403', '426', '429'])
   t.match(route.description, /docs\/protocol\.md/)
 })

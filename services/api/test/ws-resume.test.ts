@@ -61,7 +61,8 @@ t.test('a client that was away rejoins with since_seq and gets exactly what it m
 })
 
 t.test('joining with since_seq while messages are sent concurrently: every session is gap-free and repeat-free', async (t) => {
-  const { app, url, dbUrl } = await listen(t)
+  // The sender goes faster than WS_RATE_LIMIT_PER_SEC allows: that limit is ws-limits.test.ts's.
+  const { app, url, dbUrl } = await listen(t, { WS_RATE_LIMIT_PER_SEC: 0 })
   await startJobs(t, dbUrl)
   const chat = await createChat(app, [alice, bob])
   const sender = await openSocket(t, url, bob)

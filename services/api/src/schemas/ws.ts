@@ -72,11 +72,12 @@ export const SentFrameSchema = Type.Object({
   ref: RefSchema
 }, { description: 'Acknowledges a message frame that carried a ref, once the message is stored' })
 
-export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('internal_error')])
+export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('rate_limited'), Type.Literal('internal_error')])
 
 export const ErrorFrameSchema = Type.Object({
   type: Type.Literal('error'),
   code: ErrorCodeSchema,
   error: Type.String(),
+  retry_after_ms: Type.Optional(Type.Integer({ description: 'rate_limited only: when the socket may send its next frame' })),
   ref: OptionalRef
 })

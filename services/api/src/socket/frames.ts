@@ -77,3 +77,7 @@ export function sentFrame (message: Message, ref: Ref): string {
 export function errorFrame (code: ErrorCode, error: string, ref: Ref | undefined): string {
   return JSON.stringify(withRef({ type: 'error', code, error }, ref))
 }
+
+export function rateLimitedFrame (retryAfterMs: number, ref: Ref | undefined): string {
+  return JSON.stringify(withRef({ type: 'error', code: 'rate_limited', error: `too many frames on this socket; retry in ${retryAfterMs} ms`, retry_after_ms: retryAfterMs }, ref))
+}

@@ -8,9 +8,10 @@ import { ChatError, messagesSince, requireParticipant, sendMessage } from '@chat
 import type { Database } from '@chatty/db'
 import { lastSeq, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
-  CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, sentFrame,
+  CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, sentFrame,
   type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 /** Close codes this server sends (docs/protocol.md). 1009 (frame too large) is sent by ws itself. */
 export const CLOSE_CODES = {
@@ -38,6 +39,8 @@ export interface SessionOptions {
   maxBufferedBytes: number
   /** When the socket's token expires (seconds since the epoch); null when it does not. */
   expiresAt: number | null
+  /** Client frames per second and burst (WS_RATE_LIMIT_*); null: no limit. */
+  rateLimit: { perSecond: number, burst: number } | null
 }
 
 /** A socket's membership of one conversation: what it has been sent, and its backlog while it catches up. */
@@ -58,6 +61,8 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   const chains = new Map<string, Promise<void>>()
   let inFlight = 0
   let closed = false
+  const bucket = options.rateLimit === null ? undefined : new TokenBucket(options.rateLimit.perSecond, options.rateLimit.burst)
+  let limitedLogged = false
   /** Settles once the last frame sent patiently has been written out (or could not be). */
   let lastWritten: Promise<void> = Promise.resolve()
 
@@ -135,6 +140,16 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
 
   function onFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     const parsed = parseClientFrame(data, isBinary)
+    // Every frame counts, invalid ones too; one over the limit is answered and otherwise ignored.
+    const wait = bucket?.take() ?? 0
+    if (wait > 0) {
+      if (!limitedLogged) {
+        limitedLogged = true
+        log.info({ user: userId }, 'websocket over its frame rate limit')
+      }
+      send(rateLimitedFrame(wait, 'frame' in parsed ? parsed.frame.ref : parsed.ref))
+      return
+    }
     if (!('frame' in parsed)) {
       send(errorFrame('bad_request', parsed.error, parsed.ref))
       return

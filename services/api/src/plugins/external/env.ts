@@ -32,6 +32,11 @@ export const ConfigSchema = Type.Object({
   WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 }),
   // Bytes queued for one socket before it is cut as a slow consumer (close 1013).
   WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  // Per-socket token bucket for client frames; over it a frame gets a rate_limited error frame.
+  WS_RATE_LIMIT_PER_SEC: Type.Number({ default: 20, minimum: 0, description: 'client frames per second per socket; 0 turns the limit off' }),
+  WS_RATE_LIMIT_BURST: Type.Integer({ default: 40, minimum: 1, description: 'client frames a socket may send at once before WS_RATE_LIMIT_PER_SEC applies' }),
+  WS_MAX_SOCKETS_PER_USER: Type.Integer({ default: 10, minimum: 0, description: 'open websockets per user per api process; 0 turns the limit off' }),
+  WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins a browser may open the websocket from' })),
   MEMBERSHIP_CACHE_TTL_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'how long a membership fact is cached; 0 turns the cache off' }),
   GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 256, minimum: 0, description: 'most messages stored by one statement; 0 stores each on its own' }),
   GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
@@ -62,7 +67,24 @@ export default fp<EnvOptions>(async (fastify, options) => {
   if (config.AUTH_MODE === 'jwt' && config.JWT_SECRET === undefined && config.JWKS_URL === undefined) {
     throw new Error('AUTH_MODE=jwt needs JWT_SECRET (HS256, at least 32 characters) or JWKS_URL (RS256/ES256)')
   }
+  if (config.WS_ALLOWED_ORIGINS !== undefined) {
+    for (const origin of config.WS_ALLOWED_ORIGINS.split(',')) {
+      if (normalizeOrigin(origin) === undefined) throw new Error(`WS_ALLOWED_ORIGINS: ${JSON.stringify(origin.trim())} is not an origin like https://chat.example.com`)
+    }
+  }
   if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
   }
 }, { name: 'config' })
+
+/** An origin as browsers send it (scheme://host[:port], lower case, default port left out); undefined if it is not one. */
+export function normalizeOrigin (value: string): string | undefined {
+  const trimmed = value.trim()
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]+\/?$/i.test(trimmed)) return undefined
+  try {
+    const { origin } = new URL(trimmed)
+    return origin === 'null' ? undefined : origin
+  } catch {
+    return undefined
+  }
+}

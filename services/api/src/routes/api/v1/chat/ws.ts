@@ -1,9 +1,13 @@
 // GET /api/v1/chat/ws: go-chatty's chat websocket. Who connects is settled before the upgrade
-// (a missing or invalid user_id is a 400 JSON answer, a bad token a 401); socket/session.ts
-// serves the socket; docs/protocol.md describes the frames.
+// (a missing or invalid user_id is a 400 JSON answer, a bad token a 401, an origin not in
+// WS_ALLOWED_ORIGINS a 403, a user over WS_MAX_SOCKETS_PER_USER a 429); socket/session.ts serves
+// the socket; docs/protocol.md describes the frames.
+import type { Socket } from 'node:net'
+import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { actingUser } from '../../../../plugins/app/auth.ts'
+import { normalizeOrigin } from '../../../../plugins/external/env.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
 import { ErrorSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
@@ -11,6 +15,29 @@ import { startSession } from '../../../../socket/session.ts'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
+  const allowedOrigins = config.WS_ALLOWED_ORIGINS === undefined
+    ? undefined
+    : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin)!))
+  const rateLimit = config.WS_RATE_LIMIT_PER_SEC > 0
+    ? { perSecond: config.WS_RATE_LIMIT_PER_SEC, burst: config.WS_RATE_LIMIT_BURST }
+    : null
+  /** Open (or opening) sockets per user on this process, for WS_MAX_SOCKETS_PER_USER. */
+  const socketsByUser = new Map<string, number>()
+  /** The slot each counted upgrade holds, for its socket to free on close. */
+  const slots = new WeakMap<FastifyRequest, () => void>()
+
+  /** Counts a socket for its user; the returned function uncounts it (once, whatever calls it). */
+  function holdSlot (userId: string): () => void {
+    socketsByUser.set(userId, (socketsByUser.get(userId) ?? 0) + 1)
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      const left = (socketsByUser.get(userId) ?? 1) - 1
+      if (left === 0) socketsByUser.delete(userId)
+      else socketsByUser.set(userId, left)
+    }
+  }
 
   fastify.route({
     method: 'GET',
@@ -28,18 +55,41 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         400: ErrorSchema,
         401: ErrorSchema,
         403: ErrorSchema,
-        426: ErrorSchema
+        426: ErrorSchema,
+        429: ErrorSchema
       }
     },
     preHandler: async (request) => {
-      if (actingUser(request, request.query.user_id) === undefined) {
+      // A browser always sends Origin; a page on another site must not use its visitor's session.
+      // Clients that are not browsers send none and are let through.
+      const origin = request.headers.origin
+      if (allowedOrigins !== undefined && origin !== undefined && !allowedOrigins.has(normalizeOrigin(origin) ?? '')) {
+        throw new HttpError(403, 'forbidden', 'this origin may not open the websocket')
+      }
+      const userId = actingUser(request, request.query.user_id)
+      if (userId === undefined) {
         throw new HttpError(400, 'bad_request', 'querystring must have required property \'user_id\'')
+      }
+      if (config.WS_MAX_SOCKETS_PER_USER > 0 && request.ws) {
+        const key = userId.toLowerCase()
+        if ((socketsByUser.get(key) ?? 0) >= config.WS_MAX_SOCKETS_PER_USER) {
+          throw new HttpError(429, 'rate_limited', `a user may hold at most ${config.WS_MAX_SOCKETS_PER_USER} websockets on one server; close one first`)
+        }
+        // Held from now, so concurrent upgrades cannot all pass the check; freed when the
+        // connection ends, upgraded or not.
+        const release = holdSlot(key)
+        const connection = request.raw.socket as Socket | undefined
+        if (connection === undefined || connection.destroyed) release()
+        else connection.once('close', release)
+        slots.set(request, release)
       }
     },
     handler: async (_request, reply) => {
       return reply.code(426).header('upgrade', 'websocket').send({ error: 'this endpoint is a websocket: connect with an Upgrade request', code: 'upgrade_required' })
     },
     wsHandler: (socket, request) => {
+      const release = slots.get(request)
+      if (release !== undefined) socket.once('close', release)
       startSession(socket, {
         userId: actingUser(request, request.query.user_id)!,
         db: fastify.db,
@@ -47,7 +97,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         log: request.log,
         pingIntervalMs: config.WS_PING_INTERVAL_MS,
         maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-        expiresAt: request.identity?.expiresAt ?? null
+        expiresAt: request.identity?.expiresAt ?? null,
+        rateLimit
       })
     }
   })
