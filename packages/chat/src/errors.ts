@@ -28,3 +28,8 @@ export class BlockedError extends ChatError {
   override name = 'BlockedError'
   constructor (message = 'the other member of this direct conversation has blocked the sender') { super('forbidden', message) }
 }
+
+export class MessageNotFoundError extends ChatError {
+  override name = 'MessageNotFoundError'
+  constructor (message = 'message not found in this conversation') { super('not_found', message) }
+}

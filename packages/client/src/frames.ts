@@ -34,7 +34,11 @@ export type Ref = string | number
 export interface JoinFrame { type: 'join', conversation_id: string, since_seq?: number, ref?: Ref }
 export interface LeaveFrame { type: 'leave', conversation_id: string, ref?: Ref }
 export interface SendFrame extends MessageContent { type: 'message', conversation_id: string, ref?: Ref }
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame
+/** Marks message_id and everything before it read (the position never moves back). */
+export interface ReadFrame { type: 'read', conversation_id: string, message_id: string, ref?: Ref }
+/** Records that this device received message_id (a delivered receipt). */
+export interface DeliveredFrame { type: 'delivered', conversation_id: string, message_id: string, ref?: Ref }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -50,6 +54,21 @@ export interface LeftFrame { type: 'left', conversation_id: string, ref?: Ref }
 export interface MessageFrame { type: 'message', conversation_id: string, message: Message }
 /** The acknowledgement of a message frame that carried a ref. */
 export interface SentFrame { type: 'sent', conversation_id: string, message: Message, ref: Ref }
+/**
+ * A member's read position moved (user_id has read every message up to seq). Broadcast to the
+ * conversation's joined sockets; the reply to a read frame also carries unread_count and its ref.
+ */
+export interface ReadEventFrame {
+  type: 'read'
+  conversation_id: string
+  user_id: string
+  message_id: string
+  seq: number
+  unread_count?: number
+  ref?: Ref
+}
+/** The reply to a delivered frame that carried a ref. */
+export interface DeliveredEventFrame { type: 'delivered', conversation_id: string, user_id: string, message_id: string, seq: number, ref: Ref }
 export type ErrorCode = 'bad_request' | 'forbidden' | 'rate_limited' | 'internal_error'
 export interface ErrorFrame {
   type: 'error'
@@ -59,7 +78,7 @@ export interface ErrorFrame {
   retry_after_ms?: number
   ref?: Ref
 }
-export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {
@@ -82,3 +101,5 @@ export const CloseCode = {
 export interface ChatCreated { id: string, created_at: string, participant_ids: string[] }
 export interface SendAccepted { task_id: string, message_id: string }
 export interface MessagePage { messages: Message[], limit: number, offset: number, count: number }
+/** A member's read position after POST /chat/:chat_id/read. */
+export interface ReadPosition { conversation_id: string, user_id: string, message_id: string, seq: number, unread_count: number }

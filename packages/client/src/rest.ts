@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, MessageContent, MessagePage, SendAccepted } from './frames.ts'
+import type { ChatCreated, MessageContent, MessagePage, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -32,6 +32,8 @@ export interface RestClient {
   /** Newest first, as the server answers. */
   listMessages (chatId: string, query?: ListMessagesQuery, options?: ReadOptions): Promise<MessagePage>
   listParticipants (chatId: string, options?: ReadOptions): Promise<string[]>
+  /** Moves the reader's read position to messageId (never back); user_id is required with AUTH_MODE=none. */
+  markRead (chatId: string, input: { message_id: string, user_id?: string }): Promise<ReadPosition>
 }
 
 export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
@@ -76,6 +78,7 @@ export function createRestClient (options: RestClientOptions): RestClient {
     async listParticipants (chatId, readOptions) {
       const body = await request<{ participant_ids: string[] }>('GET', `${chat(chatId)}/participants`, undefined, readHeaders(readOptions))
       return body.participant_ids
-    }
+    },
+    markRead: (chatId, input) => request('POST', `${chat(chatId)}/read`, input)
   }
 }

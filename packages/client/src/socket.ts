@@ -7,7 +7,10 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import { ApiError, ClientClosedError, FrameError, RequestTimeoutError } from './errors.ts'
-import { CloseCode, type ClientFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message, type MessageContent, type ServerFrame } from './frames.ts'
+import {
+  CloseCode, type ClientFrame, type DeliveredEventFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message, type MessageContent,
+  type ReadEventFrame, type ServerFrame
+} from './frames.ts'
 import { resolveToken, type TokenSource } from './rest.ts'
 
 export const SOCKET_PATH = '/api/v1/chat/ws'
@@ -51,6 +54,8 @@ export interface ChatSocketEvents {
   message: [message: Message]
   /** A seq was skipped; the server never does this, so it means a bug somewhere. */
   gap: [gap: Gap]
+  /** A member's read position moved (another member's, or this user's on another device). */
+  read: [frame: ReadEventFrame]
   /** An error frame that answers no request of this client. */
   serverError: [frame: ErrorFrame]
   /** Every frame as it arrives, before the client acts on it. */
@@ -146,6 +151,19 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   send (conversationId: string, content: MessageContent): Promise<Message> {
     const frame = { ...content, type: 'message' as const, conversation_id: conversationId.toLowerCase(), dedupe_key: content.dedupe_key ?? randomUUID() }
     return this.#request(frame) as Promise<Message>
+  }
+
+  /**
+   * Marks messageId and everything before it read. Resolves with the read position, which is
+   * further than messageId when the user had already read further, and the unread count left.
+   */
+  markRead (conversationId: string, messageId: string): Promise<ReadEventFrame & { unread_count: number }> {
+    return this.#request({ type: 'read', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<ReadEventFrame & { unread_count: number }>
+  }
+
+  /** Records that this device received a message (a delivered receipt). */
+  markDelivered (conversationId: string, messageId: string): Promise<DeliveredEventFrame> {
+    return this.#request({ type: 'delivered', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<DeliveredEventFrame>
   }
 
   /** Messages from now on, as an async iterator; it ends when the client closes. */
@@ -331,6 +349,12 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         return
       case 'sent':
         this.#settle(frame.ref, frame.message)
+        return
+      case 'read':
+        if (!this.#settle(frame.ref, frame)) this.emit('read', frame)
+        return
+      case 'delivered':
+        this.#settle(frame.ref, frame)
         return
       case 'error': {
         // Over the socket's frame rate: the request is sent again when the server says it may be.

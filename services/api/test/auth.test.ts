@@ -5,7 +5,9 @@ import pg from 'pg'
 import type { InjectOptions } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import { onTeardown } from '@chatty/db/testing'
+import { sendMessage } from '@chatty/chat'
 import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
+import { listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const SECRET = 'test-secret-test-secret-test-secret!'
@@ -87,7 +89,15 @@ t.test('jwt mode: the creator is a member and the owner; the sender defaults to 
 t.test('jwt mode: an outsider gets 403 on every route and changes nothing', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
-  const before = { messages: await count(dbUrl, 'chat.message'), participants: await count(dbUrl, 'chat.participant'), blocks: await count(dbUrl, 'chat.block') }
+  const { message } = await sendMessage(app.db, { conversationId: chat.id, senderId: alice, body: 'for members' })
+  const state = async () => ({
+    messages: await count(dbUrl, 'chat.message'),
+    participants: await count(dbUrl, 'chat.participant'),
+    blocks: await count(dbUrl, 'chat.block'),
+    receipts: await count(dbUrl, 'chat.receipt'),
+    read: await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL')
+  })
+  const before = await state()
   const outsider = await bearer(eve)
   const calls: Array<[string, InjectOptions]> = [
     ['read history', { url: `/api/v1/chat/${chat.id}/messages`, headers: outsider }],
@@ -98,7 +108,9 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     ['mute someone else', { method: 'PUT', url: `/api/v1/chat/${chat.id}/mute`, payload: { user_id: alice, until: null }, headers: outsider }],
     ['read history claiming a member', { url: `/api/v1/chat/${chat.id}/messages`, headers: { ...outsider, 'x-user-id': alice } }],
     ['block on behalf of another user', { method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: outsider }],
-    ['list another user\'s blocks', { url: `/api/v1/users/${alice}/blocks`, headers: outsider }]
+    ['list another user\'s blocks', { url: `/api/v1/users/${alice}/blocks`, headers: outsider }],
+    ['mark read', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { message_id: message.id }, headers: outsider }],
+    ['mark read as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { user_id: alice, message_id: message.id }, headers: outsider }]
   ]
   for (const [name, call] of calls) {
     const res = await app.inject(call)
@@ -106,7 +118,32 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     t.equal(res.json().code, 'forbidden', name)
   }
   await new Promise((resolve) => setTimeout(resolve, 200))
-  t.same({ messages: await count(dbUrl, 'chat.message'), participants: await count(dbUrl, 'chat.participant'), blocks: await count(dbUrl, 'chat.block') }, before, 'no side effect')
+  t.same(await state(), before, 'no side effect')
+})
+
+t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing', async (t) => {
+  const { app, dbUrl, url } = await listen(t, jwtConfig)
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
+  const { message } = await sendMessage(app.db, { conversationId: chat.id, senderId: alice, body: 'for members' })
+  const member = await openSocket(t, url, alice, { headers: await bearer(alice) })
+  member.send({ type: 'join', conversation_id: chat.id })
+  await member.until((frame) => frame.type === 'joined')
+  const outsider = await openSocket(t, url, eve, { headers: await bearer(eve) })
+  const frames: Array<[string, Record<string, unknown>]> = [
+    ['join', { type: 'join', conversation_id: chat.id }],
+    ['send', { type: 'message', conversation_id: chat.id, body: 'let me in' }],
+    ['read', { type: 'read', conversation_id: chat.id, message_id: message.id }],
+    ['delivered', { type: 'delivered', conversation_id: chat.id, message_id: message.id }]
+  ]
+  for (const [name, frame] of frames) {
+    outsider.send({ ...frame, ref: name })
+    t.same(await outsider.next(), { type: 'error', code: 'forbidden', error: 'user is not a participant in this conversation', ref: name }, name)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(await count(dbUrl, 'chat.receipt'), 0, 'no receipt')
+  t.equal(await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'), 0, 'no read position')
+  t.equal(await count(dbUrl, 'chat.message'), 1, 'no message')
+  t.same(member.frames.filter((frame) => frame.type !== 'connected' && frame.type !== 'joined'), [], 'members see nothing')
 })
 
 t.test('jwt mode with a JWKS URL: RS256 and ES256 keys, and a rotated key is picked up', async (t) => {

@@ -78,3 +78,16 @@ export const MuteSchema = Type.Object({
   user_id: UuidSchema,
   muted_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 })
+
+export const ReadBodySchema = Type.Object({
+  user_id: Type.Optional(Type.String({ format: 'uuid', description: 'The reader; required with AUTH_MODE=none, with a token it defaults to the token\'s user and must match it' })),
+  message_id: Type.String({ format: 'uuid', description: 'The last message read: it and every message before it are read' })
+}, { additionalProperties: false })
+
+export const ReadPositionSchema = Type.Object({
+  conversation_id: UuidSchema,
+  user_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'The read position after the call: the message named, or a later one already read' }),
+  seq: Type.Integer({ description: 'The seq of message_id' }),
+  unread_count: Type.Integer({ description: 'Messages of others after the position (counting stops at 1000)' })
+})

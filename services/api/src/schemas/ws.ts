@@ -42,7 +42,21 @@ export const SendFrameSchema = Type.Object({
   ref: Type.Optional(RefSchema)
 })
 
-export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema])
+export const ReadFrameSchema = Type.Object({
+  type: Type.Literal('read'),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'The last message read: it and every message before it are read' }),
+  ref: Type.Optional(RefSchema)
+}, { description: 'Moves the socket user\'s read position forwards (never back) and writes a read receipt' })
+
+export const DeliveredFrameSchema = Type.Object({
+  type: Type.Literal('delivered'),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'A message this device received' }),
+  ref: Type.Optional(RefSchema)
+}, { description: 'Records a delivered receipt (status 0) for the socket user' })
+
+export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema])
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -71,6 +85,25 @@ export const SentFrameSchema = Type.Object({
   message: MessageSchema,
   ref: RefSchema
 }, { description: 'Acknowledges a message frame that carried a ref, once the message is stored' })
+
+export const ReadEventFrameSchema = Type.Object({
+  type: Type.Literal('read'),
+  conversation_id: UuidSchema,
+  user_id: UuidSchema,
+  message_id: UuidSchema,
+  seq: Type.Integer({ description: 'The seq of message_id: user_id has read every message up to it' }),
+  unread_count: Type.Optional(Type.Integer({ description: 'Only in the reply to the reader: their unread messages left (at most 1000)' })),
+  ref: OptionalRef
+}, { description: 'A member\'s read position moved: broadcast to every socket joined to the conversation, and the reply to a read frame (with its ref)' })
+
+export const DeliveredEventFrameSchema = Type.Object({
+  type: Type.Literal('delivered'),
+  conversation_id: UuidSchema,
+  user_id: UuidSchema,
+  message_id: UuidSchema,
+  seq: Type.Integer(),
+  ref: RefSchema
+}, { description: 'The reply to a delivered frame that carried a ref' })
 
 export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('rate_limited'), Type.Literal('internal_error')])
 

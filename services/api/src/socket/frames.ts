@@ -3,20 +3,25 @@
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Message } from '@chatty/chat'
-import { JoinFrameSchema, LeaveFrameSchema, RefSchema, SendFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import { DeliveredFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
 export type LeaveFrame = Static<typeof LeaveFrameSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame
+export type ReadFrame = Static<typeof ReadFrameSchema>
+export type DeliveredFrame = Static<typeof DeliveredFrameSchema>
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame
 export type ErrorCode = Static<typeof ErrorCodeSchema>
 
 const validators = {
   join: Compile(JoinFrameSchema),
   leave: Compile(LeaveFrameSchema),
-  message: Compile(SendFrameSchema)
+  message: Compile(SendFrameSchema),
+  read: Compile(ReadFrameSchema),
+  delivered: Compile(DeliveredFrameSchema)
 }
+const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
 
 export type Parsed = { frame: ClientFrame } | { error: string, ref?: Ref }
@@ -43,7 +48,7 @@ export function parseClientFrame (data: Buffer | ArrayBuffer | Buffer[], isBinar
   const { type } = object
   if (type === undefined) return { error: 'frame must have required property \'type\'', ref }
   const validator = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as keyof typeof validators] : undefined
-  if (validator === undefined) return { error: `unknown frame type ${JSON.stringify(type)}; expected join, leave or message`, ref }
+  if (validator === undefined) return { error: `unknown frame type ${JSON.stringify(type)}; expected one of ${frameTypes}`, ref }
   if (!validator.Check(object)) {
     const [first] = validator.Errors(object)
     const where = first === undefined || first.instancePath === '' ? 'frame' : first.instancePath.slice(1).replaceAll('/', '.')
@@ -80,4 +85,14 @@ export function errorFrame (code: ErrorCode, error: string, ref: Ref | undefined
 
 export function rateLimitedFrame (retryAfterMs: number, ref: Ref | undefined): string {
   return JSON.stringify(withRef({ type: 'error', code: 'rate_limited', error: `too many frames on this socket; retry in ${retryAfterMs} ms`, retry_after_ms: retryAfterMs }, ref))
+}
+
+/** A member's read position: the broadcast (no ref, no unread count) or the reply to the reader. */
+export function readFrame (position: { conversation_id: string, user_id: string, message_id: string, seq: number }, reply?: { unread_count: number, ref: Ref | undefined }): string {
+  const frame = { type: 'read', conversation_id: position.conversation_id, user_id: position.user_id, message_id: position.message_id, seq: position.seq }
+  return JSON.stringify(reply === undefined ? frame : withRef({ ...frame, unread_count: reply.unread_count }, reply.ref))
+}
+
+export function deliveredFrame (conversationId: string, userId: string, message: { message_id: string, seq: number }, ref: Ref): string {
+  return JSON.stringify({ type: 'delivered', conversation_id: conversationId, user_id: userId, message_id: message.message_id, seq: message.seq, ref })
 }

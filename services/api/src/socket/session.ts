@@ -4,7 +4,7 @@
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import { ChatError, messagesSince, requireParticipant, sendMessage } from '@chatty/chat'
+import { ChatError, MessageNotFoundError, messagesSince, requireParticipant, sendMessage } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { lastSeq, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
@@ -12,6 +12,7 @@ import {
   type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
 import { TokenBucket } from './token-bucket.ts'
+import { handleDelivered, handleRead, type SignalContext } from './signals.ts'
 
 /** Close codes this server sends (docs/protocol.md). 1009 (frame too large) is sent by ws itself. */
 export const CLOSE_CODES = {
@@ -84,6 +85,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   if (options.expiresAt !== null) armExpiry(options.expiresAt * 1000)
 
   send(CONNECTED_FRAME)
+  const signals: SignalContext = { userId, db, rooms, log, send }
 
   function armExpiry (at: number): void {
     const wait = at - Date.now()
@@ -174,14 +176,16 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       case 'join': return join(frame, conversationId)
       case 'leave': return leave(frame, conversationId)
       case 'message': return sendOne(frame, conversationId)
+      case 'read': return handleRead(signals, frame, conversationId)
+      case 'delivered': return handleDelivered(signals, frame, conversationId)
     }
   }
 
   function fail (error: unknown, ref: Ref | undefined): void {
     if (error instanceof ChatError) {
       // The websocket speaks three codes (DESIGN.md section 4): a conversation that does not
-      // exist is one the user cannot use.
-      send(errorFrame(error.code === 'bad_request' ? 'bad_request' : 'forbidden', error.message, ref))
+      // exist is one the user cannot use; a message that is not in it is a wrong request.
+      send(errorFrame(error.code === 'bad_request' || error instanceof MessageNotFoundError ? 'bad_request' : 'forbidden', error.message, ref))
       return
     }
     log.error({ err: error, user: userId }, 'websocket frame failed')
@@ -215,6 +219,11 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
         membership.backlog.push({ seq, frame: data })
         membership.backlogBytes += data.length
         if (membership.backlogBytes > maxBufferedBytes) cutSlowConsumer()
+      },
+      notify (event, data) {
+        // Events carry no seq: they go out as they come, also while joining.
+        if (event.type === 'typing' && event.user_id === userId.toLowerCase()) return
+        send(data)
       }
     }
     joined.set(conversationId, membership)

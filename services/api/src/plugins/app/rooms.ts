@@ -22,6 +22,20 @@ export interface RoomMember {
    * each once. `frame` is the serialised `message` frame, shared by every member: never mutate it.
    */
   deliver (seq: number, frame: Buffer): void
+  /**
+   * Called with the conversation's frames that stand outside the seq order (every type but
+   * `message`: `read`, `typing`, ...), as they arrive. `event` is the frame parsed once per
+   * process; `frame` its bytes, shared by every member: never mutate it.
+   */
+  notify? (event: RoomEvent, frame: Buffer): void
+}
+
+/** A frame without a seq of its own, handed to members as it arrives. */
+export interface RoomEvent {
+  type: string
+  conversation_id: string
+  /** The user the event is about (the reader, the typist). */
+  user_id?: string
 }
 
 export interface Rooms {
@@ -36,6 +50,8 @@ export interface Rooms {
   position (conversationId: string): number | undefined
   /** Publishes a stored message to every process with members in its conversation, this one included. */
   publish (message: Message): Promise<void>
+  /** Publishes a frame outside the seq order (see RoomEvent) to every process with members in the conversation. */
+  publishEvent (conversationId: string, frame: string): Promise<void>
   /** Rooms and memberships held by this process, for logs and metrics. */
   stats (): { rooms: number, members: number }
 }
@@ -160,15 +176,28 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     }
   }
 
-  function parse (room: Room, frame: string): number | undefined {
+  function handOutEvent (room: Room, event: RoomEvent, frame: Buffer): void {
+    for (const member of room.members) {
+      try {
+        member.notify?.(event, frame)
+      } catch (err) {
+        log.error({ err, conversation: room.conversationId }, 'a room member failed to take an event')
+      }
+    }
+  }
+
+  function parse (room: Room, frame: string): number | RoomEvent | undefined {
     try {
-      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, message?: { seq?: unknown } }
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, message?: { seq?: unknown } }
+      if (typeof parsed.type === 'string' && parsed.type !== 'message' && parsed.conversation_id === room.conversationId) {
+        return { type: parsed.type, conversation_id: room.conversationId, ...(typeof parsed.user_id === 'string' ? { user_id: parsed.user_id } : {}) }
+      }
       const seq = parsed.message?.seq
       if (parsed.type === 'message' && parsed.conversation_id === room.conversationId && Number.isSafeInteger(seq) && (seq as number) > 0) {
         return seq as number
       }
     } catch {}
-    log.warn({ conversation: room.conversationId }, 'dropped a bus frame that is not a message of this conversation')
+    log.warn({ conversation: room.conversationId }, 'dropped a bus frame that is not a frame of this conversation')
     return undefined
   }
 
@@ -185,8 +214,9 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       closed: false,
       listener (frame) {
         // Parsed once per process; the same bytes go to every local socket.
-        const seq = parse(room, frame)
-        if (seq !== undefined) accept(room, seq, Buffer.from(frame))
+        const parsed = parse(room, frame)
+        if (typeof parsed === 'number') accept(room, parsed, Buffer.from(frame))
+        else if (parsed !== undefined && !room.closed) handOutEvent(room, parsed, Buffer.from(frame))
       }
     }
     room.ready = (async () => {
@@ -251,6 +281,10 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
 
     publish (message) {
       return bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
+    },
+
+    publishEvent (conversationId, frame) {
+      return bus.publish(conversationTopic(conversationId), frame)
     },
 
     stats () {

@@ -1,15 +1,17 @@
 // go-chatty's REST routes under /api/v1/chat.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { checkSend, createConversation, listMessages, listParticipants, requireParticipant, setMute } from '@chatty/chat'
+import { checkSend, createConversation, listMessages, listParticipants, markRead, requireParticipant, setMute } from '@chatty/chat'
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
 import { errorResponses } from '../../../../schemas/common.ts'
 import {
   ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, ListMessagesQuerySchema, MessagePageSchema,
-  MuteBodySchema, MuteSchema, ParticipantsSchema, ReaderHeadersSchema, SendAcceptedSchema, SendMessageBodySchema
+  MuteBodySchema, MuteSchema, ParticipantsSchema, ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema,
+  SendMessageBodySchema
 } from '../../../../schemas/chat.ts'
+import { publishRead } from '../../../../socket/signals.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
 
@@ -113,6 +115,26 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const until = request.body.until === null ? null : new Date(request.body.until)
     await setMute(db, conversationId, userId, until)
     return { conversation_id: conversationId, user_id: userId, muted_until: until?.toISOString() ?? null }
+  })
+
+  fastify.post('/chat/:chat_id/read', {
+    schema: {
+      summary: 'Mark messages read',
+      description: 'Moves the reader\'s read position to message_id (it never moves backwards), writes a read receipt for it, ' +
+        'and, when the position moved, sends a read frame to every socket joined to the conversation.',
+      tags: ['chat'],
+      params: ChatParamsSchema,
+      body: ReadBodySchema,
+      response: { 200: ReadPositionSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId } = request.params
+    const userId = actingUser(request, request.body.user_id)
+    if (userId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'user_id\'')
+    const position = await markRead(db, conversationId, userId, request.body.message_id)
+    await publishRead(fastify.rooms, request.log, position)
+    const { moved: _moved, ...answer } = position
+    return answer
   })
 }
 
