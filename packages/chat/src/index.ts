@@ -10,3 +10,4 @@ export { useGroupCommit, createGroupCommit, type GroupCommit, type GroupCommitOp
 export { useMembershipCache, createMembershipCache, type MembershipCache, type MembershipCacheOptions } from './membership-cache.ts'
 export { messageFrame } from './frames.ts'
 export { markRead, markDelivered, unreadCounts, readSeq, unreadCount, ReceiptStatus, UNREAD_COUNT_CAP, type ReadPosition } from './read-state.ts'
+export { listConversations, encodeCursor, decodeCursor, LISTED_PARTICIPANTS, type ConversationSummary, type ConversationPage } from './conversation-list.ts'

@@ -103,3 +103,23 @@ export interface SendAccepted { task_id: string, message_id: string }
 export interface MessagePage { messages: Message[], limit: number, offset: number, count: number }
 /** A member's read position after POST /chat/:chat_id/read. */
 export interface ReadPosition { conversation_id: string, user_id: string, message_id: string, seq: number, unread_count: number }
+
+/** One conversation of a user's list (GET /users/:user_id/conversations). */
+export interface ConversationSummary {
+  id: string
+  created_at: string
+  tenant_id: string | null
+  /** The last message's created_at, or the conversation's when it has none: the list's order. */
+  last_activity_at: string
+  last_message: Message | null
+  last_seq: number
+  /** The seq of the user's read position (0: nothing read). */
+  last_read_seq: number
+  /** Messages of others after the read position, counted up to 1000. */
+  unread_count: number
+  muted_until: string | null
+  participant_count: number
+  /** The first 20 member ids. */
+  participant_ids: string[]
+}
+export interface ConversationPage { conversations: ConversationSummary[], next_cursor: string | null }

@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, MessageContent, MessagePage, ReadPosition, SendAccepted } from './frames.ts'
+import type { ChatCreated, ConversationPage, MessageContent, MessagePage, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -34,6 +34,8 @@ export interface RestClient {
   listParticipants (chatId: string, options?: ReadOptions): Promise<string[]>
   /** Moves the reader's read position to messageId (never back); user_id is required with AUTH_MODE=none. */
   markRead (chatId: string, input: { message_id: string, user_id?: string }): Promise<ReadPosition>
+  /** A user's conversations, newest activity first; pass next_cursor as cursor for the next page. */
+  listConversations (userId: string, query?: { limit?: number, cursor?: string }): Promise<ConversationPage>
 }
 
 export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
@@ -79,6 +81,12 @@ export function createRestClient (options: RestClientOptions): RestClient {
       const body = await request<{ participant_ids: string[] }>('GET', `${chat(chatId)}/participants`, undefined, readHeaders(readOptions))
       return body.participant_ids
     },
-    markRead: (chatId, input) => request('POST', `${chat(chatId)}/read`, input)
+    markRead: (chatId, input) => request('POST', `${chat(chatId)}/read`, input),
+    listConversations (userId, query = {}) {
+      const params = new URLSearchParams()
+      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
+      const search = params.size > 0 ? `?${params}` : ''
+      return request('GET', `/api/v1/users/${encodeURIComponent(userId)}/conversations${search}`)
+    }
   }
 }

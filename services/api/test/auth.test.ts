@@ -110,7 +110,8 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     ['block on behalf of another user', { method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: outsider }],
     ['list another user\'s blocks', { url: `/api/v1/users/${alice}/blocks`, headers: outsider }],
     ['mark read', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { message_id: message.id }, headers: outsider }],
-    ['mark read as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { user_id: alice, message_id: message.id }, headers: outsider }]
+    ['mark read as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { user_id: alice, message_id: message.id }, headers: outsider }],
+    ['list another user\'s conversations', { url: `/api/v1/users/${alice}/conversations`, headers: outsider }]
   ]
   for (const [name, call] of calls) {
     const res = await app.inject(call)
@@ -119,6 +120,15 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
   }
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.same(await state(), before, 'no side effect')
+})
+
+t.test('jwt mode: a user lists their own conversations', async (t) => {
+  const { app } = await buildTestApp(t, jwtConfig)
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
+  const own = await app.inject({ url: `/api/v1/users/${alice}/conversations`, headers: await bearer(alice) })
+  t.equal(own.statusCode, 200)
+  t.same(own.json().conversations.map((c: { id: string }) => c.id), [chat.id])
+  t.same((await app.inject({ url: `/api/v1/users/${alice.toUpperCase()}/conversations`, headers: await bearer(alice) })).statusCode, 200, 'ids are case-insensitive')
 })
 
 t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing', async (t) => {

@@ -19,7 +19,7 @@ export default fp(async (fastify) => {
       security: [{ bearer: [] }],
       tags: [
         { name: 'chat', description: 'Conversations and messages (go-chatty routes)' },
-        { name: 'users', description: 'Blocks' },
+        { name: 'users', description: 'A user\'s blocks and conversations' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
     }

@@ -1,9 +1,10 @@
 // A user's blocks: who they refuse direct messages from.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { blockUser, listBlocked, unblockUser } from '@chatty/chat'
+import { blockUser, listBlocked, listConversations, unblockUser } from '@chatty/chat'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { UuidSchema, errorResponses } from '../../../../schemas/common.ts'
+import { ConversationListQuerySchema, ConversationPageSchema } from '../../../../schemas/conversations.ts'
 
 const UserParams = Type.Object({ user_id: UuidSchema })
 const BlockParams = Type.Object({ user_id: UuidSchema, blocked_id: UuidSchema })
@@ -46,6 +47,21 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     await unblockUser(db, actingUser(request, request.params.user_id)!, request.params.blocked_id)
     return reply.code(204).send(null)
+  })
+
+  fastify.get('/users/:user_id/conversations', {
+    schema: {
+      summary: 'List a user\'s conversations, newest activity first',
+      description: 'Each with its last message, the user\'s unread count and mute, and its members. ' +
+        'Keyset-paginated: pass next_cursor as cursor for the next page. With AUTH_MODE=jwt only the caller\'s own.',
+      tags: ['users'],
+      params: UserParams,
+      querystring: ConversationListQuerySchema,
+      response: { 200: ConversationPageSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const userId = actingUser(request, request.params.user_id)!
+    return listConversations(db, userId, { limit: request.query.limit, cursor: request.query.cursor })
   })
 }
 
