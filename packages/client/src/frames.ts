@@ -78,7 +78,12 @@ export interface ErrorFrame {
   retry_after_ms?: number
   ref?: Ref
 }
-export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame
+/**
+ * A participant of a joined conversation came online (first socket) or went offline (last one
+ * closed); sent with `presence: true`, once per change however many conversations are shared.
+ */
+export interface PresenceFrame { type: 'presence', conversation_id: string, user_id: string, online: boolean, at: string }
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {
@@ -100,6 +105,7 @@ export const CloseCode = {
 
 export interface ChatCreated { id: string, created_at: string, participant_ids: string[] }
 export interface SendAccepted { task_id: string, message_id: string }
+export interface Presence { user_id: string, online: boolean }
 export interface MessagePage { messages: Message[], limit: number, offset: number, count: number }
 /** A member's read position after POST /chat/:chat_id/read. */
 export interface ReadPosition { conversation_id: string, user_id: string, message_id: string, seq: number, unread_count: number }

@@ -1,6 +1,6 @@
 export type {
   Message, MessageContent, Ref, ClientFrame, JoinFrame, LeaveFrame, SendFrame, ServerFrame, ConnectedFrame,
-  JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage
+  JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, PresenceFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage, Presence
 } from './frames.ts'
 export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage } from './frames.ts'
 export { CloseCode } from './frames.ts'

@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, ConversationPage, MessageContent, MessagePage, ReadPosition, SendAccepted } from './frames.ts'
+import type { ChatCreated, ConversationPage, MessageContent, MessagePage, Presence, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -36,6 +36,10 @@ export interface RestClient {
   markRead (chatId: string, input: { message_id: string, user_id?: string }): Promise<ReadPosition>
   /** A user's conversations, newest activity first; pass next_cursor as cursor for the next page. */
   listConversations (userId: string, query?: { limit?: number, cursor?: string }): Promise<ConversationPage>
+  /** Whether a user has a websocket open on any api process. */
+  presence (userId: string, options?: ReadOptions): Promise<Presence>
+  /** The same for up to 100 users, in the order asked. */
+  presenceOf (userIds: string[], options?: ReadOptions): Promise<Presence[]>
 }
 
 export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
@@ -87,6 +91,11 @@ export function createRestClient (options: RestClientOptions): RestClient {
       for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
       const search = params.size > 0 ? `?${params}` : ''
       return request('GET', `/api/v1/users/${encodeURIComponent(userId)}/conversations${search}`)
+    },
+    presence: (userId, readOptions) => request('GET', `/api/v1/users/${encodeURIComponent(userId)}/presence`, undefined, readHeaders(readOptions)),
+    async presenceOf (userIds, readOptions) {
+      const body = await request<{ presence: Presence[] }>('GET', `/api/v1/users/presence?user_ids=${userIds.map(encodeURIComponent).join(',')}`, undefined, readHeaders(readOptions))
+      return body.presence
     }
   }
 }

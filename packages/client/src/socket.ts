@@ -9,7 +9,7 @@ import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import { ApiError, ClientClosedError, FrameError, RequestTimeoutError } from './errors.ts'
 import {
   CloseCode, type ClientFrame, type DeliveredEventFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message, type MessageContent,
-  type ReadEventFrame, type ServerFrame
+  type PresenceFrame, type ReadEventFrame, type ServerFrame
 } from './frames.ts'
 import { resolveToken, type TokenSource } from './rest.ts'
 
@@ -35,6 +35,8 @@ export interface ChatSocketOptions {
   requestTimeoutMs?: number
   /** Options for ws (e.g. autoPong, maxPayload, an agent). */
   ws?: ClientOptions
+  /** Receive `presence` events about the members of joined conversations. Default false. */
+  presence?: boolean
 }
 
 export interface Gap {
@@ -58,6 +60,8 @@ export interface ChatSocketEvents {
   read: [frame: ReadEventFrame]
   /** An error frame that answers no request of this client. */
   serverError: [frame: ErrorFrame]
+  /** A participant of a joined conversation came online or went offline. */
+  presence: [frame: PresenceFrame]
   /** Every frame as it arrives, before the client acts on it. */
   frame: [frame: ServerFrame]
   /** The client is closed for good. */
@@ -258,7 +262,7 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
 
   async #open (): Promise<void> {
     const options = this.#options
-    const url = socketUrl(options.url, options.userId)
+    const url = socketUrl(options.url, options.userId, options.presence === true)
     const token = await resolveToken(options.token)
     const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
     const socket = new WebSocket(url, { ...options.ws, headers: { ...options.ws?.headers, ...headers } })
@@ -346,6 +350,9 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
       }
       case 'left':
         this.#settle(frame.ref, frame)
+        return
+      case 'presence':
+        this.emit('presence', frame)
         return
       case 'sent':
         this.#settle(frame.ref, frame.message)
@@ -458,11 +465,12 @@ function parseFrame (data: RawData): ServerFrame | undefined {
 }
 
 /** ws(s)://host/api/v1/chat/ws?user_id=... from the api's base URL or the socket URL itself. */
-export function socketUrl (base: string, userId: string | undefined): string {
+export function socketUrl (base: string, userId: string | undefined, presence = false): string {
   const url = new URL(base)
   if (url.protocol === 'http:') url.protocol = 'ws:'
   if (url.protocol === 'https:') url.protocol = 'wss:'
   if (!url.pathname.endsWith(SOCKET_PATH)) url.pathname = url.pathname.replace(/\/+$/, '') + SOCKET_PATH
   if (userId !== undefined) url.searchParams.set('user_id', userId)
+  if (presence) url.searchParams.set('presence', 'true')
   return url.toString()
 }

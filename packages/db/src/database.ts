@@ -45,12 +45,26 @@ export interface BlockTable {
   at: Date
 }
 
+/** One api process's heartbeat (presence, migration 000006). */
+export interface PresenceProcessTable {
+  process_id: string
+  expires_at: Date
+}
+
+/** A user with at least one open websocket on a process. */
+export interface PresenceTable {
+  user_id: string
+  process_id: string
+}
+
 export interface Database {
   'chat.conversation': ConversationTable
   'chat.participant': ParticipantTable
   'chat.message': MessageTable
   'chat.receipt': ReceiptTable
   'chat.block': BlockTable
+  'chat.presence_process': PresenceProcessTable
+  'chat.presence': PresenceTable
 }
 
 export type Conversation = Selectable<ConversationTable>

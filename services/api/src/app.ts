@@ -17,10 +17,12 @@ import queue from './plugins/app/queue.ts'
 import auth from './plugins/app/auth.ts'
 import bus from './plugins/app/bus.ts'
 import rooms from './plugins/app/rooms.ts'
+import presence from './plugins/app/presence.ts'
 import rootRoutes from './routes/root.ts'
 import chatRoutes from './routes/api/v1/chat/index.ts'
 import chatSocketRoutes from './routes/api/v1/chat/ws.ts'
 import userRoutes from './routes/api/v1/users/index.ts'
+import presenceRoutes from './routes/api/v1/users/presence.ts'
 import { makeValidatorCompiler } from './validation.ts'
 
 declare module 'fastify' {
@@ -55,10 +57,12 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(queue)
   await fastify.register(bus)
   await fastify.register(rooms)
+  await fastify.register(presence)
   await fastify.register(rootRoutes)
   await fastify.register(chatRoutes, { prefix: '/api/v1' })
   await fastify.register(chatSocketRoutes, { prefix: '/api/v1' })
   await fastify.register(userRoutes, { prefix: '/api/v1' })
+  await fastify.register(presenceRoutes, { prefix: '/api/v1' })
 }, { name: 'chatty-api' })
 
 export interface BuildOptions {

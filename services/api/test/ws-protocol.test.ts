@@ -420,7 +420,7 @@ t.test('the OpenAPI document describes the websocket route as far as OpenAPI can
   const doc = (await app.inject('/docs/json')).json()
   const route = doc.paths['/api/v1/chat/ws']?.get
   t.ok(route, 'documents GET /api/v1/chat/ws')
-  t.same(route.parameters.map((parameter: { name: string, in: string }) => `${parameter.in}:${parameter.name}`).sort(), ['query:access_token', 'query:user_id'])
+  t.same(route.parameters.map((parameter: { name: string, in: string }) => `${parameter.in}:${parameter.name}`).sort(), ['query:access_token', 'query:presence', 'query:user_id'])
   t.same(Object.keys(route.responses).sort(), ['101', '400', '401', '403', '426', '429'])
   t.match(route.description, /docs\/protocol\.md/)
 })

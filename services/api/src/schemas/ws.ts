@@ -7,7 +7,8 @@ import { MessageSchema } from './chat.ts'
 
 export const WsQuerySchema = Type.Object({
   user_id: Type.Optional(Type.String({ format: 'uuid', description: 'Who connects; required with AUTH_MODE=none, with a token it must be the token\'s user' })),
-  access_token: Type.Optional(Type.String({ description: 'A bearer token, for clients that cannot set the Authorization header (AUTH_MODE=jwt)' }))
+  access_token: Type.Optional(Type.String({ description: 'A bearer token, for clients that cannot set the Authorization header (AUTH_MODE=jwt)' })),
+  presence: Type.Optional(Type.Boolean({ description: 'true: receive presence frames about the members of joined conversations (off by default, so go-chatty clients see go-chatty\'s frames)' }))
 })
 
 export const RefSchema = Type.Union([Type.String({ maxLength: 128 }), Type.Number()], {

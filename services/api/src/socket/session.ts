@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import { ChatError, MessageNotFoundError, messagesSince, requireParticipant, sendMessage } from '@chatty/chat'
 import type { Database } from '@chatty/db'
-import { lastSeq, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
+import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
   CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, sentFrame,
   type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
@@ -42,6 +42,8 @@ export interface SessionOptions {
   expiresAt: number | null
   /** Client frames per second and burst (WS_RATE_LIMIT_*); null: no limit. */
   rateLimit: { perSecond: number, burst: number } | null
+  /** The client asked for `presence` frames (?presence=true). */
+  presence?: boolean
 }
 
 /** A socket's membership of one conversation: what it has been sent, and its backlog while it catches up. */
@@ -66,6 +68,8 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   let limitedLogged = false
   /** Settles once the last frame sent patiently has been written out (or could not be). */
   let lastWritten: Promise<void> = Promise.resolve()
+  /** The online state last reported per user: one change arrives once per joined conversation. */
+  const presenceSent = new Map<string, boolean>()
 
   socket.on('message', onFrame)
   socket.on('close', onClose)
@@ -138,6 +142,15 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
     log.warn({ user: userId, buffered: socket.bufferedAmount }, 'websocket send buffer over the limit; closing a slow consumer')
     leaveAll()
     socket.close(CLOSE_CODES.slowConsumer, 'slow consumer')
+  }
+
+  /** A `presence` frame: only when asked for, never about the socket's own user, each change once. */
+  function sharePresence (event: RoomEvent, data: Buffer): void {
+    const user = event.user_id
+    if (options.presence !== true || user === undefined || event.online === undefined) return
+    if (user === userId.toLowerCase() || presenceSent.get(user) === event.online) return
+    presenceSent.set(user, event.online)
+    send(data)
   }
 
   function onFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -221,6 +234,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
         if (membership.backlogBytes > maxBufferedBytes) cutSlowConsumer()
       },
       notify (event, data) {
+        if (event.type === 'presence') return sharePresence(event, data)
         // Events carry no seq: they go out as they come, also while joining.
         if (event.type === 'typing' && event.user_id === userId.toLowerCase()) return
         send(data)

@@ -36,6 +36,8 @@ export interface RoomEvent {
   conversation_id: string
   /** The user the event is about (the reader, the typist). */
   user_id?: string
+  /** `presence` frames: the user's new state. */
+  online?: boolean
 }
 
 export interface Rooms {
@@ -188,9 +190,14 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
 
   function parse (room: Room, frame: string): number | RoomEvent | undefined {
     try {
-      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, message?: { seq?: unknown } }
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, message?: { seq?: unknown } }
       if (typeof parsed.type === 'string' && parsed.type !== 'message' && parsed.conversation_id === room.conversationId) {
-        return { type: parsed.type, conversation_id: room.conversationId, ...(typeof parsed.user_id === 'string' ? { user_id: parsed.user_id } : {}) }
+        return {
+          type: parsed.type,
+          conversation_id: room.conversationId,
+          ...(typeof parsed.user_id === 'string' ? { user_id: parsed.user_id } : {}),
+          ...(typeof parsed.online === 'boolean' ? { online: parsed.online } : {})
+        }
       }
       const seq = parsed.message?.seq
       if (parsed.type === 'message' && parsed.conversation_id === room.conversationId && Number.isSafeInteger(seq) && (seq as number) > 0) {

@@ -45,7 +45,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Live chat over a websocket',
       description: 'Upgrade to a websocket (go-chatty\'s protocol): the server sends {"type":"connected"}; ' +
-        'the client sends join / leave / message / read / delivered frames and receives joined / left / message / sent / read / delivered / error frames. ' +
+        'the client sends join / leave / message / read / delivered frames and receives joined / left / message / sent / read / delivered / error frames ' +
+        '(and presence frames with ?presence=true). ' +
         'See docs/protocol.md for every frame, resume with since_seq, limits and close codes. ' +
         'A request without an Upgrade header is answered 426.',
       tags: ['chat'],
@@ -88,18 +89,22 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       return reply.code(426).header('upgrade', 'websocket').send({ error: 'this endpoint is a websocket: connect with an Upgrade request', code: 'upgrade_required' })
     },
     wsHandler: (socket, request) => {
+      const userId = actingUser(request, request.query.user_id)!
       const release = slots.get(request)
       if (release !== undefined) socket.once('close', release)
       startSession(socket, {
-        userId: actingUser(request, request.query.user_id)!,
+        userId,
         db: fastify.db,
         rooms: fastify.rooms,
         log: request.log,
         pingIntervalMs: config.WS_PING_INTERVAL_MS,
         maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
         expiresAt: request.identity?.expiresAt ?? null,
-        rateLimit
+        rateLimit,
+        presence: request.query.presence
       })
+      fastify.presence.connect(userId)
+      socket.once('close', () => fastify.presence.disconnect(userId))
     }
   })
 }

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS chat.presence;
+DROP TABLE IF EXISTS chat.presence_process;

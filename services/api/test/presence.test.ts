@@ -1,0 +1,185 @@
+// Presence across api processes: two apps on one database (and bus) stand for two processes;
+// a spawned api process is killed to show that a crash takes its users offline after the TTL.
+import t, { type Test } from 'tap'
+import { randomUUID } from 'node:crypto'
+import { SignJWT } from 'jose'
+import { testDatabase } from '@chatty/db/testing'
+import { users } from './helper.ts'
+import { createRestClient, type PresenceFrame } from '@chatty/client'
+import { chatClient, createChat, eventually, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
+import { startService } from './processes.ts'
+import { findRedis } from '../../../packages/cache/test/helpers.ts'
+
+const { alice, bob, eve } = users
+const carol = '44444444-4444-4444-8444-444444444444'
+/** Short, so a crashed process's users go offline within the test; heartbeats every 300 ms. */
+const TTL_MS = 900
+
+const isPresence = (user: string, online: boolean) => (frame: Frame) => frame.type === 'presence' && frame.user_id === user && frame.online === online
+
+async function presenceOf (url: string, userId: string, headers: Record<string, string> = {}): Promise<boolean> {
+  const response = await fetch(`${url}/api/v1/users/${userId}/presence`, { headers })
+  if (response.status !== 200) throw new Error(`presence lookup: ${response.status} ${await response.text()}`)
+  return ((await response.json()) as { online: boolean }).online
+}
+
+/** A raw socket past `connected` that asked for presence frames. */
+async function openSocket (t: Test, url: string, userId: string): Promise<RawSocket> {
+  const socket = rawSocket(t, url, { user_id: userId, presence: 'true' })
+  const first = await socket.next()
+  if (first.type !== 'connected') throw new Error(`expected connected, got ${JSON.stringify(first)}`)
+  return socket
+}
+
+async function twoProcesses (t: Test, config: Record<string, unknown>) {
+  const { url: dbUrl } = await testDatabase(t)
+  const settings = { PRESENCE_TTL_MS: TTL_MS, ...config }
+  const one = await listen(t, settings, dbUrl)
+  const two = await listen(t, settings, dbUrl)
+  return { one, two }
+}
+
+async function frames (t: Test, config: Record<string, unknown>): Promise<void> {
+  const { one, two } = await twoProcesses(t, config)
+  const chatId = await createChat(one.app, [alice, bob, carol])
+  await createChat(one.app, [eve, bob])
+
+  const aliceSocket = await openSocket(t, one.url, alice)
+  aliceSocket.send({ type: 'join', conversation_id: chatId })
+  await aliceSocket.until((frame) => frame.type === 'joined')
+  const eveSocket = await openSocket(t, one.url, eve)
+  // Alice's second device did not ask for presence frames (go-chatty's protocol, unchanged).
+  const alicePlain = rawSocket(t, two.url, { user_id: alice })
+  await alicePlain.next()
+  alicePlain.send({ type: 'join', conversation_id: chatId })
+  await alicePlain.until((frame) => frame.type === 'joined')
+  t.equal(await presenceOf(one.url, bob), false, 'bob starts offline')
+  // Carol through the typed client.
+  const carolChat = await chatClient(t, two.url, carol, { presence: true })
+  const carolHeard: PresenceFrame[] = []
+  carolChat.on('presence', (frame) => carolHeard.push(frame))
+  await carolChat.join(chatId)
+
+  const bobPhone = await openSocket(t, two.url, bob)
+  const online = await aliceSocket.until(isPresence(bob, true))
+  t.same(Object.keys(online).sort(), ['at', 'conversation_id', 'online', 'type', 'user_id'], 'alice, on the other process, is told bob came online')
+  t.ok(!Number.isNaN(Date.parse(online.at)), 'with when')
+  t.equal(online.conversation_id, chatId, 'and through which conversation')
+  t.equal(await presenceOf(one.url, bob), true, 'the REST lookup on either process says online')
+  t.equal(await presenceOf(two.url, bob), true)
+  await eventually(() => carolHeard.some((frame) => frame.user_id === bob && frame.online), 5000, 'carol\'s client to hear of bob')
+  t.same(await createRestClient({ baseUrl: two.url }).presence(bob), { user_id: bob, online: true }, 'the typed client\'s lookup')
+
+  // A second device changes nothing; closing one of two leaves bob online.
+  const bobLaptop = await openSocket(t, one.url, bob)
+  bobLaptop.ws.close()
+  await bobLaptop.closed
+  t.equal(await presenceOf(two.url, bob), true, 'bob is still online through his phone')
+
+  bobPhone.ws.close()
+  await aliceSocket.until(isPresence(bob, false))
+  t.pass('alice is told bob went offline when his last socket closed')
+  t.equal(await presenceOf(one.url, bob), false)
+  t.notOk(aliceSocket.frames.some((frame) => frame.type === 'presence' && frame.user_id === bob && frame.online === true && frame !== online),
+    'one online frame for bob: his second device was no change')
+
+  // A message after all of that reaches the plain socket after any presence frame would have.
+  aliceSocket.send({ type: 'message', conversation_id: chatId, body: 'barrier' })
+  await alicePlain.until((frame) => frame.type === 'message')
+  t.notOk(alicePlain.frames.some((frame) => frame.type === 'presence'), 'a socket that did not ask for presence gets none')
+
+  // Eve shares a conversation with bob but has joined none: the scope is joined conversations.
+  t.notOk(eveSocket.frames.some((frame) => frame.type === 'presence'), 'a socket that joined no shared conversation hears nothing')
+
+  const batch = await fetch(`${two.url}/api/v1/users/presence?user_ids=${bob},${alice},${bob.toUpperCase()}`)
+  t.same(await batch.json(), { presence: [{ user_id: bob, online: false }, { user_id: alice, online: true }] }, 'the batch lookup answers in order, repeats dropped')
+  t.same(await createRestClient({ baseUrl: one.url }).presenceOf([carol, eve]), [{ user_id: carol, online: true }, { user_id: eve, online: true }], 'the typed client\'s batch')
+}
+
+t.test('presence frames and lookups across two api processes on the Postgres bus', async (t) => {
+  await frames(t, {})
+})
+
+const redisUrl = await findRedis()
+t.test('the same with REDIS_URL (Redis bus and presence store)', { skip: redisUrl === undefined ? 'no Redis' : false }, async (t) => {
+  await frames(t, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` })
+})
+
+t.test('a socket sees each change once, however many shared conversations it joined', async (t) => {
+  const { one, two } = await twoProcesses(t, {})
+  const first = await createChat(one.app, [alice, bob])
+  const second = await createChat(one.app, [alice, bob, carol])
+  const aliceSocket = await openSocket(t, one.url, alice)
+  for (const chatId of [first, second]) {
+    aliceSocket.send({ type: 'join', conversation_id: chatId })
+    await aliceSocket.until((frame) => frame.type === 'joined' && frame.conversation_id === chatId)
+  }
+  await openSocket(t, two.url, bob)
+  await aliceSocket.until(isPresence(bob, true))
+  // carol's transition is published after bob's, by the same process, on the same topics: once
+  // it is here, a repeat of bob's would be too.
+  await openSocket(t, two.url, carol)
+  await aliceSocket.until(isPresence(carol, true))
+  t.equal(aliceSocket.frames.filter((frame) => frame.type === 'presence' && frame.user_id === bob).length, 1, 'bob online reported once, not once per conversation')
+})
+
+t.test('closing an api process takes its users offline at once', async (t) => {
+  const { one, two } = await twoProcesses(t, {})
+  const chatId = await createChat(one.app, [alice, bob])
+  const aliceSocket = await openSocket(t, one.url, alice)
+  aliceSocket.send({ type: 'join', conversation_id: chatId })
+  await aliceSocket.until((frame) => frame.type === 'joined')
+  await openSocket(t, two.url, bob)
+  await aliceSocket.until(isPresence(bob, true))
+  await two.app.close()
+  t.equal(await presenceOf(one.url, bob), false, 'offline as soon as close returns, not one TTL later')
+  await aliceSocket.until(isPresence(bob, false))
+  t.pass('and alice is told')
+})
+
+t.test('a killed api process\'s users go offline after the TTL, and the others are told', async (t) => {
+  const { url: dbUrl } = await testDatabase(t)
+  const one = await listen(t, { PRESENCE_TTL_MS: TTL_MS }, dbUrl)
+  const doomed = await startService(t, 'services/api/src/server.ts', { DB_URL: dbUrl, PRESENCE_TTL_MS: String(TTL_MS) })
+  const chatId = await createChat(one.app, [alice, bob])
+  const aliceSocket = await openSocket(t, one.url, alice)
+  aliceSocket.send({ type: 'join', conversation_id: chatId })
+  await aliceSocket.until((frame) => frame.type === 'joined')
+  const bobSocket: RawSocket = await openSocket(t, doomed.url, bob)
+  await aliceSocket.until(isPresence(bob, true))
+  t.equal(await presenceOf(one.url, bob), true)
+
+  doomed.child.kill('SIGKILL')
+  await doomed.exited
+  await bobSocket.closed
+  await eventually(async () => !await presenceOf(one.url, bob), 10_000, 'bob to go offline')
+  t.pass('bob is offline once the dead process\'s heartbeat expired')
+  await aliceSocket.until(isPresence(bob, false), 10_000)
+  t.pass('a live process swept the dead one and told alice')
+})
+
+t.test('presence lookups: visibility with a token, bad input', async (t) => {
+  const secret = 'presence-secret-presence-secret-!'
+  const { one } = await twoProcesses(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret })
+  const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  const bearer = { authorization: `Bearer ${await token(alice)}` }
+  const created = await one.app.inject({ method: 'POST', url: '/api/v1/chat', headers: bearer, payload: { participant_ids: [bob] } })
+  t.equal(created.statusCode, 201)
+
+  t.equal(await presenceOf(one.url, bob, bearer), false, 'alice may see bob, with whom she shares a conversation')
+  t.equal(await presenceOf(one.url, alice, bearer), false, 'and herself (no socket open)')
+  const hidden = await fetch(`${one.url}/api/v1/users/${eve}/presence`, { headers: bearer })
+  t.equal(hidden.status, 403, 'but not eve, with whom she shares none')
+  t.same(await hidden.json(), { error: `you share no conversation with user ${eve}`, code: 'forbidden' })
+  const batch = await fetch(`${one.url}/api/v1/users/presence?user_ids=${bob},${eve}`, { headers: bearer })
+  t.equal(batch.status, 403, 'a batch with one hidden user is refused whole')
+  t.equal((await fetch(`${one.url}/api/v1/users/${bob}/presence`)).status, 401, 'no token: 401')
+
+  for (const query of ['user_ids=not-a-uuid', 'user_ids=', `user_ids=${bob},`, `user_ids=${Array.from({ length: 101 }, () => bob).join(',')}`, '']) {
+    const response = await fetch(`${one.url}/api/v1/users/presence?${query}`, { headers: bearer })
+    t.equal(response.status, 400, `batch ${query.slice(0, 30) || '(no query)'}: 400`)
+    t.equal(((await response.json()) as { code: string }).code, 'bad_request')
+  }
+  const bad = await fetch(`${one.url}/api/v1/users/nope/presence`, { headers: bearer })
+  t.equal(bad.status, 400, 'an invalid user id: 400')
+})
