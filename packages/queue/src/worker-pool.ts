@@ -21,6 +21,11 @@ export interface ClaimedJob {
 export interface JobStore<J extends ClaimedJob = ClaimedJob> {
   /** Locks the first ready job of the first queue (in this order) that has one, for a type we handle. */
   claim (queues: readonly string[], types: readonly string[]): Promise<J | undefined>
+  /**
+   * Up to `max` jobs in one round trip, taken from the queues in this order (the first queue's
+   * jobs first), for workers with several free slots. Optional: claim() is used without it.
+   */
+  claimMany? (queues: readonly string[], types: readonly string[], max: number): Promise<J[]>
   complete (job: J): Promise<void>
   /** Schedules another attempt in retryInMs, or (undefined) moves the job to the failed state. */
   fail (job: J, error: Error, retryInMs: number | undefined): Promise<void>
@@ -183,18 +188,27 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     while (!signal.aborted) {
       if (inFlight.size >= options.concurrency) {
         await Promise.race([slotFreed.promise, aborted])
+        // Jobs finishing together (one group commit, one batched completion) free their slots in
+        // the same turn: wait for the turn to end and claim for all of them in one round trip.
+        await new Promise((resolve) => setImmediate(resolve))
         continue
       }
       const order = picker.order()
-      let job: J | undefined
+      const free = options.concurrency - inFlight.size
+      let jobs: J[]
       try {
-        job = await store.claim(order, [...handlers.keys()])
+        if (free > 1 && store.claimMany !== undefined) {
+          jobs = await store.claimMany(order, [...handlers.keys()], free)
+        } else {
+          const job = await store.claim(order, [...handlers.keys()])
+          jobs = job === undefined ? [] : [job]
+        }
       } catch (error) {
         log('error', `could not fetch jobs: ${messageOf(error)}`)
         await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
         continue
       }
-      if (job === undefined) {
+      if (jobs.length === 0) {
         try {
           await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
         } catch (error) {
@@ -203,8 +217,11 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         }
         continue
       }
-      picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
-      start(job)
+      for (const job of jobs) {
+        // The queues before a job's queue had no more jobs for this claim.
+        picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
+        start(job)
+      }
     }
     // Graceful drain: no new claims; in-flight jobs finish (each bounded by its timeout) while
     // the heartbeat keeps their locks.

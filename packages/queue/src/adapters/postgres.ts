@@ -89,14 +89,104 @@ export async function enqueueInTransaction<P> (client: Pick<pg.ClientBase, 'quer
   return rows[0]!.id
 }
 
+// Many jobs in one statement: graphile-worker's add_jobs, which notifies workers once for all of
+// them. add_job notifies once per job, and Postgres serialises the commits of notifying
+// transactions (one queue-wide lock held through the WAL flush), so one add_job per request
+// tops out at a few hundred jobs/s whatever the concurrency. add_jobs returns its rows in no
+// particular order: they are matched back to their callers by type, queue, attempts and payload
+// text (json keeps the text as sent); jobs equal in all of these are interchangeable. Task ids
+// are read once per type: a task add_jobs has just created is not visible to its own statement.
+const ADD_JOBS_SQL = `
+SELECT j.id::text AS id, j.task_id, j.max_attempts, j.payload::text AS payload,
+       (SELECT k FROM jsonb_object_keys(j.flags) AS k LIMIT 1) AS flag
+  FROM graphile_worker.add_jobs(ARRAY(
+    SELECT ROW(s.identifier, s.payload, NULL, NULL, s.max_attempts, NULL, NULL, ARRAY[s.flag])::graphile_worker.job_spec
+      FROM unnest($1::text[], $2::json[], $3::int2[], $4::text[]) WITH ORDINALITY AS s(identifier, payload, max_attempts, flag, ord)
+     ORDER BY s.ord)) AS j`
+
+/** Most jobs added by one statement. */
+const ENQUEUE_BATCH = 500
+/** Batches being added at once; enqueues arriving meanwhile gather into the next. */
+const ENQUEUE_IN_FLIGHT = 2
+
+interface PendingEnqueue {
+  type: string
+  payload: string
+  maxAttempts: number
+  flag: string
+  done: PromiseWithResolvers<string>
+}
+
+const enqueueKey = (type: string, flag: string, maxAttempts: number, payload: string) => `${type}\n${flag}\n${maxAttempts}\n${payload}`
+
 export function createPostgresQueueClient (options: { connectionString: string, log?: (level: string, message: string) => void }): QueueClient {
   const pool = new pg.Pool({ connectionString: options.connectionString, max: 10 })
   pool.on('error', (error) => options.log?.('error', `queue client connection error: ${error.message}`))
+  let waiting: PendingEnqueue[] = []
+  let inFlight = 0
+  let scheduled = false
+  const taskTypes = new Map<number, string>()
+
+  const addBatch = async (batch: PendingEnqueue[]) => {
+    try {
+      const { rows } = await pool.query<{ id: string, task_id: number, max_attempts: number, payload: string, flag: string }>({
+        name: 'chatty_queue_add_jobs_v1',
+        text: ADD_JOBS_SQL,
+        values: [batch.map((e) => e.type), batch.map((e) => e.payload), batch.map((e) => e.maxAttempts), batch.map((e) => e.flag)]
+      })
+      const unknown = [...new Set(rows.map((row) => row.task_id).filter((id) => !taskTypes.has(id)))]
+      if (unknown.length > 0) {
+        const tasks = await pool.query<{ id: number, identifier: string }>('SELECT id, identifier FROM graphile_worker._private_tasks WHERE id = ANY ($1::int[])', [unknown])
+        for (const task of tasks.rows) taskTypes.set(task.id, task.identifier)
+      }
+      const ids = new Map<string, string[]>()
+      for (const row of rows) {
+        const key = enqueueKey(taskTypes.get(row.task_id) ?? '', row.flag, row.max_attempts, row.payload)
+        const list = ids.get(key)
+        if (list === undefined) ids.set(key, [row.id])
+        else list.push(row.id)
+      }
+      for (const entry of batch) {
+        const id = ids.get(enqueueKey(entry.type, entry.flag, entry.maxAttempts, entry.payload))?.shift()
+        if (id === undefined) entry.done.reject(new Error('the job was not added'))
+        else entry.done.resolve(id)
+      }
+    } catch (error) {
+      // One statement: none of the batch was added, and every caller hears so.
+      for (const entry of batch) entry.done.reject(error)
+    }
+  }
+
+  const flush = () => {
+    scheduled = false
+    while (waiting.length > 0 && inFlight < ENQUEUE_IN_FLIGHT) {
+      const batch = waiting.slice(0, ENQUEUE_BATCH)
+      waiting = waiting.slice(batch.length)
+      inFlight++
+      addBatch(batch).finally(() => {
+        inFlight--
+        flush()
+      })
+    }
+  }
+
   return {
     async enqueue<P>(task: Task<P>, enqueueOptions: EnqueueOptions = {}): Promise<string> {
-      return await enqueueInTransaction(pool, task, enqueueOptions)
+      const resolved = resolveEnqueue(task, enqueueOptions)
+      // Unique keys and run times take add_job's own path (its dedupe mode is not add_jobs').
+      if (resolved.uniqueKey !== undefined || resolved.runAt !== undefined) return await enqueueInTransaction(pool, task, enqueueOptions)
+      const payload = JSON.stringify(task.payload === undefined ? {} : task.payload)
+      const entry: PendingEnqueue = { type: task.type, payload, maxAttempts: resolved.maxAttempts, flag: flagOf(resolved.queue), done: Promise.withResolvers<string>() }
+      waiting.push(entry)
+      // Enqueues of one event-loop turn go together; while both slots are busy they gather.
+      if (!scheduled && inFlight < ENQUEUE_IN_FLIGHT) {
+        scheduled = true
+        setImmediate(flush)
+      }
+      return await entry.done.promise
     },
     async close () {
+      while (waiting.length > 0 || inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 5))
       await pool.end()
     }
   }
@@ -229,11 +319,14 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
     rescue().catch((error: unknown) => log('error', `could not release stale job locks: ${messageOf(error)}`))
   }, Math.max(10, Math.floor(options.lockTimeoutMs / 2)))
 
-  const store: JobStore = {
-    async claim (queues, types) {
-      // Tries the queues in order in one round trip: the lateral subquery runs per queue until
-      // one yields a job, and only that job is locked.
-      const { rows } = await pool.query<ClaimRow>(`
+  let completing: { ids: string[], done: PromiseWithResolvers<void> } | undefined
+
+  // Tries the queues in order in one round trip: the lateral subquery runs per queue until the
+  // queues tried so far yielded `max` jobs, and only those jobs are locked.
+  const claimJobs = async (queues: readonly string[], types: readonly string[], max: number) => {
+    const { rows } = await pool.query<ClaimRow>({
+      name: 'chatty_queue_claim_v2',
+      text: `
         WITH picked AS (
           SELECT j.id, o.flag
             FROM unnest($2::text[]) AS o(flag)
@@ -244,10 +337,10 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
                  AND jobs.flags = jsonb_build_object(o.flag, true)
                  AND jobs.task_id IN (SELECT tasks.id FROM graphile_worker._private_tasks AS tasks WHERE tasks.identifier = ANY ($3::text[]))
                ORDER BY jobs.priority, jobs.run_at, jobs.id
-               LIMIT 1
+               LIMIT $4
                FOR UPDATE OF jobs SKIP LOCKED
             ) AS j
-           LIMIT 1
+           LIMIT $4
         )
         UPDATE graphile_worker._private_jobs AS jobs
            SET attempts = jobs.attempts + 1, locked_by = $1, locked_at = now()
@@ -255,15 +348,35 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
          WHERE jobs.id = picked.id
         RETURNING jobs.id::text AS id, picked.flag, jobs.payload, jobs.attempts, jobs.max_attempts,
           (SELECT identifier FROM graphile_worker._private_tasks WHERE id = jobs.task_id) AS type`,
-      [workerId, queues.map(flagOf), types])
-      const row = rows[0]
-      if (row === undefined) return undefined
-      return { id: row.id, type: row.type, queue: row.flag.slice(FLAG_PREFIX.length), payload: row.payload, attempt: row.attempts, maxAttempts: row.max_attempts }
+      values: [workerId, queues.map(flagOf), types, max]
+    })
+    // UPDATE ... RETURNING keeps no order: back to the queues' order, then the jobs' id order.
+    const rank = new Map(queues.map((queue, i) => [flagOf(queue), i]))
+    rows.sort((a, b) => rank.get(a.flag)! - rank.get(b.flag)! || (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+    return rows.map((row) => ({ id: row.id, type: row.type, queue: row.flag.slice(FLAG_PREFIX.length), payload: row.payload, attempt: row.attempts, maxAttempts: row.max_attempts }))
+  }
+
+  const store: JobStore = {
+    async claim (queues, types) {
+      return (await claimJobs(queues, types, 1))[0]
     },
 
-    async complete (job) {
-      // A lock lost to the rescue but not yet re-claimed still counts: the work is done.
-      await pool.query('DELETE FROM graphile_worker._private_jobs WHERE id = $1 AND (locked_by = $2 OR locked_by IS NULL)', [job.id, workerId])
+    claimMany: claimJobs,
+
+    complete (job) {
+      // Completions that arrive in one event-loop turn share one DELETE.
+      if (completing === undefined) {
+        const batch = { ids: [] as string[], done: Promise.withResolvers<void>() }
+        completing = batch
+        setImmediate(() => {
+          completing = undefined
+          // A lock lost to the rescue but not yet re-claimed still counts: the work is done.
+          pool.query('DELETE FROM graphile_worker._private_jobs WHERE id = ANY ($1::bigint[]) AND (locked_by = $2 OR locked_by IS NULL)', [batch.ids, workerId])
+            .then(() => batch.done.resolve(), (error: unknown) => batch.done.reject(error))
+        })
+      }
+      completing.ids.push(job.id)
+      return completing.done.promise
     },
 
     async fail (job, error, retryInMs) {
