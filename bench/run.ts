@@ -7,6 +7,8 @@
 //   pnpm bench --quick         short runs, for a smoke test
 //   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle
 //   pnpm bench --no-redis      Postgres LISTEN/NOTIFY bus and in-process cache, as with no REDIS_URL
+//   pnpm bench --env GROUP_COMMIT_MAX_BATCH=0   configuration for api and jobs (repeatable), to
+//                              measure an optimisation by switching it off
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-redis': { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
     output: { type: 'string', default: 'bench/results/latest.json' }
   }
 })
@@ -51,6 +54,14 @@ ensureFileLimit()
 
 const selected = new Set<ScenarioName>(args.only === undefined ? SCENARIOS : args.only.split(',').map((s) => s.trim()) as ScenarioName[])
 for (const name of selected) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; expected ${SCENARIOS.join(', ')}`)
+
+// --env NAME=value: configuration passed to the api and jobs services (after the bench's own).
+const serviceEnv: Record<string, string> = {}
+for (const pair of args.env) {
+  const at = pair.indexOf('=')
+  if (at <= 0 || !/^[A-Z][A-Z0-9_]*$/.test(pair.slice(0, at))) throw new Error(`--env takes NAME=value, got ${JSON.stringify(pair)}`)
+  serviceEnv[pair.slice(0, at)] = pair.slice(at + 1)
+}
 
 const started = Date.now()
 const log = (line: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`)
@@ -87,7 +98,7 @@ const serverUrl = await findPostgres()
 targetHost(serverUrl)
 const redisUrl = await findRedis()
 if (redisUrl !== undefined) targetHost(redisUrl)
-log(`Postgres ${new URL(serverUrl).host}, ${redisUrl === undefined ? 'no Redis (LISTEN/NOTIFY bus, in-process cache)' : `Redis ${new URL(redisUrl).host}`}${args.quick ? ', quick run' : ''}`)
+log(`Postgres ${new URL(serverUrl).host}, ${redisUrl === undefined ? 'no Redis (LISTEN/NOTIFY bus, in-process cache)' : `Redis ${new URL(redisUrl).host}`}${args.quick ? ', quick run' : ''}${Object.keys(serviceEnv).length > 0 ? `, services with ${Object.entries(serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`)
 const dbUrl = await createBenchDatabase(serverUrl)
 const postgres = await describeServer(dbUrl)
 log(`database chatty_bench created and migrated (Postgres ${postgres.version})`)
@@ -111,8 +122,8 @@ function report (result: ScenarioResult): void {
   console.log(renderTable([result]))
 }
 
-const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, log: (line) => console.log(line) })
-const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, chatty, baselines, log }
+const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, env: serviceEnv, log: (line) => console.log(line) })
+const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, chatty, baselines, env: serviceEnv, log }
 try {
   if (selected.has('ws')) {
     for (const shape of [
@@ -141,7 +152,7 @@ const output = {
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
   postgres,
   redis: redisUrl === undefined ? null : 'redis',
-  config: BENCH_ENV,
+  config: { ...BENCH_ENV, ...serviceEnv },
   baselines,
   table,
   results,

@@ -12,6 +12,8 @@ export interface BenchContext {
   chatty: Chatty
   /** Baseline figures measured earlier in the same run, by name. */
   baselines: Record<string, number>
+  /** Configuration from --env, for services a scenario starts itself. */
+  env: Record<string, string>
   log (line: string): void
 }
 

@@ -48,7 +48,7 @@ export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult
   const name = `idle sockets (${count.toLocaleString('en-US')})`
   const problems: string[] = []
   // A fresh api process, so what it holds is the sockets and little else.
-  const chatty = await startChatty({ dbUrl: ctx.dbUrl, redisUrl: ctx.redisUrl, log: (line) => console.log(line) })
+  const chatty = await startChatty({ dbUrl: ctx.dbUrl, redisUrl: ctx.redisUrl, env: ctx.env, log: (line) => console.log(line) })
   let held: Held
   let sockets: SocketSpec[]
   try {
