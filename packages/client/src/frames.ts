@@ -38,7 +38,9 @@ export interface SendFrame extends MessageContent { type: 'message', conversatio
 export interface ReadFrame { type: 'read', conversation_id: string, message_id: string, ref?: Ref }
 /** Records that this device received message_id (a delivered receipt). */
 export interface DeliveredFrame { type: 'delivered', conversation_id: string, message_id: string, ref?: Ref }
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame
+/** The user is typing (not stored; the server passes on at most one per 2.5 s per socket and conversation). */
+export interface TypingFrame { type: 'typing', conversation_id: string, ref?: Ref }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -83,7 +85,9 @@ export interface ErrorFrame {
  * closed); sent with `presence: true`, once per change however many conversations are shared.
  */
 export interface PresenceFrame { type: 'presence', conversation_id: string, user_id: string, online: boolean, at: string }
-export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame
+/** Another member is typing in a conversation this socket joined. */
+export interface TypingEventFrame { type: 'typing', conversation_id: string, user_id: string }
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame | TypingEventFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {

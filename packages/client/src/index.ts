@@ -2,7 +2,7 @@ export type {
   Message, MessageContent, Ref, ClientFrame, JoinFrame, LeaveFrame, SendFrame, ServerFrame, ConnectedFrame,
   JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, PresenceFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage, Presence
 } from './frames.ts'
-export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage } from './frames.ts'
+export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage, TypingFrame, TypingEventFrame } from './frames.ts'
 export { CloseCode } from './frames.ts'
 export { ApiError, FrameError, RequestTimeoutError, ClientClosedError } from './errors.ts'
 export { createRestClient, type RestClient, type RestClientOptions, type ListMessagesQuery, type ReadOptions, type TokenSource } from './rest.ts'

@@ -9,7 +9,7 @@ import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import { ApiError, ClientClosedError, FrameError, RequestTimeoutError } from './errors.ts'
 import {
   CloseCode, type ClientFrame, type DeliveredEventFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message, type MessageContent,
-  type PresenceFrame, type ReadEventFrame, type ServerFrame
+  type PresenceFrame, type ReadEventFrame, type ServerFrame, type TypingEventFrame
 } from './frames.ts'
 import { resolveToken, type TokenSource } from './rest.ts'
 
@@ -58,6 +58,8 @@ export interface ChatSocketEvents {
   gap: [gap: Gap]
   /** A member's read position moved (another member's, or this user's on another device). */
   read: [frame: ReadEventFrame]
+  /** Another member is typing in a joined conversation (never this user's own sockets). */
+  typing: [frame: TypingEventFrame]
   /** An error frame that answers no request of this client. */
   serverError: [frame: ErrorFrame]
   /** A participant of a joined conversation came online or went offline. */
@@ -168,6 +170,14 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   /** Records that this device received a message (a delivered receipt). */
   markDelivered (conversationId: string, messageId: string): Promise<DeliveredEventFrame> {
     return this.#request({ type: 'delivered', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<DeliveredEventFrame>
+  }
+
+  /**
+   * Says the user is typing. Fire and forget: not answered, not resent after a reconnect, and
+   * dropped while disconnected. Call it on keystrokes; the server passes on one per 2.5 s.
+   */
+  typing (conversationId: string): void {
+    if (this.#ready) this.#socket?.send(JSON.stringify({ type: 'typing', conversation_id: conversationId.toLowerCase() }))
   }
 
   /** Messages from now on, as an async iterator; it ends when the client closes. */
@@ -362,6 +372,9 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         return
       case 'delivered':
         this.#settle(frame.ref, frame)
+        return
+      case 'typing':
+        this.emit('typing', frame)
         return
       case 'error': {
         // Over the socket's frame rate: the request is sent again when the server says it may be.

@@ -143,7 +143,8 @@ t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing
     ['join', { type: 'join', conversation_id: chat.id }],
     ['send', { type: 'message', conversation_id: chat.id, body: 'let me in' }],
     ['read', { type: 'read', conversation_id: chat.id, message_id: message.id }],
-    ['delivered', { type: 'delivered', conversation_id: chat.id, message_id: message.id }]
+    ['delivered', { type: 'delivered', conversation_id: chat.id, message_id: message.id }],
+    ['typing', { type: 'typing', conversation_id: chat.id }]
   ]
   for (const [name, frame] of frames) {
     outsider.send({ ...frame, ref: name })

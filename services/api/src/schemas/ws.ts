@@ -57,7 +57,13 @@ export const DeliveredFrameSchema = Type.Object({
   ref: Type.Optional(RefSchema)
 }, { description: 'Records a delivered receipt (status 0) for the socket user' })
 
-export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema])
+export const TypingFrameSchema = Type.Object({
+  type: Type.Literal('typing'),
+  conversation_id: UuidSchema,
+  ref: Type.Optional(RefSchema)
+}, { description: 'The socket user is typing: passed on to the other members\' joined sockets (at most one per 2.5 s per socket and conversation), not stored, not answered' })
+
+export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema, TypingFrameSchema])
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -105,6 +111,12 @@ export const DeliveredEventFrameSchema = Type.Object({
   seq: Type.Integer(),
   ref: RefSchema
 }, { description: 'The reply to a delivered frame that carried a ref' })
+
+export const TypingEventFrameSchema = Type.Object({
+  type: Type.Literal('typing'),
+  conversation_id: UuidSchema,
+  user_id: UuidSchema
+}, { description: 'Another member is typing; sent to every joined socket but the typist\'s own' })
 
 export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('rate_limited'), Type.Literal('internal_error')])
 

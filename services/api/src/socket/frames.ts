@@ -3,7 +3,7 @@
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Message } from '@chatty/chat'
-import { DeliveredFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import { DeliveredFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
@@ -11,7 +11,8 @@ export type LeaveFrame = Static<typeof LeaveFrameSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
 export type ReadFrame = Static<typeof ReadFrameSchema>
 export type DeliveredFrame = Static<typeof DeliveredFrameSchema>
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame
+export type TypingFrame = Static<typeof TypingFrameSchema>
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame
 export type ErrorCode = Static<typeof ErrorCodeSchema>
 
 const validators = {
@@ -19,7 +20,8 @@ const validators = {
   leave: Compile(LeaveFrameSchema),
   message: Compile(SendFrameSchema),
   read: Compile(ReadFrameSchema),
-  delivered: Compile(DeliveredFrameSchema)
+  delivered: Compile(DeliveredFrameSchema),
+  typing: Compile(TypingFrameSchema)
 }
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
@@ -95,4 +97,8 @@ export function readFrame (position: { conversation_id: string, user_id: string,
 
 export function deliveredFrame (conversationId: string, userId: string, message: { message_id: string, seq: number }, ref: Ref): string {
   return JSON.stringify({ type: 'delivered', conversation_id: conversationId, user_id: userId, message_id: message.message_id, seq: message.seq, ref })
+}
+
+export function typingFrame (conversationId: string, userId: string): string {
+  return JSON.stringify({ type: 'typing', conversation_id: conversationId, user_id: userId })
 }

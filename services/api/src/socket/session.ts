@@ -12,7 +12,7 @@ import {
   type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
 import { TokenBucket } from './token-bucket.ts'
-import { handleDelivered, handleRead, type SignalContext } from './signals.ts'
+import { handleDelivered, handleRead, handleTyping, type SignalContext } from './signals.ts'
 
 /** Close codes this server sends (docs/protocol.md). 1009 (frame too large) is sent by ws itself. */
 export const CLOSE_CODES = {
@@ -89,7 +89,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   if (options.expiresAt !== null) armExpiry(options.expiresAt * 1000)
 
   send(CONNECTED_FRAME)
-  const signals: SignalContext = { userId, db, rooms, log, send }
+  const signals: SignalContext = { userId, db, rooms, log, send, typingSentAt: new Map() }
 
   function armExpiry (at: number): void {
     const wait = at - Date.now()
@@ -191,6 +191,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       case 'message': return sendOne(frame, conversationId)
       case 'read': return handleRead(signals, frame, conversationId)
       case 'delivered': return handleDelivered(signals, frame, conversationId)
+      case 'typing': return handleTyping(signals, frame, conversationId)
     }
   }
 

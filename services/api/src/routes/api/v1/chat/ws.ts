@@ -45,7 +45,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Live chat over a websocket',
       description: 'Upgrade to a websocket (go-chatty\'s protocol): the server sends {"type":"connected"}; ' +
-        'the client sends join / leave / message / read / delivered frames and receives joined / left / message / sent / read / delivered / error frames ' +
+        'the client sends join / leave / message / read / delivered / typing frames and receives joined / left / message / sent / read / delivered / typing / error frames ' +
         '(and presence frames with ?presence=true). ' +
         'See docs/protocol.md for every frame, resume with since_seq, limits and close codes. ' +
         'A request without an Upgrade header is answered 426.',

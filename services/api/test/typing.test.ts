@@ -1,0 +1,97 @@
+// Typing indicators: members only, throttled per socket and conversation, passed on to the other
+// members' joined sockets on every api process, never back to the typist's own sockets, not stored.
+import t from 'tap'
+import pg from 'pg'
+import { onTeardown } from '@chatty/db/testing'
+import type { TypingEventFrame } from '@chatty/client'
+import { users } from './helper.ts'
+import { chatClient, createChat, eventually, listen, openSocket, sleep, type RawSocket } from './ws-helper.ts'
+
+const { alice, bob, eve } = users
+const carol = '44444444-4444-4444-8444-444444444444'
+
+async function joinAll (sockets: RawSocket[], chat: string): Promise<void> {
+  for (const socket of sockets) {
+    socket.send({ type: 'join', conversation_id: chat })
+    await socket.until((frame) => frame.type === 'joined')
+  }
+}
+
+const typingFrames = (socket: RawSocket) => socket.frames.filter((frame) => frame.type === 'typing')
+
+t.test('typing reaches the other members on every api process, throttled per socket, never echoed to the typist', async (t) => {
+  const one = await listen(t)
+  const two = await listen(t, {}, one.dbUrl)
+  const chat = await createChat(one.app, [alice, bob, carol])
+  const a = await openSocket(t, one.url, alice)
+  const c = await openSocket(t, two.url, carol)
+  const b1 = await openSocket(t, two.url, bob)
+  const b2 = await openSocket(t, one.url, bob)
+  await joinAll([a, c, b1, b2], chat)
+
+  const expected = { type: 'typing', conversation_id: chat, user_id: bob }
+  // Ten in a burst: one is passed on. The message after them on the same socket is handled after
+  // them, so once it arrives every typing frame before it has been handled.
+  for (let i = 0; i < 10; i++) b1.send({ type: 'typing', conversation_id: chat })
+  b1.send({ type: 'message', conversation_id: chat, body: 'barrier', ref: 'm1' })
+  await b1.until((frame) => frame.type === 'sent')
+  for (const socket of [a, c]) await socket.until((frame) => frame.type === 'message')
+  await sleep(200)
+  t.same(typingFrames(a), [expected], 'a member on the same process as one of bob\'s sockets')
+  t.same(typingFrames(c), [expected], 'a member on the other process')
+  t.same(typingFrames(b1), [], 'not echoed to the typist')
+  t.same(typingFrames(b2), [], 'nor to the typist\'s other device')
+
+  // The throttle is per socket: Bob's other device is not held back by the first.
+  b2.send({ type: 'typing', conversation_id: chat })
+  await a.until((frame) => frame.type === 'typing')
+  await c.until((frame) => frame.type === 'typing')
+  t.equal(typingFrames(a).length, 2)
+
+  // A member that has not joined may type too; the members that joined see it.
+  const cNotJoined = await openSocket(t, one.url, carol)
+  cNotJoined.send({ type: 'typing', conversation_id: chat })
+  t.same(await a.until((frame) => frame.type === 'typing'), { type: 'typing', conversation_id: chat, user_id: carol })
+  await sleep(100)
+  t.same(typingFrames(c).filter((frame) => frame.user_id === carol), [], 'carol\'s joined socket does not see her own typing')
+})
+
+t.test('outsiders cannot type into a conversation, every time, and typing stores nothing', async (t) => {
+  const { app, url, dbUrl } = await listen(t)
+  const chat = await createChat(app, [alice, bob])
+  const a = await openSocket(t, url, alice)
+  await joinAll([a], chat)
+  const e = await openSocket(t, url, eve)
+  for (const ref of ['e1', 'e2']) {
+    e.send({ type: 'typing', conversation_id: chat, ref })
+    t.same(await e.next(), { type: 'error', code: 'forbidden', error: 'user is not a participant in this conversation', ref }, 'not silently throttled either')
+  }
+  e.send({ type: 'typing', conversation_id: '99999999-9999-4999-8999-999999999999', ref: 'e3' })
+  t.equal((await e.next()).code, 'forbidden', 'an unknown conversation')
+  e.send({ type: 'typing', ref: 'e4' })
+  t.same(await e.next(), { type: 'error', code: 'bad_request', error: 'frame must have required properties conversation_id', ref: 'e4' })
+  const b = await openSocket(t, url, bob)
+  b.send({ type: 'typing', conversation_id: chat, ref: 'b1' })
+  await a.until((frame) => frame.type === 'typing')
+  await sleep(100)
+  t.same(typingFrames(a), [{ type: 'typing', conversation_id: chat, user_id: bob }], 'only the member\'s')
+  t.same(b.frames.slice(1), [], 'a typing frame is not answered, even with a ref')
+  const client = new pg.Client({ connectionString: dbUrl })
+  await client.connect()
+  onTeardown(t, () => client.end())
+  const { rows } = await client.query('SELECT (SELECT count(*) FROM chat.message)::int AS messages, (SELECT count(*) FROM chat.receipt)::int AS receipts')
+  t.same(rows, [{ messages: 0, receipts: 0 }])
+})
+
+t.test('the client library: typing() and the typing event', async (t) => {
+  const { app, url } = await listen(t)
+  const chat = await createChat(app, [alice, bob])
+  const a = await chatClient(t, url, alice)
+  await a.join(chat)
+  const seen: TypingEventFrame[] = []
+  a.on('typing', (frame) => seen.push(frame))
+  const b = await chatClient(t, url, bob)
+  b.typing(chat)
+  await eventually(() => seen.length === 1, 5000, 'the typing event')
+  t.same(seen, [{ type: 'typing', conversation_id: chat, user_id: bob }])
+})
