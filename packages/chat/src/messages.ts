@@ -137,6 +137,8 @@ export interface ListMessagesInput {
   beforeSeq?: number
   /** Only messages with seq above this; the page nearest to it. */
   afterSeq?: number
+  /** The messages on both sides of this seq (see listAround); excludes the other cursors and offset. */
+  aroundSeq?: number
 }
 
 /**
@@ -145,6 +147,7 @@ export interface ListMessagesInput {
  */
 export async function listMessages (db: Executor, input: ListMessagesInput): Promise<Message[]> {
   await requireConversation(db, input.conversationId)
+  if (input.aroundSeq !== undefined) return listAround(db, input.conversationId, input.aroundSeq, input.limit)
   let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
   if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)
   if (input.afterSeq !== undefined) query = query.where('seq', '>', input.afterSeq)
@@ -152,6 +155,22 @@ export async function listMessages (db: Executor, input: ListMessagesInput): Pro
   const rows = await query.orderBy('seq', ascending ? 'asc' : 'desc').limit(input.limit).offset(input.offset).execute()
   if (ascending) rows.reverse()
   return rows.map(toMessage)
+}
+
+/**
+ * The page around a seq (jump to a message, open at the read position), newest first: the
+ * message at the seq and the older ones get ceil(limit / 2) places, the newer ones the rest; a
+ * side with fewer messages leaves its places to the other, so the page is full whenever the
+ * conversation has `limit` messages.
+ */
+async function listAround (db: Executor, conversationId: string, aroundSeq: number, limit: number): Promise<Message[]> {
+  const side = (operator: '<=' | '>', order: 'asc' | 'desc') => db.selectFrom('chat.message').selectAll()
+    .where('conversation_id', '=', conversationId).where('seq', operator, aroundSeq)
+    .orderBy('seq', order).limit(limit).execute()
+  const [older, newer] = await Promise.all([side('<=', 'desc'), side('>', 'asc')])
+  const newerCount = Math.min(newer.length, Math.max(Math.floor(limit / 2), limit - older.length))
+  const olderCount = Math.min(older.length, limit - newerCount)
+  return [...newer.slice(0, newerCount).reverse(), ...older.slice(0, olderCount)].map(toMessage)
 }
 
 /** Messages after a seq in ascending order: the replay for a reconnecting client. */

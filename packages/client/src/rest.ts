@@ -18,6 +18,8 @@ export interface ListMessagesQuery {
   offset?: number
   before_seq?: number
   after_seq?: number
+  /** The page around this seq (not with before_seq, after_seq or offset). */
+  around_seq?: number
 }
 
 export interface ReadOptions {

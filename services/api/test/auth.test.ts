@@ -111,7 +111,8 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     ['list another user\'s blocks', { url: `/api/v1/users/${alice}/blocks`, headers: outsider }],
     ['mark read', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { message_id: message.id }, headers: outsider }],
     ['mark read as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { user_id: alice, message_id: message.id }, headers: outsider }],
-    ['list another user\'s conversations', { url: `/api/v1/users/${alice}/conversations`, headers: outsider }]
+    ['list another user\'s conversations', { url: `/api/v1/users/${alice}/conversations`, headers: outsider }],
+    ['read history around a seq', { url: `/api/v1/chat/${chat.id}/messages?around_seq=1`, headers: outsider }]
   ]
   for (const [name, call] of calls) {
     const res = await app.inject(call)

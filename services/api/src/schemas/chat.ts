@@ -52,7 +52,13 @@ export const ListMessagesQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
   offset: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
   before_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SEQ, description: 'Only messages before this seq (the page just before it)' })),
-  after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Only messages after this seq (the page just after it)' }))
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQ, description: 'Only messages after this seq (the page just after it)' })),
+  around_seq: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: MAX_SEQ,
+    description: 'The messages on both sides of this seq: it and older ones fill half the page, newer ones the other half ' +
+      '(a side with fewer leaves its places to the other). Not with before_seq, after_seq or offset'
+  }))
 }, { additionalProperties: false })
 
 export const MessagePageSchema = Type.Object({

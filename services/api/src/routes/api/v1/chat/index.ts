@@ -69,7 +69,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/chat/:chat_id/messages', {
     schema: {
       summary: 'Read the history of a conversation',
-      description: 'Newest first. before_seq / after_seq select the page just before / after a seq. ' +
+      description: 'Newest first. before_seq / after_seq select the page just before / after a seq; around_seq the page around it. ' +
         'An X-User-Id header, when sent, must name a participant.',
       tags: ['chat'],
       params: ChatParamsSchema,
@@ -80,8 +80,11 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { chat_id: conversationId } = request.params
     await checkReader(request, conversationId)
-    const { limit, offset, before_seq: beforeSeq, after_seq: afterSeq } = request.query
-    const messages = await listMessages(db, { conversationId, limit, offset, beforeSeq, afterSeq })
+    const { limit, offset, before_seq: beforeSeq, after_seq: afterSeq, around_seq: aroundSeq } = request.query
+    if (aroundSeq !== undefined && (beforeSeq !== undefined || afterSeq !== undefined || offset !== 0)) {
+      throw new HttpError(400, 'bad_request', 'around_seq cannot be combined with before_seq, after_seq or offset')
+    }
+    const messages = await listMessages(db, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq })
     return { messages, limit, offset, count: messages.length }
   })
 
