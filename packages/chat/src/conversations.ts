@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
 import { LIMITS } from './rules.ts'
-import { membershipCacheOf } from './membership-cache.ts'
+import { membershipCacheOf, type MembershipCache } from './membership-cache.ts'
 
 export type Executor = Kysely<Database> | Transaction<Database>
 
@@ -67,11 +67,24 @@ async function loadBlocked (db: Executor, blocker: string, blocked: string): Pro
   return row !== undefined
 }
 
+/**
+ * The cached member list, read again from the database when it lacks the user: a member added a
+ * moment ago on another process can act at once, before the invalidation arrives here.
+ */
+async function cachedMembers (cache: MembershipCache, db: Executor, conversationId: string, userId: string): Promise<ReadonlySet<string> | null> {
+  const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
+  if (members === null || members.has(userId)) return members
+  const fresh = await loadMembers(db, conversationId)
+  if (fresh === null || !fresh.includes(userId)) return fresh === null ? null : new Set(fresh)
+  await cache.forgetMembers(conversationId).catch(() => {})
+  return new Set(fresh)
+}
+
 /** Throws ConversationNotFoundError or NotParticipantError unless the user is a member. */
 export async function requireParticipant (db: Executor, conversationId: string, userId: string): Promise<void> {
   const cache = membershipCacheOf(db)
   if (cache !== undefined) {
-    const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
+    const members = await cachedMembers(cache, db, conversationId, userId.toLowerCase())
     if (members === null) throw new ConversationNotFoundError()
     if (!members.has(userId.toLowerCase())) throw new NotParticipantError()
     return
@@ -93,7 +106,7 @@ export async function requireCanSend (db: Executor, conversationId: string, send
   const cache = membershipCacheOf(db)
   if (cache !== undefined) {
     const sender = senderId.toLowerCase()
-    const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
+    const members = await cachedMembers(cache, db, conversationId, sender)
     if (members === null) throw new ConversationNotFoundError()
     if (!members.has(sender)) throw new NotParticipantError()
     if (members.size === 2) {

@@ -11,3 +11,4 @@ export { useMembershipCache, createMembershipCache, type MembershipCache, type M
 export { messageFrame } from './frames.ts'
 export { markRead, markDelivered, unreadCounts, readSeq, unreadCount, ReceiptStatus, UNREAD_COUNT_CAP, type ReadPosition } from './read-state.ts'
 export { listConversations, encodeCursor, decodeCursor, LISTED_PARTICIPANTS, type ConversationSummary, type ConversationPage } from './conversation-list.ts'
+export { addParticipants, removeParticipant, listMembers, removedBy, roleName, MemberEvent, type MemberEventMeta, type MembershipChange, type RoleName, type AddParticipantsInput, type RemoveParticipantInput } from './participants.ts'

@@ -1,7 +1,7 @@
 // Storing and reading messages. Every stored message takes the next seq of its conversation in
 // the same transaction, so seq is gap-free and strictly increasing per conversation.
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireConversation, type Executor } from './conversations.ts'
 import { ConversationNotFoundError } from './errors.ts'
@@ -107,6 +107,25 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
     if (existing === undefined) throw new Error('message conflicted but no earlier copy was found')
     return { message: toMessage(existing), created: false }
   }
+}
+
+/**
+ * Stores a message as part of a larger transaction (a membership change and the system message
+ * recording it): takes the conversation's next seq under its row lock. No dedupe: the caller's
+ * transaction decides whether it happens at all.
+ */
+export async function insertNextMessage (trx: Transaction<Database>, input: StoreMessageInput): Promise<Message> {
+  const conversation = await trx.updateTable('chat.conversation')
+    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+    .where('id', '=', input.conversationId)
+    .returning('last_seq')
+    .executeTakeFirst()
+  if (conversation === undefined) throw new ConversationNotFoundError()
+  const row = await trx.insertInto('chat.message')
+    .values({ id: input.id ?? randomUUID(), conversation_id: input.conversationId, sender_id: input.senderId, seq: conversation.last_seq, ...input.content })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  return toMessage(row)
 }
 
 export interface SendMessageInput extends MessageInput {

@@ -80,6 +80,8 @@ export interface ErrorFrame {
   retry_after_ms?: number
   ref?: Ref
 }
+/** The user was removed from (or left) the conversation: the socket is no longer joined to it. */
+export interface RemovedFrame { type: 'removed', conversation_id: string, user_id: string }
 /**
  * A participant of a joined conversation came online (first socket) or went offline (last one
  * closed); sent with `presence: true`, once per change however many conversations are shared.
@@ -87,7 +89,7 @@ export interface ErrorFrame {
 export interface PresenceFrame { type: 'presence', conversation_id: string, user_id: string, online: boolean, at: string }
 /** Another member is typing in a conversation this socket joined. */
 export interface TypingEventFrame { type: 'typing', conversation_id: string, user_id: string }
-export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame | TypingEventFrame
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame | TypingEventFrame | RemovedFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {
@@ -133,3 +135,13 @@ export interface ConversationSummary {
   participant_ids: string[]
 }
 export interface ConversationPage { conversations: ConversationSummary[], next_cursor: string | null }
+export type Role = 'member' | 'owner'
+export interface Participant { user_id: string, role: Role }
+/** The answer to adding or removing members. */
+export interface MembershipChange {
+  conversation_id: string
+  /** Every member after the change. */
+  participant_ids: string[]
+  /** The system message (msg_type 3) recording the change; null when nothing changed. */
+  message: Message | null
+}

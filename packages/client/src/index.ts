@@ -1,6 +1,7 @@
 export type {
   Message, MessageContent, Ref, ClientFrame, JoinFrame, LeaveFrame, SendFrame, ServerFrame, ConnectedFrame,
-  JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, PresenceFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage, Presence
+  JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, PresenceFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage, Presence,
+  RemovedFrame, Role, Participant, MembershipChange
 } from './frames.ts'
 export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage, TypingFrame, TypingEventFrame } from './frames.ts'
 export { CloseCode } from './frames.ts'

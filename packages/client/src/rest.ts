@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, ConversationPage, MessageContent, MessagePage, Presence, ReadPosition, SendAccepted } from './frames.ts'
+import type { ChatCreated, ConversationPage, MembershipChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -28,7 +28,8 @@ export interface ReadOptions {
 }
 
 export interface RestClient {
-  createChat (input: { participant_ids: string[], tenant_id?: string | null }): Promise<ChatCreated>
+  /** creator_id (AUTH_MODE=none; with a token, the token's user) becomes the owner. */
+  createChat (input: { participant_ids: string[], tenant_id?: string | null, creator_id?: string }): Promise<ChatCreated>
   /** Accepted for storage (202); the message reaches sockets once the jobs service stored it. */
   sendMessage (chatId: string, input: MessageContent & { sender_id?: string }): Promise<SendAccepted>
   /** Newest first, as the server answers. */
@@ -42,6 +43,12 @@ export interface RestClient {
   presence (userId: string, options?: ReadOptions): Promise<Presence>
   /** The same for up to 100 users, in the order asked. */
   presenceOf (userIds: string[], options?: ReadOptions): Promise<Presence[]>
+  /** Members with their roles. */
+  listMembers (chatId: string, options?: ReadOptions): Promise<Participant[]>
+  /** Owners only. actorId is required with AUTH_MODE=none. */
+  addParticipants (chatId: string, userIds: string[], options?: { actorId?: string }): Promise<MembershipChange>
+  /** Owners remove anyone; a member removes themselves (leaves). actorId is required with AUTH_MODE=none. */
+  removeParticipant (chatId: string, userId: string, options?: { actorId?: string }): Promise<MembershipChange>
 }
 
 export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
@@ -98,6 +105,16 @@ export function createRestClient (options: RestClientOptions): RestClient {
     async presenceOf (userIds, readOptions) {
       const body = await request<{ presence: Presence[] }>('GET', `/api/v1/users/presence?user_ids=${userIds.map(encodeURIComponent).join(',')}`, undefined, readHeaders(readOptions))
       return body.presence
+    },
+    async listMembers (chatId, readOptions) {
+      const body = await request<{ participants: Participant[] }>('GET', `${chat(chatId)}/participants`, undefined, readHeaders(readOptions))
+      return body.participants
+    },
+    addParticipants: (chatId, userIds, changeOptions = {}) =>
+      request('POST', `${chat(chatId)}/participants`, { user_ids: userIds, ...(changeOptions.actorId === undefined ? {} : { actor_id: changeOptions.actorId }) }),
+    removeParticipant (chatId, userId, changeOptions = {}) {
+      const search = changeOptions.actorId === undefined ? '' : `?actor_id=${encodeURIComponent(changeOptions.actorId)}`
+      return request('DELETE', `${chat(chatId)}/participants/${encodeURIComponent(userId)}${search}`)
     }
   }
 }

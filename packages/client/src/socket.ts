@@ -60,6 +60,8 @@ export interface ChatSocketEvents {
   read: [frame: ReadEventFrame]
   /** Another member is typing in a joined conversation (never this user's own sockets). */
   typing: [frame: TypingEventFrame]
+  /** The user was removed from (or left) a conversation; the client no longer joins it. */
+  removed: [conversationId: string]
   /** An error frame that answers no request of this client. */
   serverError: [frame: ErrorFrame]
   /** A participant of a joined conversation came online or went offline. */
@@ -363,6 +365,10 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         return
       case 'presence':
         this.emit('presence', frame)
+        return
+      case 'removed':
+        this.#conversations.delete(frame.conversation_id)
+        this.emit('removed', frame.conversation_id)
         return
       case 'sent':
         this.#settle(frame.ref, frame.message)

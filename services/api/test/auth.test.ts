@@ -112,7 +112,14 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     ['mark read', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { message_id: message.id }, headers: outsider }],
     ['mark read as a member', { method: 'POST', url: `/api/v1/chat/${chat.id}/read`, payload: { user_id: alice, message_id: message.id }, headers: outsider }],
     ['list another user\'s conversations', { url: `/api/v1/users/${alice}/conversations`, headers: outsider }],
-    ['read history around a seq', { url: `/api/v1/chat/${chat.id}/messages?around_seq=1`, headers: outsider }]
+    ['read history around a seq', { url: `/api/v1/chat/${chat.id}/messages?around_seq=1`, headers: outsider }],
+    ['add members', { method: 'POST', url: `/api/v1/chat/${chat.id}/participants`, payload: { user_ids: [eve] }, headers: outsider }],
+    ['add members as the owner', { method: 'POST', url: `/api/v1/chat/${chat.id}/participants`, payload: { user_ids: [eve], actor_id: alice }, headers: outsider }],
+    ['remove a member', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/participants/${bob}`, headers: outsider }],
+    ['remove a member as the owner', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/participants/${bob}?actor_id=${alice}`, headers: outsider }],
+    ['a member who is not an owner adds', { method: 'POST', url: `/api/v1/chat/${chat.id}/participants`, payload: { user_ids: [eve] }, headers: await bearer(bob) }],
+    ['a member who is not an owner removes the owner', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/participants/${alice}`, headers: await bearer(bob) }],
+    ['create a conversation owned by someone else', { method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob], creator_id: alice }, headers: outsider }]
   ]
   for (const [name, call] of calls) {
     const res = await app.inject(call)

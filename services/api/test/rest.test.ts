@@ -34,7 +34,7 @@ t.test('creating a conversation answers 201 with its id, time and members (repea
   t.ok(Math.abs(Date.parse(body.created_at) - Date.now()) < 60_000, 'created_at is now, in ISO 8601 UTC')
   t.match(body.created_at, /Z$/)
   const members = await app.inject(`/api/v1/chat/${body.id}/participants`)
-  t.same(members.json(), { participant_ids: [alice, bob].sort() })
+  t.same(members.json(), { participant_ids: [alice, bob].sort(), participants: [alice, bob].sort().map((user_id) => ({ user_id, role: 'member' })) }, 'no creator: no owner')
 })
 
 t.test('a message sent over HTTP is accepted with 202 and appears in the history within a second', async (t) => {

@@ -7,7 +7,8 @@ export const ChatParamsSchema = Type.Object({ chat_id: UuidSchema })
 
 export const CreateChatBodySchema = Type.Object({
   participant_ids: Type.Array(UuidSchema, { minItems: 1, maxItems: LIMITS.participants, description: 'Members of the new conversation; repeats are ignored' }),
-  tenant_id: Type.Optional(Type.Union([UuidSchema, Type.Null()]))
+  tenant_id: Type.Optional(Type.Union([UuidSchema, Type.Null()])),
+  creator_id: Type.Optional(Type.String({ format: 'uuid', description: 'The creator: a member and the conversation\'s owner. With a token it defaults to the token\'s user and must match it' }))
 }, { additionalProperties: false })
 
 export const ChatCreatedSchema = Type.Object({
@@ -68,7 +69,29 @@ export const MessagePageSchema = Type.Object({
   count: Type.Integer({ description: 'How many messages this page holds' })
 })
 
-export const ParticipantsSchema = Type.Object({ participant_ids: Type.Array(UuidSchema) })
+export const RoleSchema = Type.Union([Type.Literal('member'), Type.Literal('owner')], { description: 'Owners may add and remove members' })
+
+export const ParticipantsSchema = Type.Object({
+  participant_ids: Type.Array(UuidSchema),
+  participants: Type.Array(Type.Object({ user_id: UuidSchema, role: RoleSchema }), { description: 'The same members with their roles' })
+})
+
+export const ParticipantParamsSchema = Type.Object({ chat_id: UuidSchema, user_id: UuidSchema })
+
+const ActorIdSchema = Type.String({ format: 'uuid', description: 'Who makes the change: required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })
+
+export const AddParticipantsBodySchema = Type.Object({
+  user_ids: Type.Array(UuidSchema, { minItems: 1, maxItems: LIMITS.participants, description: 'Users to add; members already in are ignored' }),
+  actor_id: Type.Optional(ActorIdSchema)
+}, { additionalProperties: false })
+
+export const ActorQuerySchema = Type.Object({ actor_id: Type.Optional(ActorIdSchema) }, { additionalProperties: false })
+
+export const MembershipChangeSchema = Type.Object({
+  conversation_id: UuidSchema,
+  participant_ids: Type.Array(UuidSchema, { description: 'Every member after the change' }),
+  message: Type.Union([MessageSchema, Type.Null()], { description: 'The system message (msg_type 3) recording the change; null when nothing changed' })
+})
 
 export const ReaderHeadersSchema = Type.Object({
   'x-user-id': Type.Optional(UuidSchema)

@@ -127,3 +127,9 @@ export const ErrorFrameSchema = Type.Object({
   retry_after_ms: Type.Optional(Type.Integer({ description: 'rate_limited only: when the socket may send its next frame' })),
   ref: OptionalRef
 })
+
+export const RemovedFrameSchema = Type.Object({
+  type: Type.Literal('removed'),
+  conversation_id: UuidSchema,
+  user_id: UuidSchema
+}, { description: 'The user was removed from (or left) the conversation: the socket is no longer joined to it' })

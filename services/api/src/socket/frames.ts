@@ -74,6 +74,11 @@ export function leftFrame (conversationId: string, ref: Ref | undefined): string
   return JSON.stringify(withRef({ type: 'left', conversation_id: conversationId }, ref))
 }
 
+/** Sent to a user's sockets when they are removed from (or leave) a conversation: they are no longer joined to it. */
+export function removedFrame (conversationId: string, userId: string): string {
+  return JSON.stringify({ type: 'removed', conversation_id: conversationId, user_id: userId })
+}
+
 /** The broadcast frame, shared with services/jobs (messages sent over HTTP). */
 export { messageFrame } from '@chatty/chat'
 

@@ -4,11 +4,11 @@
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import { ChatError, MessageNotFoundError, messagesSince, requireParticipant, sendMessage } from '@chatty/chat'
+import { ChatError, MessageNotFoundError, messagesSince, NotParticipantError, requireParticipant, sendMessage } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
-  CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, sentFrame,
+  CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, removedFrame, sentFrame,
   type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
 import { TokenBucket } from './token-bucket.ts'
@@ -223,6 +223,12 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       lastSent: 0,
       backlog: [],
       backlogBytes: 0,
+      userId,
+      removed () {
+        // The room already let go; the socket is told after the system message that recorded it.
+        if (joined.get(conversationId) === membership) joined.delete(conversationId)
+        send(removedFrame(conversationId, userId))
+      },
       deliver (seq, data) {
         if (seq <= membership.lastSent) return
         if (membership.backlog === null) {
@@ -255,7 +261,9 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       membership.lastSent = Math.min(frame.since_seq, await lastSeq(db, conversationId))
       await replay(membership)
     }
-    if (closed || joined.get(conversationId) !== membership) return
+    if (closed) return
+    // Removed from the conversation while joining: the room let go of the membership.
+    if (joined.get(conversationId) !== membership) throw new NotParticipantError()
     const backlog = membership.backlog ?? []
     membership.backlog = null
     membership.backlogBytes = 0

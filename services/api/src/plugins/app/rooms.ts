@@ -11,7 +11,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { conversationTopic, type Bus } from '@chatty/bus'
-import { messagesSince, type Message } from '@chatty/chat'
+import { messagesSince, removedBy, type Message } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { messageFrame } from '../../socket/frames.ts'
 
@@ -22,6 +22,13 @@ export interface RoomMember {
    * each once. `frame` is the serialised `message` frame, shared by every member: never mutate it.
    */
   deliver (seq: number, frame: Buffer): void
+  /** The user this member receives for: a system message that removes them ends the membership. */
+  userId?: string
+  /**
+   * Called right after the member was handed the system message that removed its user from the
+   * conversation; the room has already let go of it.
+   */
+  removed? (): void
   /**
    * Called with the conversation's frames that stand outside the seq order (every type but
    * `message`: `read`, `typing`, ...), as they arrive. `event` is the frame parsed once per
@@ -89,6 +96,8 @@ interface Room {
   nextSeq: number
   /** Frames that arrived ahead of a missing seq (or before the room was ready). */
   held: Map<number, Buffer>
+  /** Users removed by the system message at a seq not yet handed out. */
+  removals: Map<number, string[]>
   gapTimer: NodeJS.Timeout | undefined
   filling: boolean
   closed: boolean
@@ -105,6 +114,13 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
   const rooms = new Map<string, Room>()
   let members = 0
 
+  function leave (conversationId: string, member: RoomMember): void {
+    const room = rooms.get(conversationId)
+    if (room === undefined || !room.members.delete(member)) return
+    members--
+    if (room.members.size === 0) close(room)
+  }
+
   function handOut (room: Room, seq: number, frame: Buffer): void {
     for (const member of room.members) {
       try {
@@ -113,10 +129,24 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
         log.error({ err, conversation: room.conversationId }, 'a room member failed to take a message')
       }
     }
+    const removed = room.removals.get(seq)
+    if (removed === undefined) return
+    room.removals.delete(seq)
+    // Nothing after the removal reaches the removed user's sockets.
+    for (const member of [...room.members]) {
+      if (member.userId === undefined || !removed.includes(member.userId.toLowerCase())) continue
+      leave(room.conversationId, member)
+      try {
+        member.removed?.()
+      } catch (err) {
+        log.error({ err, conversation: room.conversationId }, 'a removed room member failed to let go')
+      }
+    }
   }
 
-  function accept (room: Room, seq: number, frame: Buffer): void {
+  function accept (room: Room, seq: number, frame: Buffer, removed: string[] = []): void {
     if (room.closed) return
+    if (removed.length > 0 && seq >= room.nextSeq) room.removals.set(seq, removed)
     if (room.nextSeq === 0) {
       room.held.set(seq, frame)
       return
@@ -140,6 +170,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       room.nextSeq++
     }
     for (const seq of room.held.keys()) if (seq < room.nextSeq) room.held.delete(seq)
+    for (const seq of room.removals.keys()) if (seq < room.nextSeq) room.removals.delete(seq)
     if (room.held.size === 0) {
       clearTimeout(room.gapTimer)
       room.gapTimer = undefined
@@ -164,7 +195,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     try {
       const missing = await messagesSince(db, room.conversationId, from - 1, Math.min(until - from, GAP_READ_LIMIT))
       room.filling = false
-      for (const message of missing) accept(room, message.seq, Buffer.from(messageFrame(message)))
+      for (const message of missing) accept(room, message.seq, Buffer.from(messageFrame(message)), removedBy(message))
       if (room.nextSeq === from && !room.closed) {
         // Cannot happen while seqs stay gap-free; never stall the room on it.
         log.warn({ conversation: room.conversationId, from, until }, 'messages missing from the database; skipping ahead')
@@ -188,9 +219,9 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     }
   }
 
-  function parse (room: Room, frame: string): number | RoomEvent | undefined {
+  function parse (room: Room, frame: string): { seq: number, removed: string[] } | RoomEvent | undefined {
     try {
-      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, message?: { seq?: unknown } }
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, message?: Message }
       if (typeof parsed.type === 'string' && parsed.type !== 'message' && parsed.conversation_id === room.conversationId) {
         return {
           type: parsed.type,
@@ -201,7 +232,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       }
       const seq = parsed.message?.seq
       if (parsed.type === 'message' && parsed.conversation_id === room.conversationId && Number.isSafeInteger(seq) && (seq as number) > 0) {
-        return seq as number
+        return { seq: seq as number, removed: removedBy(parsed.message!) }
       }
     } catch {}
     log.warn({ conversation: room.conversationId }, 'dropped a bus frame that is not a frame of this conversation')
@@ -216,13 +247,14 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       ready: Promise.resolve(),
       nextSeq: 0,
       held: new Map(),
+      removals: new Map(),
       gapTimer: undefined,
       filling: false,
       closed: false,
       listener (frame) {
         // Parsed once per process; the same bytes go to every local socket.
         const parsed = parse(room, frame)
-        if (typeof parsed === 'number') accept(room, parsed, Buffer.from(frame))
+        if (parsed !== undefined && 'seq' in parsed) accept(room, parsed.seq, Buffer.from(frame), parsed.removed)
         else if (parsed !== undefined && !room.closed) handOutEvent(room, parsed, Buffer.from(frame))
       }
     }
@@ -247,6 +279,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     room.closed = true
     clearTimeout(room.gapTimer)
     room.held.clear()
+    room.removals.clear()
     if (rooms.get(room.conversationId) === room) rooms.delete(room.conversationId)
     // After a subscribe in flight settles, so the bus sees subscribe then unsubscribe; a room
     // whose subscribe failed holds nothing.
@@ -274,12 +307,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       }
     },
 
-    leave (conversationId, member) {
-      const room = rooms.get(conversationId)
-      if (room === undefined || !room.members.delete(member)) return
-      members--
-      if (room.members.size === 0) close(room)
-    },
+    leave,
 
     position (conversationId) {
       const room = rooms.get(conversationId)

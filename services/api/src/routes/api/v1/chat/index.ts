@@ -1,15 +1,15 @@
 // go-chatty's REST routes under /api/v1/chat.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { checkSend, createConversation, listMessages, listParticipants, markRead, requireParticipant, setMute } from '@chatty/chat'
+import { addParticipants, checkSend, createConversation, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
 import { errorResponses } from '../../../../schemas/common.ts'
 import {
-  ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, ListMessagesQuerySchema, MessagePageSchema,
-  MuteBodySchema, MuteSchema, ParticipantsSchema, ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema,
-  SendMessageBodySchema
+  ActorQuerySchema, AddParticipantsBodySchema, ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, ListMessagesQuerySchema,
+  MembershipChangeSchema, MessagePageSchema, MuteBodySchema, MuteSchema, ParticipantParamsSchema, ParticipantsSchema,
+  ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema, SendMessageBodySchema
 } from '../../../../schemas/chat.ts'
 import { publishRead } from '../../../../socket/signals.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
@@ -37,7 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     // With a token, the caller is always a member (and the owner) of what they create.
-    const creatorId = request.identity?.userId ?? null
+    const creatorId = actingUser(request, request.body.creator_id) ?? null
     const created = await createConversation(db, { participantIds: request.body.participant_ids, tenantId: request.body.tenant_id, creatorId })
     return reply.code(201).send({ ...created, created_at: created.created_at.toISOString() })
   })
@@ -99,7 +99,55 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { chat_id: conversationId } = request.params
     await checkReader(request, conversationId)
-    return { participant_ids: await listParticipants(db, conversationId) }
+    const participants = await listMembers(db, conversationId)
+    return { participant_ids: participants.map((p) => p.user_id), participants }
+  })
+
+  /** Delivers the system message of a membership change live (the rooms drop a removed member's sockets at it). */
+  async function announce (conversationId: string, change: MembershipChange) {
+    if (change.message !== null) {
+      try {
+        await fastify.rooms.publish(change.message)
+      } catch (err) {
+        // Stored is what counts: rooms fill the gap with the next message, clients on resume.
+        fastify.log.warn({ err, conversation: conversationId }, 'cannot publish a membership change')
+      }
+    }
+    return { conversation_id: conversationId, ...change }
+  }
+
+  fastify.post('/chat/:chat_id/participants', {
+    schema: {
+      summary: 'Add members',
+      description: 'Only an owner may add members. Stores a system message (msg_type 3) recording the change, delivered live like any message. ' +
+        'Added users can join at once.',
+      tags: ['chat'],
+      params: ChatParamsSchema,
+      body: AddParticipantsBodySchema,
+      response: { 200: MembershipChangeSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId } = request.params
+    const actorId = actingUser(request, request.body.actor_id)
+    if (actorId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'actor_id\'')
+    return announce(conversationId, await addParticipants(db, { conversationId, actorId, userIds: request.body.user_ids }))
+  })
+
+  fastify.delete('/chat/:chat_id/participants/:user_id', {
+    schema: {
+      summary: 'Remove a member, or leave',
+      description: 'An owner may remove anyone; any member may remove themselves. Stores a system message (msg_type 3) recording the change; ' +
+        'the removed user\'s sockets leave the conversation at once (a `removed` frame) and can no longer join, send or read.',
+      tags: ['chat'],
+      params: ParticipantParamsSchema,
+      querystring: ActorQuerySchema,
+      response: { 200: MembershipChangeSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId, user_id: userId } = request.params
+    const actorId = actingUser(request, request.query.actor_id)
+    if (actorId === undefined) throw new HttpError(400, 'bad_request', 'querystring must have required property \'actor_id\'')
+    return announce(conversationId, await removeParticipant(db, { conversationId, actorId, userId }))
   })
 
   fastify.put('/chat/:chat_id/mute', {

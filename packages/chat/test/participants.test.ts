@@ -1,0 +1,32 @@
+import t from 'tap'
+import { createDb } from '@chatty/db'
+import { testDatabase } from '@chatty/db/testing'
+import { addParticipants, createConversation, requireParticipant, requireCanSend, useMembershipCache, NotParticipantError } from '../src/index.ts'
+
+const alice = '11111111-1111-4111-8111-111111111111'
+const bob = '22222222-2222-4222-8222-222222222222'
+const dave = '55555555-5555-4555-8555-555555555555'
+
+t.test('a cached member list that lacks a user is checked again: a member added through another process acts at once', async (t) => {
+  const { url } = await testDatabase(t)
+  const { db, destroy } = createDb(url, { max: 4 })
+  t.teardown(destroy)
+  // Another process: its changes never invalidate this one's cache.
+  const other = createDb(url, { max: 2 })
+  t.teardown(other.destroy)
+  const store = new Map<string, unknown>()
+  const stopCache = useMembershipCache(db, {
+    async getOrLoad<T> (key: string, load: () => Promise<T>) {
+      if (!store.has(key)) store.set(key, await load())
+      return store.get(key) as T
+    },
+    async delete (key: string) { store.delete(key) }
+  })
+  t.teardown(stopCache)
+  const chat = await createConversation(other.db, { participantIds: [bob], creatorId: alice })
+  await t.rejects(requireParticipant(db, chat.id, dave), NotParticipantError, 'not a member yet; the list is now cached')
+  await addParticipants(other.db, { conversationId: chat.id, actorId: alice, userIds: [dave] })
+  await requireParticipant(db, chat.id, dave)
+  await requireCanSend(db, chat.id, dave)
+  t.pass('the added member is let in although the cached list predates them')
+})
