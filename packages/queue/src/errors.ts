@@ -26,3 +26,8 @@ export class JobLockLostError extends Error {
 export class QueueConfigError extends Error {
   override name = 'QueueConfigError'
 }
+
+/** The queue's server is not reachable now (Redis is away): nothing was enqueued; retry later. */
+export class QueueUnavailableError extends Error {
+  override name = 'QueueUnavailableError'
+}

@@ -1,6 +1,6 @@
 export type * from './port.ts'
 export { JOB_STATES } from './port.ts'
-export { PermanentJobError, JobTimeoutError, JobLockLostError, QueueConfigError } from './errors.ts'
+export { PermanentJobError, JobTimeoutError, JobLockLostError, QueueConfigError, QueueUnavailableError } from './errors.ts'
 export { parseQueueWeights, DEFAULT_QUEUE } from './weights.ts'
 export type { BackoffOptions } from './backoff.ts'
 export type { QueueServerOptions } from './worker-pool.ts'

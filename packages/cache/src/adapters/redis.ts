@@ -58,6 +58,9 @@ export function createRedisCache (options: RedisCacheOptions): Cache {
   const client = new Redis(options.url, { ...connection, connectionName }) as FencedRedis
   client.defineCommand('cacheSetIfFence', { numberOfKeys: 2, lua: SET_IF_FENCE })
   client.on('error', onError)
+  // Once connected, no offline queue: while Redis is away a command fails at once (and the value
+  // is loaded) rather than after a reconnect attempt. Before the first connect, commands wait.
+  client.once('ready', () => { client.options.enableOfflineQueue = false })
 
   const near = new LocalStore(maxEntries, false)
   let subscriber: Redis | undefined

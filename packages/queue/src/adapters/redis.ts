@@ -6,6 +6,7 @@ import { hostname } from 'node:os'
 import { Job, Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { resolveEnqueue } from '../enqueue-options.ts'
+import { QueueUnavailableError } from '../errors.ts'
 import type { EnqueueOptions, JobInfo, JobState, ListJobsFilter, QueueAdmin, QueueClient, QueueCounts, QueueServer, Task, ThroughputPoint } from '../port.ts'
 import { JOB_STATES } from '../port.ts'
 import { assertQueueName, checkQueueWeights, DEFAULT_QUEUE, isQueueName } from '../weights.ts'
@@ -37,8 +38,11 @@ function parseId (id: string): { queue: string, bullId: string } | undefined {
 const throughputKey = (prefix: string, minute: number) => `${prefix}:~throughput:${minute}`
 
 function connect (options: RedisConnectionOptions, blocking: boolean): Redis {
-  // BullMQ requires maxRetriesPerRequest null where it blocks; enqueues fail fast instead.
+  // BullMQ requires maxRetriesPerRequest null where it blocks. Once connected, enqueues fail at
+  // once while Redis is away (no offline queue): waiting out reconnect attempts would hang the
+  // caller's request.
   const redis = new Redis(options.redisUrl, blocking ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 2 })
+  if (!blocking) redis.once('ready', () => { redis.options.enableOfflineQueue = false })
   redis.on('error', (error) => options.log?.('error', `queue redis connection error: ${error.message}`))
   return redis
 }
@@ -46,6 +50,8 @@ function connect (options: RedisConnectionOptions, blocking: boolean): Redis {
 export function createRedisQueueClient (options: RedisConnectionOptions): QueueClient {
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
   const connection = connect(options, false)
+  let connectedOnce = false
+  connection.once('ready', () => { connectedOnce = true })
   const queues = new Map<string, Queue>()
   const queueFor = (name: string) => {
     let queue = queues.get(name)
@@ -58,6 +64,9 @@ export function createRedisQueueClient (options: RedisConnectionOptions): QueueC
   }
   return {
     async enqueue<P>(task: Task<P>, enqueueOptions: EnqueueOptions = {}): Promise<string> {
+      // Once Redis has been reached, a lost connection fails the enqueue at once: BullMQ would
+      // otherwise wait for the reconnect (a queue first used during the outage waits for good).
+      if (connectedOnce && connection.status !== 'ready') throw new QueueUnavailableError('the Redis queue is not reachable')
       const resolved = resolveEnqueue(task, enqueueOptions)
       const job = await queueFor(resolved.queue).add(task.type, task.payload ?? {}, {
         delay: resolved.runAt === undefined ? undefined : Math.max(0, resolved.runAt.getTime() - Date.now()),
@@ -192,9 +201,13 @@ function openRedisStore (connectionOptions: RedisQueueOptions, options: WorkerPo
       const aborted = Promise.withResolvers<void>()
       const onAbort = () => aborted.resolve()
       signal.addEventListener('abort', onAbort, { once: true })
+      // A blocking call caught by a Redis restart may never be answered: never wait much longer
+      // than asked, so the next claim (on the other connection) still finds new jobs.
+      const bound = setTimeout(() => aborted.resolve(), maxMs + 1000)
       try {
         await Promise.race([blockingCall, aborted.promise])
       } finally {
+        clearTimeout(bound)
         signal.removeEventListener('abort', onAbort)
       }
     },

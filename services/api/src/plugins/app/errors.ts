@@ -40,6 +40,12 @@ function isDatabaseUnavailable (error: { code?: unknown, message?: string }): bo
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message ?? '')
 }
 
+/** The queue's or ioredis's errors while Redis (the queue with QUEUE_BACKEND=redis) is not reachable. */
+function isRedisUnavailable (error: { name?: string, message?: string }): boolean {
+  return error.name === 'QueueUnavailableError' || error.name === 'MaxRetriesPerRequestError' ||
+    /Stream isn't writeable and enableOfflineQueue options is false|^Connection is closed\.?$/.test(error.message ?? '')
+}
+
 /**
  * Fastify's `frameworkErrors` option: errors raised before routing (a malformed percent-encoding,
  * an over-long path parameter), which never reach the error handler, answer {error, code} too.
@@ -60,6 +66,10 @@ export default fp(async (fastify) => {
     if (isDatabaseUnavailable(error as { code?: unknown })) {
       request.log.warn({ err: error }, 'database unavailable')
       return reply.code(503).header('retry-after', 1).send({ error: 'the database is unavailable; retry shortly', code: 'unavailable' })
+    }
+    if (isRedisUnavailable(error)) {
+      request.log.warn({ err: error }, 'redis unavailable')
+      return reply.code(503).header('retry-after', 1).send({ error: 'the queue is unavailable; retry shortly', code: 'unavailable' })
     }
     const status = (error as FastifyError).statusCode ?? 500
     if ((error as FastifyError).validation !== undefined) {

@@ -16,6 +16,9 @@ export default fp(async (fastify) => {
     ? undefined
     : new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false })
   if (redis !== undefined) {
+    // Once connected, no offline queue: while Redis is away a count fails at once and the request
+    // is let through (skipOnError), instead of waiting out a reconnect attempt.
+    redis.once('ready', () => { redis.options.enableOfflineQueue = false })
     redis.on('error', (err) => fastify.log.debug({ err }, 'rate-limit redis error'))
     fastify.addHook('onClose', async () => { redis.disconnect() })
   }
