@@ -4,61 +4,18 @@
 // 1000 messages over the websocket and over HTTP; every socket receives every message exactly
 // once, in seq order.
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { createConnection } from 'node:net'
-import { createInterface } from 'node:readline'
-import { once } from 'node:events'
 import { onTeardown, testDatabase } from '@chatty/db/testing'
-import { REPO_ROOT } from '@chatty/db'
 import { connectChat, createRestClient, type ChatSocket, type Message, type SendAccepted } from '@chatty/client'
 import { users } from './helper.ts'
 import { eventually, range } from './ws-helper.ts'
+import { startService } from './process-helper.ts'
 
 const { alice, bob } = users
 const carol = '44444444-4444-4444-8444-444444444444'
 const TOTAL = 1000
 /** Sends in flight at once, across both paths. */
 const CONCURRENCY = 40
-
-interface Service {
-  /** http://127.0.0.1:<port> for an api process. */
-  url: string
-  output: string[]
-}
-
-/**
- * Starts a service as a child process and waits until its log says it is up. An api process is
- * given PORT=0 and reports the port it got in Fastify's "Server listening at" line.
- */
-async function startService (t: Test, script: string, env: Record<string, string>): Promise<Service> {
-  const child = spawn(process.execPath, [script], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const output: string[] = []
-  const exited = once(child, 'exit')
-  onTeardown(t, async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-    await exited
-    clearTimeout(timer)
-  })
-  child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()))
-  return new Promise<Service>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout })
-    lines.on('line', (line) => {
-      output.push(line)
-      let msg = ''
-      try { msg = JSON.parse(line).msg ?? '' } catch {}
-      const listening = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(msg)
-      if (listening !== null) resolve({ url: listening[1]!, output })
-      if (msg === 'jobs worker running') resolve({ url: '', output })
-    })
-    void exited.then(([code]) => reject(new Error(`${script} exited (${code}) before it was up:\n${output.join('\n')}`)))
-  })
-}
 
 /** Sends one command to Redis and returns its reply, raw (RESP). */
 async function redisCommand (url: string, args: string[]): Promise<string> {
