@@ -1,6 +1,7 @@
 // One chat websocket: liveness, limits, and the frames of one user's device. Frames about one
 // conversation are handled one after another, in the order they arrived (a client's messages are
 // stored in the order it sent them); frames about different conversations run concurrently.
+import type { Socket } from 'node:net'
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
@@ -66,6 +67,9 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   let closed = false
   const bucket = options.rateLimit === null ? undefined : new TokenBucket(options.rateLimit.perSecond, options.rateLimit.burst)
   let limitedLogged = false
+  /** The TCP socket under the websocket, corked while frames of one turn gather. */
+  const wire = (socket as unknown as { _socket?: Socket })._socket
+  let corked = false
   /** Settles once the last frame sent patiently has been written out (or could not be). */
   let lastWritten: Promise<void> = Promise.resolve()
   /** The online state last reported per user: one change arrives once per joined conversation. */
@@ -123,8 +127,20 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       cutSlowConsumer()
       return false
     }
+    // Frames sent in one turn of the event loop (a burst of broadcasts off the bus) leave in one
+    // write: the TCP socket stays corked until the turn ends.
+    if (!corked && wire !== undefined) {
+      corked = true
+      wire.cork()
+      process.nextTick(uncork)
+    }
     socket.send(data, { binary: false })
     return true
+  }
+
+  function uncork (): void {
+    corked = false
+    wire!.uncork()
   }
 
   /** Sends as soon as the buffer has room: for a replay, which the client asked for. */
