@@ -5,7 +5,7 @@ import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
 import { onTeardown } from '@chatty/db/testing'
 import { REPO_ROOT } from '@chatty/db'
@@ -114,4 +114,63 @@ export async function startRedisServer (t: Test, binary: string): Promise<RedisS
   await start()
   onTeardown(t, kill)
   return { url: `redis://127.0.0.1:${port}`, kill, restart: start }
+}
+
+export interface FailoverProxy {
+  /** http://127.0.0.1:<port> */
+  url: string
+  close (): Promise<void>
+}
+
+/**
+ * A TCP load balancer in front of several api processes: each new connection goes to the first
+ * target that accepts it, as a proxy with health checks fails over. Both ends of a connection are
+ * closed together, so when a target dies its clients see their connections drop.
+ */
+export async function startFailoverProxy (t: Test, targets: string[]): Promise<FailoverProxy> {
+  const ports = targets.map((target) => Number(new URL(target).port))
+  const open = new Set<Socket>()
+  const server = createServer((client) => {
+    open.add(client)
+    client.on('close', () => open.delete(client))
+    client.on('error', () => client.destroy())
+    client.pause()
+    const tryTarget = (index: number): void => {
+      if (index >= ports.length) {
+        client.destroy()
+        return
+      }
+      const upstream = connect(ports[index]!, '127.0.0.1')
+      let connected = false
+      upstream.on('error', () => {
+        upstream.destroy()
+        // Refused: that target is down, try the next one. Failed later: the connection is lost.
+        if (!connected) tryTarget(index + 1)
+        else client.destroy()
+      })
+      upstream.once('connect', () => {
+        connected = true
+        open.add(upstream)
+        upstream.on('close', () => {
+          open.delete(upstream)
+          client.destroy()
+        })
+        client.on('close', () => upstream.destroy())
+        client.pipe(upstream)
+        upstream.pipe(client)
+        client.resume()
+      })
+    }
+    tryTarget(0)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  async function close (): Promise<void> {
+    for (const socket of open) socket.destroy()
+    server.close()
+    await once(server, 'close').catch(() => {})
+  }
+  onTeardown(t, close)
+  return { url: `http://127.0.0.1:${port}`, close }
 }
