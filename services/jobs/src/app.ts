@@ -4,12 +4,14 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { createDb } from '@chatty/db'
-import { createQueueServer } from '@chatty/queue'
-import { SEND_MESSAGE_TASK, messageFrame, useGroupCommit, type Message } from '@chatty/chat'
+import { createQueueClient, createQueueServer, DEFAULT_QUEUE } from '@chatty/queue'
+import { NOTIFY_OFFLINE_TASK, SEND_MESSAGE_TASK, messageFrame, notifyOfflineJob, useGroupCommit, type Message } from '@chatty/chat'
+import { createPresenceStore } from '@chatty/presence'
 import { conversationTopic, createBus } from '@chatty/bus'
 import env, { queueConfig } from './plugins/env.ts'
 import admin from './admin/index.ts'
 import { sendMessageTask } from './tasks/send-message.ts'
+import { notifyOfflineTask } from './tasks/notify-offline.ts'
 
 export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
   await fastify.register(env, options)
@@ -30,7 +32,31 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
   })
   const publish = (message: Message): Promise<void> =>
     bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
-  server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, publish, log: fastify.log }))
+  // Offline notifications (docs/webhooks.md): queued after every message this process stores,
+  // when WEBHOOK_URL is set; the presence store says who has no socket open.
+  const webhook = config.WEBHOOK_URL === undefined
+    ? undefined
+    : { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET!, timeoutMs: config.WEBHOOK_TIMEOUT_MS }
+  const queue = webhook === undefined ? undefined : createQueueClient(queueConfig(config))
+  // Enqueued whether or not this attempt created the row: a retried job whose first attempt
+  // stored the message but failed before enqueueing must still notify. The unique key and the
+  // delivery id (the message id) keep repeats harmless.
+  const notify = queue === undefined
+    ? undefined
+    : async (message: Message): Promise<void> => {
+      const { task, uniqueKey, maxAttempts } = notifyOfflineJob(message)
+      await queue.enqueue(task, { queue: DEFAULT_QUEUE, uniqueKey, maxAttempts })
+    }
+  const presence = webhook === undefined ? undefined : createPresenceStore({
+    db,
+    redisUrl: config.REDIS_URL,
+    // Only read here: the TTL is the api processes' business.
+    ttlMs: 30_000,
+    keyPrefix: `${config.REDIS_KEY_PREFIX}presence:`,
+    onError: (err) => fastify.log.warn({ err, presence: true }, 'presence store error')
+  })
+  server.register(SEND_MESSAGE_TASK, sendMessageTask({ db, publish, notify, log: fastify.log }))
+  server.register(NOTIFY_OFFLINE_TASK, notifyOfflineTask({ db, presence, webhook, log: fastify.log }), { timeoutMs: config.WEBHOOK_TIMEOUT_MS + 5000 })
 
   const stop = new AbortController()
   let running: Promise<void> | undefined
@@ -43,6 +69,8 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
   fastify.addHook('onClose', async () => {
     stop.abort()
     await running
+    await queue?.close()
+    await presence?.close()
     await bus.close()
     await group?.close()
     await destroy()

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net'
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import { ChatError, MessageNotFoundError, messagesSince, NotParticipantError, requireParticipant, sendMessage } from '@chatty/chat'
+import { ChatError, MessageNotFoundError, messagesSince, NotParticipantError, requireParticipant, sendMessage, type Message } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
@@ -45,6 +45,8 @@ export interface SessionOptions {
   rateLimit: { perSecond: number, burst: number } | null
   /** The client asked for `presence` frames (?presence=true). */
   presence?: boolean
+  /** Called once per message this socket stored (not for a repeat found by its dedupe_key). */
+  onStored?: (message: Message) => void
 }
 
 /** A socket's membership of one conversation: what it has been sent, and its backlog while it catches up. */
@@ -310,7 +312,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
   async function sendOne (frame: SendFrame, conversationId: string): Promise<void> {
     // Stored even when the socket closed meanwhile: the frame arrived, and a retry with the same
     // dedupe_key finds it.
-    const { message } = await sendMessage(db, {
+    const { message, created } = await sendMessage(db, {
       conversationId,
       senderId: userId,
       body: frame.body,
@@ -325,6 +327,7 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       // Stored is what counts: members get it with the next message (rooms fill gaps) or on resume.
       log.warn({ err, conversation: conversationId }, 'cannot publish a stored message')
     }
+    if (created) options.onStored?.(message)
     // go-chatty echoes a message to its sender; a socket in the room gets the broadcast instead.
     if (!joined.has(conversationId)) send(messageFrame(message))
     if (frame.ref !== undefined) send(sentFrame(message, frame.ref))

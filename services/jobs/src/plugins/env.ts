@@ -23,6 +23,9 @@ export const JobsConfigSchema = Type.Object({
   JOBS_ADMIN_PORT: Type.Integer({ default: 8081, minimum: 0, maximum: 65535 }),
   JOBS_ADMIN_HOST: Type.String({ default: '0.0.0.0' }),
   JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset' })),
+  WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'where chat:notify_offline POSTs; unset: no offline notifications' })),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'HMAC-SHA256 key of X-Chatty-Signature; required with WEBHOOK_URL' })),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000, description: 'a webhook that has not answered by then fails the attempt' }),
   GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 256, minimum: 0, description: 'most messages stored by one statement; 0 stores each on its own' }),
   GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
 })
@@ -37,15 +40,17 @@ declare module 'fastify' {
 }
 
 /**
- * go-chatty's Asynq names are accepted as aliases of ours. An empty JOBS_ADMIN_TOKEN (compose's
- * `${JOBS_ADMIN_TOKEN:-}`) is no token.
+ * go-chatty's Asynq names are accepted as aliases of ours. An empty JOBS_ADMIN_TOKEN, WEBHOOK_URL
+ * or WEBHOOK_SECRET (compose's `${JOBS_ADMIN_TOKEN:-}`) is none.
  */
 export function withAliases (data: Record<string, unknown>): Record<string, unknown> {
   return {
     ...data,
     WORKER_CONCURRENCY: data.WORKER_CONCURRENCY ?? data.ASYNQ_CONCURRENCY,
     WORKER_QUEUES: data.WORKER_QUEUES ?? data.ASYNQ_QUEUES,
-    JOBS_ADMIN_TOKEN: data.JOBS_ADMIN_TOKEN === '' ? undefined : data.JOBS_ADMIN_TOKEN
+    JOBS_ADMIN_TOKEN: data.JOBS_ADMIN_TOKEN === '' ? undefined : data.JOBS_ADMIN_TOKEN,
+    WEBHOOK_URL: data.WEBHOOK_URL === '' ? undefined : data.WEBHOOK_URL,
+    WEBHOOK_SECRET: data.WEBHOOK_SECRET === '' ? undefined : data.WEBHOOK_SECRET
   }
 }
 
@@ -72,6 +77,9 @@ export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) =
   const config = fastify.jobsConfig
   if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
+  }
+  if (config.WEBHOOK_URL !== undefined && config.WEBHOOK_SECRET === undefined) {
+    throw new Error('WEBHOOK_URL needs WEBHOOK_SECRET (at least 16 characters): receivers verify every request with it')
   }
   try {
     parseQueueWeights(config.WORKER_QUEUES)

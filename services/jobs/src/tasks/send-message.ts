@@ -1,6 +1,7 @@
 // chat:send_message: stores a message accepted by POST /api/v1/chat/:chat_id, then publishes it
 // to the conversation's live members. Idempotent: the message id was chosen at accept time, so a
-// retried job finds its row instead of storing a second one, and only re-publishes.
+// retried job finds its row instead of storing a second one, and only re-publishes (and queues
+// its offline notification, chat:notify_offline, again: a no-op while the first is unfinished).
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
@@ -27,6 +28,8 @@ export interface SendMessageDeps {
   db: Kysely<Database>
   /** Live delivery of a stored message; absent where no bus is configured. */
   publish?: (message: Message) => Promise<void>
+  /** Queues chat:notify_offline for the stored message; absent without WEBHOOK_URL. */
+  notify?: (message: Message) => Promise<void>
   log: { warn (object: object, message: string): void }
 }
 
@@ -53,5 +56,6 @@ export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
       throw error
     }
     await deps.publish?.(message)
+    await deps.notify?.(message)
   }
 }

@@ -37,6 +37,7 @@ export const ConfigSchema = Type.Object({
   WS_RATE_LIMIT_BURST: Type.Integer({ default: 40, minimum: 1, description: 'client frames a socket may send at once before WS_RATE_LIMIT_PER_SEC applies' }),
   WS_MAX_SOCKETS_PER_USER: Type.Integer({ default: 10, minimum: 0, description: 'open websockets per user per api process; 0 turns the limit off' }),
   WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins a browser may open the websocket from' })),
+  WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'set: every stored message queues chat:notify_offline (the jobs service POSTs it there)' })),
   PRESENCE_TTL_MS: Type.Integer({ default: 30_000, minimum: 300, maximum: 3_600_000, description: 'how long an api process counts as alive after its last presence heartbeat (sent every third of it)' }),
   MEMBERSHIP_CACHE_TTL_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'how long a membership fact is cached; 0 turns the cache off' }),
   GROUP_COMMIT_MAX_BATCH: Type.Integer({ default: 256, minimum: 0, description: 'most messages stored by one statement; 0 stores each on its own' }),
@@ -58,7 +59,10 @@ export interface EnvOptions {
 
 export default fp<EnvOptions>(async (fastify, options) => {
   // env: false: read only `data`, so an app built by a test is not configured by the process's environment.
-  await fastify.register(env, { schema: ConfigSchema, data: options.data ?? process.env, dotenv: false, env: false })
+  const data = options.data ?? process.env
+  // An empty WEBHOOK_URL (compose's `${WEBHOOK_URL:-}`) is none.
+  const withoutEmpty = data.WEBHOOK_URL === '' ? { ...data, WEBHOOK_URL: undefined } : data
+  await fastify.register(env, { schema: ConfigSchema, data: withoutEmpty, dotenv: false, env: false })
   const config = fastify.config
   // AUTH_MODE defaults to jwt in production and none elsewhere (DESIGN.md section 5).
   config.AUTH_MODE ??= config.NODE_ENV === 'production' ? 'jwt' : 'none'

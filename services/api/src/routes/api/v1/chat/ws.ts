@@ -12,9 +12,21 @@ import { HttpError } from '../../../../plugins/app/errors.ts'
 import { ErrorSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
 import { startSession } from '../../../../socket/session.ts'
+import { notifyOfflineJob, type Message } from '@chatty/chat'
+import { DEFAULT_QUEUE } from '@chatty/queue'
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
+  // With WEBHOOK_URL, a message stored here queues its offline notification (docs/webhooks.md).
+  // The message is stored whatever happens to this: a failure is logged, not sent to the client.
+  const notifyOffline = config.WEBHOOK_URL === undefined
+    ? undefined
+    : (message: Message): void => {
+        const { task, uniqueKey, maxAttempts } = notifyOfflineJob(message)
+        fastify.queue.enqueue(task, { queue: DEFAULT_QUEUE, uniqueKey, maxAttempts }).catch((err: unknown) => {
+          fastify.log.error({ err, message: message.id }, 'cannot queue the offline notification of a message')
+        })
+      }
   const allowedOrigins = config.WS_ALLOWED_ORIGINS === undefined
     ? undefined
     : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin)!))
@@ -101,7 +113,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
         expiresAt: request.identity?.expiresAt ?? null,
         rateLimit,
-        presence: request.query.presence
+        presence: request.query.presence,
+        onStored: notifyOffline
       })
       fastify.presence.connect(userId)
       socket.once('close', () => fastify.presence.disconnect(userId))
