@@ -4,11 +4,12 @@
 import t, { type Test } from 'tap'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 import { testDatabase, onTeardown } from '@chatty/db/testing'
 import { createQueueAdmin } from '@chatty/queue'
 import { startJobs, users, waitFor } from './helper.ts'
 import { createChat, eventually, listen, openSocket, type RawSocket } from './ws-helper.ts'
+import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const SECRET = 'webhook-secret-for-tests-only'
 const { alice, bob } = users
@@ -80,14 +81,15 @@ async function sendOverSocket (socket: RawSocket, conversationId: string, body: 
   return sent.message.id
 }
 
-t.test('offline, unmuted members other than the sender are posted to the webhook, signed; failures are retried', async (t) => {
+/** `shared`: configuration of api and jobs alike (REDIS_URL puts presence and the bus on Redis). */
+async function notifications (t: Test, shared: Record<string, unknown>): Promise<void> {
   const hook = await receiver(t)
   const { url: dbUrl } = await testDatabase(t)
-  const apiConfig = { WEBHOOK_URL: hook.url }
+  const apiConfig = { ...shared, WEBHOOK_URL: hook.url }
   const one = await listen(t, apiConfig, dbUrl)
   const two = await listen(t, apiConfig, dbUrl)
   // One worker, so jobs run in the order they were queued: a later delivery proves an earlier job finished.
-  await startJobs(t, dbUrl, { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, WORKER_CONCURRENCY: 1, JOBS_BACKOFF_BASE_MS: 50, WEBHOOK_TIMEOUT_MS: 500 })
+  await startJobs(t, dbUrl, { ...shared, WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, WORKER_CONCURRENCY: 1, JOBS_BACKOFF_BASE_MS: 50, WEBHOOK_TIMEOUT_MS: 500 })
 
   const chatId = await createChat(one.app, [alice, bob, carol, dave, erin])
   const muted = await one.app.inject({ method: 'PUT', url: `/api/v1/chat/${chatId}/mute`, payload: { user_id: dave, until: '2099-01-01T00:00:00Z' } })
@@ -146,6 +148,15 @@ t.test('offline, unmuted members other than the sender are posted to the webhook
   const slow = await sendOverSocket(aliceSocket, chatId, 'slow receiver')
   const tries = await hook.next(slow, 2)
   t.same(tries.map((d) => d.status), [0, 204], 'no answer in time, then retried and accepted')
+}
+
+t.test('offline, unmuted members other than the sender are posted to the webhook, signed; failures are retried', async (t) => {
+  await notifications(t, {})
+})
+
+const redisUrl = await findRedis()
+t.test('the same with REDIS_URL: the jobs service reads the presence the api processes keep in Redis', { skip: redisUrl === undefined ? 'no Redis' : false }, async (t) => {
+  await notifications(t, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` })
 })
 
 t.test('without WEBHOOK_URL nothing is queued', async (t) => {
