@@ -9,7 +9,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from '@chatty/db'
 import { InvalidInputError } from './errors.ts'
 import { toMessage, type Message } from './messages.ts'
-import { UNREAD_COUNT_CAP } from './read-state.ts'
+import { unreadCount } from './read-state.ts'
 
 /** Member ids listed per conversation; participant_count says how many there are in all. */
 export const LISTED_PARTICIPANTS = 20
@@ -98,11 +98,7 @@ export async function listConversations (db: Kysely<Database>, userId: string, o
     SELECT positioned.id, positioned.created_at, positioned.tenant_id, positioned.last_seq, positioned.activity,
            positioned.activity_micros::text AS activity_micros, positioned.last_message_id, positioned.muted_until,
            positioned.last_read_seq::int AS last_read_seq,
-           (SELECT count(*) FROM (
-              SELECT 1 FROM chat.message m
-               WHERE m.conversation_id = positioned.id AND m.seq > positioned.last_read_seq AND m.sender_id <> positioned.user_id
-               LIMIT ${sql.lit(UNREAD_COUNT_CAP)}
-            ) AS unread)::int AS unread_count,
+           ${unreadCount(sql.ref('positioned.id'), sql.ref('positioned.user_id'), sql.ref('positioned.last_read_seq'))}::int AS unread_count,
            (SELECT count(*) FROM chat.participant pc WHERE pc.conversation_id = positioned.id)::int AS participant_count,
            ARRAY(SELECT pp.user_id::text FROM chat.participant pp WHERE pp.conversation_id = positioned.id
                   ORDER BY pp.user_id LIMIT ${sql.lit(LISTED_PARTICIPANTS)}) AS participant_ids

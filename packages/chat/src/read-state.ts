@@ -98,24 +98,6 @@ async function writeReceipt (db: Executor, messageId: string, userId: string, st
 }
 
 /**
- * How many messages of each of the user's conversations came after their read position, not
- * counting their own, at most UNREAD_COUNT_CAP each. Conversations with nothing unread are
- * included with 0.
- */
-export async function unreadCounts (db: Executor, userId: string): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('chat.participant as p')
-    .select((eb) => ['p.conversation_id', unreadCount(eb.ref('p.conversation_id'), eb.ref('p.user_id'), readSeq(eb.ref('p.last_read_msg'))).as('unread')])
-    .where('p.user_id', '=', userId)
-    .execute()
-  return new Map(rows.map((row) => [row.conversation_id, Number(row.unread)]))
-}
-
-/** The seq a read position (participant.last_read_msg) stands at: 0 for none. */
-export function readSeq (lastReadMsg: Expression<string | null>): RawBuilder<number> {
-  return sql<number>`coalesce((SELECT r.seq FROM chat.message r WHERE r.id = ${lastReadMsg}), 0)`
-}
-
-/**
  * An unread count as a SQL expression: a range scan of the (conversation_id, seq) index after the
  * read seq, stopped at UNREAD_COUNT_CAP.
  */

@@ -138,3 +138,28 @@ t.test('the client library lists conversations page by page', async (t) => {
   t.same(second.conversations.map((c) => c.id), [a])
   t.equal(second.next_cursor, null)
 })
+
+t.test('unread counts stop at 1000', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t)
+  const sql = await query(t, dbUrl)
+  const chat = await createChat(app, [alice, bob])
+  await sql(`INSERT INTO chat.message (conversation_id, sender_id, seq, body) SELECT $1, $2, s, 'm' || s FROM generate_series(1, 1005) s`, [chat, bob])
+  await sql('UPDATE chat.conversation SET last_seq = 1005 WHERE id = $1', [chat])
+  const unread = async () => (await app.inject(`/api/v1/users/${alice}/conversations`)).json().conversations[0].unread_count
+  t.equal(await unread(), 1000)
+  const [at10] = await sql('SELECT id FROM chat.message WHERE conversation_id = $1 AND seq = 10', [chat])
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${chat}/read`, payload: { user_id: alice, message_id: at10.id } })).json().unread_count, 995)
+  t.equal(await unread(), 995)
+  const [at4] = await sql('SELECT id FROM chat.message WHERE conversation_id = $1 AND seq = 4', [chat])
+  t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${chat}/read`, payload: { user_id: bob, message_id: at4.id } })).json().unread_count, 0, 'all of them are bob\'s own')
+})
+
+t.test('the OpenAPI document describes the new routes and parameters', async (t) => {
+  const { app } = await buildTestApp(t)
+  const doc = (await app.inject('/docs/json')).json()
+  t.ok(doc.paths['/api/v1/users/{user_id}/conversations']?.get, 'the conversation list')
+  t.ok(doc.paths['/api/v1/chat/{chat_id}/read']?.post, 'mark read')
+  const params = doc.paths['/api/v1/users/{user_id}/conversations'].get.parameters.map((p: { name: string }) => p.name)
+  t.same(params.sort(), ['cursor', 'limit', 'user_id'])
+  t.ok(doc.paths['/api/v1/chat/{chat_id}/messages'].get.parameters.some((p: { name: string }) => p.name === 'around_seq'), 'around_seq')
+})
