@@ -14,6 +14,11 @@ const { alice, bob, eve } = users
 const carol = '44444444-4444-4444-8444-444444444444'
 /** Short, so a crashed process's users go offline within the test; heartbeats every 300 ms. */
 const TTL_MS = 900
+/**
+ * For every other test: long enough that a process stalled by a busy machine is never swept as
+ * dead (which would announce its users offline and online again), so only clean transitions count.
+ */
+const STABLE_TTL_MS = 30_000
 
 const isPresence = (user: string, online: boolean) => (frame: Frame) => frame.type === 'presence' && frame.user_id === user && frame.online === online
 
@@ -33,7 +38,7 @@ async function openSocket (t: Test, url: string, userId: string): Promise<RawSoc
 
 async function twoProcesses (t: Test, config: Record<string, unknown>) {
   const { url: dbUrl } = await testDatabase(t)
-  const settings = { PRESENCE_TTL_MS: TTL_MS, ...config }
+  const settings = { PRESENCE_TTL_MS: STABLE_TTL_MS, ...config }
   const one = await listen(t, settings, dbUrl)
   const two = await listen(t, settings, dbUrl)
   return { one, two }
