@@ -11,7 +11,7 @@
 //                              measure an optimisation by switching it off
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { connect } from 'node:net'
 import { postgresAnswers } from '@chatty/db'
@@ -64,6 +64,8 @@ for (const pair of args.env) {
 }
 
 const started = Date.now()
+// Other work on the machine moves every absolute figure: the load average is recorded with them.
+const loadAtStart = loadavg()
 const log = (line: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`)
 
 async function findPostgres (): Promise<string> {
@@ -143,13 +145,15 @@ try {
 if (selected.has('idle')) report(await runIdleSockets(ctx))
 
 const table = renderTable(results)
-console.log(`\n${table}\n`)
+const loadAtEnd = loadavg()
+const load = (l: number[]) => l.map((n) => n.toFixed(2)).join(' ')
+console.log(`\n${table}\n\nload average (1, 5, 15 min) at start ${load(loadAtStart)}, at end ${load(loadAtEnd)}, on ${cpus().length} CPUs\n`)
 const problems = results.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`))
 const output = {
   startedAt: new Date(started).toISOString(),
   elapsedSeconds: (Date.now() - started) / 1000,
   quick: args.quick,
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}`, loadAverage: { start: loadAtStart, end: loadAtEnd } },
   postgres,
   redis: redisUrl === undefined ? null : 'redis',
   config: { ...BENCH_ENV, ...serviceEnv },
