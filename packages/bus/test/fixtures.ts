@@ -1,11 +1,10 @@
 // Test fixtures: frame receivers, private Redis servers and a TCP proxy that can go silent. All
 // of them are real processes and sockets; nothing here imitates a broker.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Bus, Listener } from '../src/index.ts'
+import { freePort, startRedisServer as startPrivateRedis, type RedisServer } from '../src/testing.ts'
 
 export function randomName (prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`
@@ -76,62 +75,13 @@ export async function probeUntilDelivered (publisher: Bus, topic: string, receiv
   }
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort, redisServerBinary, type RedisServer } from '../src/testing.ts'
 
-/** The redis-server binary, or undefined when this host has none. */
-export function redisServerBinary (): string | undefined {
-  const candidates = [process.env.REDIS_SERVER_BIN, ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/redis-server`), '/usr/bin/redis-server']
-  return candidates.find((path) => path !== undefined && path !== '' && existsSync(path))
-}
-
-export interface RedisServer {
-  url: string
-  port: number
-  /** Kills the server the way a crash would (SIGKILL) and waits for it to be gone. */
-  kill (): Promise<void>
-  /** Starts it again on the same port. */
-  restart (): Promise<void>
-}
-
-/** A private redis-server on a free port, without persistence; killed when the test ends. */
+/** A private redis-server (see src/testing.ts), killed when the test ends. */
 export async function startRedisServer (t: { teardown (fn: () => unknown): void }, binary: string): Promise<RedisServer> {
-  const port = await freePort()
-  let child: ChildProcess | undefined
-
-  async function start (): Promise<void> {
-    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    child = started
-    let output = ''
-    await new Promise<void>((resolve, reject) => {
-      started.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) resolve()
-      })
-      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
-    })
-    started.stdout!.resume()
-  }
-
-  async function kill (): Promise<void> {
-    const running = child
-    child = undefined
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
-    const exited = once(running, 'exit')
-    running.kill('SIGKILL')
-    await exited
-  }
-
-  await start()
-  t.teardown(kill)
-  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start }
+  const server = await startPrivateRedis(binary)
+  t.teardown(server.kill)
+  return server
 }
 
 export interface SilentProxy {

@@ -27,7 +27,6 @@ async function killMidJob (t: Test, backend: 'postgres' | 'redis'): Promise<void
     ...shared,
     DB_URL: dbUrl,
     DB_POOL_MAX: '10',
-    JOBS_ADMIN_PORT: '0',
     JOBS_ADMIN_HOST: '127.0.0.1',
     JOBS_LOCK_TIMEOUT_MS: String(LOCK_TIMEOUT_MS),
     JOBS_BACKOFF_BASE_MS: '50',

@@ -7,7 +7,7 @@ import { testDatabase } from '@chatty/db/testing'
 import { users } from './helper.ts'
 import { createRestClient, type PresenceFrame } from '@chatty/client'
 import { chatClient, createChat, eventually, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
-import { startService } from './processes.ts'
+import { startService } from './process-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const { alice, bob, eve } = users
@@ -154,8 +154,7 @@ t.test('a killed api process\'s users go offline after the TTL, and the others a
   await aliceSocket.until(isPresence(bob, true))
   t.equal(await presenceOf(one.url, bob), true)
 
-  doomed.child.kill('SIGKILL')
-  await doomed.exited
+  await doomed.kill()
   await bobSocket.closed
   await eventually(async () => !await presenceOf(one.url, bob), 10_000, 'bob to go offline')
   t.pass('bob is offline once the dead process\'s heartbeat expired')

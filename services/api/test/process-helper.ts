@@ -3,12 +3,12 @@
 // the shared Redis: other test files use it meanwhile.
 import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { once } from 'node:events'
 import { connect, createServer, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
 import { onTeardown } from '@chatty/db/testing'
 import { REPO_ROOT } from '@chatty/db'
+import { startRedisServer as startPrivateRedis, type RedisServer } from '@chatty/bus/testing'
 
 export interface Service {
   /** http://127.0.0.1:<port> for an api process; '' for a jobs process. */
@@ -26,7 +26,19 @@ export interface Service {
 export async function startService (t: Test, script: string, env: Record<string, string>): Promise<Service> {
   const child = spawn(process.execPath, [script], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    // Overload shedding and rate limits off unless a test sets them: a busy test machine lags,
+    // and the multi-process tests send far more than a user would.
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      JOBS_ADMIN_PORT: '0',
+      MAX_EVENT_LOOP_DELAY_MS: '0',
+      RATE_LIMIT_IP_MAX: '1000000',
+      RATE_LIMIT_USER_MAX: '1000000',
+      ...env
+    },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []
@@ -59,61 +71,13 @@ export async function startService (t: Test, script: string, env: Record<string,
   })
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort, redisServerBinary, type RedisServer } from '@chatty/bus/testing'
 
-/** The redis-server binary, or undefined when this host has none. */
-export function redisServerBinary (): string | undefined {
-  const candidates = [process.env.REDIS_SERVER_BIN, ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/redis-server`), '/usr/bin/redis-server']
-  return candidates.find((path) => path !== undefined && path !== '' && existsSync(path))
-}
-
-export interface RedisServer {
-  url: string
-  /** Kills the server the way a crash would (SIGKILL) and waits for it to be gone. */
-  kill (): Promise<void>
-  /** Starts it again on the same port, empty (no persistence). */
-  restart (): Promise<void>
-}
-
-/** A private redis-server on a free port, without persistence; killed when the test ends. */
+/** A private redis-server (see @chatty/bus/testing), killed when the test ends. */
 export async function startRedisServer (t: Test, binary: string): Promise<RedisServer> {
-  const port = await freePort()
-  let child: ChildProcess | undefined
-
-  async function start (): Promise<void> {
-    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    child = started
-    let output = ''
-    await new Promise<void>((resolve, reject) => {
-      started.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) resolve()
-      })
-      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
-    })
-    started.stdout!.resume()
-  }
-
-  async function kill (): Promise<void> {
-    const running = child
-    child = undefined
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
-    const exited = once(running, 'exit')
-    running.kill('SIGKILL')
-    await exited
-  }
-
-  await start()
-  onTeardown(t, kill)
-  return { url: `redis://127.0.0.1:${port}`, kill, restart: start }
+  const server = await startPrivateRedis(binary)
+  onTeardown(t, server.kill)
+  return server
 }
 
 export interface FailoverProxy {

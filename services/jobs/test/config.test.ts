@@ -3,7 +3,7 @@
 // the dashboard on JOBS_ADMIN_PORT until SIGTERM.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
+import { freePort } from '@chatty/bus/testing'
 import t from 'tap'
 import { onTeardown, testDatabase } from '@chatty/db/testing'
 import { buildJobs } from '../src/app.ts'
@@ -40,15 +40,6 @@ t.test('JOBS_TIMEOUT_MS cuts off an attempt that hangs, which then fails with th
   t.equal(failed.attempts, 1)
   await release()
 })
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 function runServer (env: Record<string, string>) {
   const child = spawn(process.execPath, [SERVER], {

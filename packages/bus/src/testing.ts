@@ -1,0 +1,63 @@
+// For tests of the bus and of services that use it: a free local port and private redis-servers
+// that a test may kill and start again (never the shared Redis, which other tests use meanwhile).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** The redis-server binary, or undefined when this host has none. */
+export function redisServerBinary (): string | undefined {
+  const candidates = [process.env.REDIS_SERVER_BIN, ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/redis-server`), '/usr/bin/redis-server']
+  return candidates.find((path) => path !== undefined && path !== '' && existsSync(path))
+}
+
+export interface RedisServer {
+  url: string
+  port: number
+  /** Kills the server the way a crash would (SIGKILL) and waits for it to be gone. */
+  kill (): Promise<void>
+  /** Starts it again on the same port, empty (no persistence). */
+  restart (): Promise<void>
+}
+
+/** A private redis-server on a free port, without persistence. The caller kills it at teardown. */
+export async function startRedisServer (binary: string): Promise<RedisServer> {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+
+  async function start (): Promise<void> {
+    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child = started
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      started.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) resolve()
+      })
+      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
+    })
+    started.stdout!.resume()
+  }
+
+  async function kill (): Promise<void> {
+    const running = child
+    child = undefined
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
+    const exited = once(running, 'exit')
+    running.kill('SIGKILL')
+    await exited
+  }
+
+  await start()
+  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start }
+}
