@@ -1,10 +1,10 @@
-// Fault: Postgres is stopped and started again while clients send over HTTP. A private embedded
-// Postgres (its own data dir and port; the shared server on 5432 is never touched) runs under an
-// api and a jobs worker that are built once and never rebuilt. While the database is away the api
-// answers 503 unavailable at once; afterwards the api and the worker carry on by themselves, and
-// every send the api answered 202 is stored exactly once.
+// Fault: Postgres is stopped and started again while clients send over HTTP and over a websocket.
+// A private embedded Postgres (its own data dir and port; the shared server on 5432 is never
+// touched) runs under an api and a jobs worker that are built once and never rebuilt. While the
+// database is away the api answers 503 unavailable (HTTP) or an internal_error frame (websocket)
+// at once, and the socket stays open; afterwards the api and the worker carry on by themselves,
+// and every send the api answered 202 or acknowledged with `sent` is stored exactly once.
 import t from 'tap'
-import net from 'node:net'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,8 @@ import { installQueueSchema } from '@chatty/queue'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
 import { waitFor, users } from './helper.ts'
+import { openSocket } from './ws-helper.ts'
+import { freePort } from './process-helper.ts'
 
 const { alice, bob } = users
 const CLIENTS = 4
@@ -35,15 +37,13 @@ interface Outcome {
   retryAfter?: string | null
 }
 
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+interface SocketOutcome {
+  key: string
+  started: number
+  ended: number
+  /** The reply frame's type and code: `sent`, `error internal_error`, or `timeout`. */
+  reply: string
+  messageId?: string
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -62,7 +62,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   await migrateUp(dbUrl)
   await installQueueSchema(dbUrl)
 
-  const app = await buildApp({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, MAX_EVENT_LOOP_DELAY_MS: 0, RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000 } })
+  const app = await buildApp({ config: { DB_URL: dbUrl, DB_POOL_MAX: 5, MAX_EVENT_LOOP_DELAY_MS: 0, RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000, WS_RATE_LIMIT_PER_SEC: 0 } })
   onTeardown(t, () => app.close())
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   // JOBS_LOCK_TIMEOUT_MS: how soon a job whose attempt died with the database runs again (the
@@ -106,6 +106,33 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   })
   const accepted = () => outcomes.filter((outcome) => outcome.status === 202)
 
+  // ---- and bob sends over a websocket, one frame at a time, each with its own dedupe key ----
+  const socket = await openSocket(t, address, bob)
+  socket.send({ type: 'join', conversation_id: chatId, ref: 'join' })
+  await socket.until((frame) => frame.ref === 'join')
+  const socketOutcomes: SocketOutcome[] = []
+  const socketClient = (async () => {
+    for (let i = 0; sending; i++) {
+      const key = `w-${i}`
+      const started = Date.now()
+      socket.send({ type: 'message', conversation_id: chatId, body: `message ${key}`, dedupe_key: key, ref: key })
+      const reply = await socket.until((frame) => frame.ref === key && frame.type !== 'message', REQUEST_TIMEOUT_MS).catch(() => undefined)
+      socketOutcomes.push({
+        key,
+        started,
+        ended: Date.now(),
+        reply: reply === undefined ? 'timeout' : reply.type === 'error' ? `error ${reply.code}` : reply.type,
+        messageId: reply?.message?.id
+      })
+      if (reply === undefined) return
+      await sleep(PACE_MS)
+    }
+  })()
+  onTeardown(t, async () => {
+    sending = false
+    await socketClient
+  })
+
   // ---- warm up, then stop Postgres mid-run ----
   await waitFor(async () => (accepted().length >= 40 ? true : undefined), 20_000)
   const stopping = Date.now()
@@ -128,7 +155,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   t.comment(`sends succeed again ${firstAfter.ended - restarted} ms after the restart`)
   await sleep(1500)
   sending = false
-  await Promise.all(clients)
+  await Promise.all([...clients, socketClient])
 
   // ---- what the clients saw ----
   const byStatus = new Map<string, number>()
@@ -145,6 +172,16 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   t.ok(slowest < 5000, `a send is answered at once while the database is away (slowest ${slowest} ms)`)
   t.equal(readyWhileDown.status, 503, '/readyz is 503 while the database is away')
   t.equal(readyWhileDownBody.checks.postgres, 'down')
+  const socketReplies = new Map<string, number>()
+  for (const outcome of socketOutcomes) socketReplies.set(outcome.reply, (socketReplies.get(outcome.reply) ?? 0) + 1)
+  t.comment(`${socketOutcomes.length} websocket sends: ${[...socketReplies].map(([reply, n]) => `${reply} x${n}`).join(', ')}`)
+  t.same(socketOutcomes.filter((outcome) => outcome.reply !== 'sent' && outcome.reply !== 'error internal_error'), [],
+    'every websocket send was answered sent or internal_error: no hang, no other error')
+  const socketWhileDown = socketOutcomes.filter((outcome) => outcome.started >= stopped && outcome.ended <= restarting)
+  t.ok(socketWhileDown.length > 0, `websocket sends were made while the database was away (${socketWhileDown.length})`)
+  t.same(socketWhileDown.filter((outcome) => outcome.reply !== 'error internal_error'), [], 'while the database is away every websocket send is internal_error')
+  t.ok(socketOutcomes.some((outcome) => outcome.started > firstAfter.ended && outcome.reply === 'sent'), 'the same socket sends again after the recovery')
+  t.equal(socket.ws.readyState, socket.ws.OPEN, 'the socket stayed open through the outage')
   const afterRecovery = outcomes.filter((outcome) => outcome.started > firstAfter.ended)
   t.ok(afterRecovery.length >= CLIENTS, `sends were made after the recovery (${afterRecovery.length})`)
   t.same(afterRecovery.filter((outcome) => outcome.status !== 202), [], 'once recovered, every send is accepted again: the api recovered without a rebuild')
@@ -178,7 +215,13 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   // A send in flight while Postgres shut down may have been queued just before its connection
   // dropped: its client got a 503 and retries with the same dedupe key. Nothing else is stored.
   const inFlightAtStop = new Set(outcomes.filter((outcome) => outcome.status === 503 && outcome.started <= stopped && outcome.ended >= stopping).map((outcome) => outcome.key))
-  const acceptedKeys = new Set(acceptedSends.map((outcome) => outcome.key))
+  const acknowledged = socketOutcomes.filter((outcome) => outcome.reply === 'sent')
+  t.same(acknowledged.filter((outcome) => stored.get(outcome.key)?.length !== 1 || stored.get(outcome.key)?.[0] !== outcome.messageId).map((outcome) => outcome.key), [],
+    'every acknowledged websocket send is stored once, under the message id its `sent` frame carried')
+  for (const outcome of socketOutcomes) {
+    if (outcome.reply !== 'sent' && outcome.started <= stopped && outcome.ended >= stopping) inFlightAtStop.add(outcome.key)
+  }
+  const acceptedKeys = new Set([...acceptedSends, ...acknowledged].map((outcome) => outcome.key))
   const extra = [...stored.keys()].filter((key) => !acceptedKeys.has(key))
   t.same(extra.filter((key) => !inFlightAtStop.has(key)), [], 'nothing is stored that was not accepted')
   if (extra.length > 0) t.comment(`stored though answered 503 while Postgres was shutting down: ${extra.join(', ')}`)

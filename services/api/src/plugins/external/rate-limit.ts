@@ -2,6 +2,7 @@
 // (the token's user, or in none mode the claimed one). With REDIS_URL the counters live in Redis,
 // so limits hold across api processes; otherwise each process counts for itself.
 import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
 import { HttpError } from '../app/errors.ts'
@@ -38,11 +39,11 @@ export default fp(async (fastify) => {
     ...store,
     max: config.RATE_LIMIT_USER_MAX,
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
-    keyGenerator: (request) => `user:${userKey(request.identity?.userId, request.body, request.headers['x-user-id'])}`
+    keyGenerator: (request) => `user:${userKey(request)}`
   })
   fastify.addHook('preHandler', async (request, reply) => {
     if (!request.url.startsWith('/api/')) return
-    if (userKey(request.identity?.userId, request.body, request.headers['x-user-id']) === undefined) return
+    if (userKey(request) === undefined) return
     const result = await perUser(request)
     if (!result.isAllowed && result.isExceeded) {
       reply.header('retry-after', result.ttlInSeconds)
@@ -51,9 +52,15 @@ export default fp(async (fastify) => {
   })
 }, { name: 'rate-limit', dependencies: ['config', 'auth'] })
 
-function userKey (tokenUser: string | undefined, body: unknown, header: string | string[] | undefined): string | undefined {
-  if (tokenUser !== undefined) return tokenUser
-  const claimed = (body as { sender_id?: unknown, user_id?: unknown } | undefined)
-  const id = claimed?.sender_id ?? claimed?.user_id ?? header
+/**
+ * The user a request counts against: the token's, else (AUTH_MODE=none) the one it claims to act
+ * as, in the body (sender_id, user_id, actor_id), the query (DELETE routes) or X-User-Id.
+ */
+function userKey (request: FastifyRequest): string | undefined {
+  if (request.identity?.userId !== undefined) return request.identity.userId
+  type Claims = { sender_id?: unknown, user_id?: unknown, actor_id?: unknown } | undefined
+  const body = request.body as Claims
+  const query = request.query as Claims
+  const id = body?.sender_id ?? body?.user_id ?? body?.actor_id ?? query?.sender_id ?? query?.actor_id ?? request.headers['x-user-id']
   return typeof id === 'string' ? id : undefined
 }
