@@ -1,0 +1,257 @@
+// infra/nginx.conf in front of two api processes, exercised through nginx only. The config is
+// derived from the file at run time with only what cannot work outside Docker replaced (the
+// Docker resolver, the `api` service name and its `resolve`, paths, the port); the upgrade map,
+// proxy headers, timeouts, buffering, least_conn and keepalive are the file's own, so breaking
+// one of them fails this test. Needs nginx (Debian's 1.22 is enough) at /usr/sbin/nginx.
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { request, Agent } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { REPO_ROOT } from '@chatty/db'
+import { connectChat, createRestClient, type ChatSocket, type Message } from '@chatty/client'
+import { ConfigSchema } from '../src/plugins/external/env.ts'
+import { users } from './helper.ts'
+import { eventually, range, sleep } from './ws-helper.ts'
+import { freePort, startService, type Service } from './process-helper.ts'
+
+const NGINX = '/usr/sbin/nginx'
+const { alice, bob } = users
+const carol = '44444444-4444-4444-8444-444444444444'
+/** Messages exchanged: half over websockets, half over HTTP POST. */
+const TOTAL = 40
+/** A client address of its own (all of 127/8 is loopback on Linux), as nginx sees it. */
+const CLIENT_ADDRESS = '127.0.0.2'
+
+/** Replaces the one match of `pattern`; throws when the file no longer has that shape. */
+function replaceOnce (text: string, pattern: RegExp, replacement: string, what: string): string {
+  const matches = text.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`)) ?? []
+  if (matches.length !== 1) throw new Error(`infra/nginx.conf: expected one ${what}, found ${matches.length}`)
+  return text.replace(pattern, replacement)
+}
+
+/** infra/nginx.conf made runnable here, in front of the given api ports. */
+function deriveConfig (source: string, options: { apiPorts: number[], port: number, dir: string, runAsRoot: boolean }): string {
+  let config = source
+  config = replaceOnce(config, /^[ \t]*resolver [^;]*;[^\n]*\n/m, '', 'resolver line')
+  config = replaceOnce(config, /^([ \t]*)server api:8080 resolve( [^;]*)?;/m,
+    options.apiPorts.map((port) => `$1server 127.0.0.1:${port}$2;`).join('\n'), '`server api:8080 resolve` line')
+  config = replaceOnce(config, /^([ \t]*)listen 8080;/m, `$1listen 127.0.0.1:${options.port};`, '`listen 8080` line')
+  config = replaceOnce(config, /^([ \t]*)access_log \S+ upstream;/m, `$1access_log ${options.dir}/access.log upstream;`, 'access_log line')
+  // Debian's compiled-in temp paths are not writable by every user.
+  config = replaceOnce(config, /^(http \{\n)/m,
+    `$1  client_body_temp_path ${options.dir}/body;\n  proxy_temp_path ${options.dir}/proxy;\n`, '`http {` block')
+  const main = [`daemon off;`, `pid ${options.dir}/nginx.pid;`]
+  // A root master runs its workers as nobody, who cannot enter the private temp dir.
+  if (options.runAsRoot) main.push('user root;')
+  return `${main.join('\n')}\n${config}`
+}
+
+/** An nginx time ("1h", "60s", "500ms", "30"), in milliseconds. */
+function nginxTimeMs (value: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+  let total = 0
+  for (const [, amount, unit] of value.matchAll(/(\d+)(ms|s|m|h|d)?/g)) total += Number(amount) * units[unit ?? 's']!
+  return total
+}
+
+/** The directives of the `location <path>` block (nginx.conf's blocks here hold no nested braces). */
+function locationBlock (config: string, location: string): string {
+  const start = config.indexOf(`location ${location} {`)
+  if (start === -1) throw new Error(`no location ${location}`)
+  return config.slice(start, config.indexOf('}', start))
+}
+
+interface Nginx {
+  /** http://127.0.0.1:<port> */
+  url: string
+  output: string[]
+}
+
+async function startNginx (t: Test, config: string, dir: string, port: number): Promise<Nginx> {
+  const path = join(dir, 'nginx.conf')
+  await writeFile(path, config)
+  const child = spawn(NGINX, ['-p', dir, '-c', path], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+  const exited = once(child, 'exit')
+  onTeardown(t, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    // TERM is nginx's fast shutdown: it does not wait for open websockets.
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
+  })
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}):\n${output.join('')}`)
+    const answered = await fetch(url).then((response) => response.ok, () => false)
+    if (answered) return { url, output }
+    if (Date.now() > deadline) throw new Error(`nginx did not answer within 10 s:\n${output.join('')}`)
+    await sleep(50)
+  }
+}
+
+interface RequestLog { url: string, remoteAddress: string, remotePort: number }
+
+/** The requests an api process logged (Fastify's "incoming request" lines). */
+function requestsOf (service: Service): RequestLog[] {
+  const logged: RequestLog[] = []
+  for (const line of service.output) {
+    let entry: { msg?: string, req?: RequestLog } = {}
+    try { entry = JSON.parse(line) } catch { continue }
+    if (entry.msg === 'incoming request' && entry.req !== undefined) logged.push(entry.req)
+  }
+  return logged
+}
+
+/** GET through nginx from a given local address, on a given agent. */
+async function get (url: string, options: { localAddress?: string, agent?: Agent } = {}): Promise<{ status: number, body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { localAddress: options.localAddress, agent: options.agent }, (response) => {
+      let body = ''
+      response.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+interface Member {
+  name: string
+  user: string
+  chat: ChatSocket
+  /** Index of the api process the socket was upgraded on. */
+  api: number
+  /** Every message frame off the wire, before the client drops repeats. */
+  frames: Message[]
+}
+
+t.test('nginx.conf in front of two api processes: REST, websockets on both, every message once in order, client addresses', async (t) => {
+  if (!existsSync(NGINX)) throw new Error(`no nginx at ${NGINX}: install Debian's (apt-get install -y nginx-light)`)
+  const source = readFileSync(join(REPO_ROOT, 'infra/nginx.conf'), 'utf8')
+
+  const pingIntervalMs = Number((ConfigSchema.properties.WS_PING_INTERVAL_MS as { default?: unknown }).default)
+  const wsBlock = locationBlock(source, '= /api/v1/chat/ws')
+  const readTimeout = /proxy_read_timeout (\S+);/.exec(wsBlock)?.[1]
+  t.ok(readTimeout !== undefined && nginxTimeMs(readTimeout) > pingIntervalMs,
+    `the websocket location's proxy_read_timeout (${readTimeout}) outlasts the api's ping period (${pingIntervalMs} ms), so pings keep idle sockets open`)
+
+  const database = await testDatabase(t)
+  const env = {
+    DB_URL: database.url,
+    DB_POOL_MAX: '5',
+    // nginx connects from 127.0.0.1; the client address comes from its X-Forwarded-For.
+    TRUST_PROXY: '127.0.0.1'
+  }
+  // Two api processes behind nginx, and the jobs process that stores messages sent over HTTP.
+  const [api1, api2] = await Promise.all([
+    startService(t, 'services/api/src/server.ts', env),
+    startService(t, 'services/api/src/server.ts', env),
+    startService(t, 'services/jobs/src/server.ts', env)
+  ])
+  const apis = [api1!, api2!]
+  const dir = await mkdtemp(join(tmpdir(), 'chatty-nginx-'))
+  onTeardown(t, () => rm(dir, { recursive: true, force: true }))
+  const port = await freePort()
+  const config = deriveConfig(source, {
+    apiPorts: apis.map((api) => Number(new URL(api.url).port)),
+    port,
+    dir,
+    runAsRoot: process.getuid?.() === 0
+  })
+  const nginx = await startNginx(t, config, dir, port)
+
+  // GET / (go-chatty's status) through nginx.
+  t.same(await get(`${nginx.url}/`), { status: 200, body: { status: 'OK' } }, 'GET / answers go-chatty\'s status')
+
+  // Plain requests reuse keep-alive connections to the api (no "Connection: close", HTTP/1.1):
+  // twenty requests over one client connection arrive over at most one connection per process.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  onTeardown(t, () => agent.destroy())
+  for (const n of range(1, 20)) await get(`${nginx.url}/?keepalive=${n}`, { agent })
+  const keepAliveRequests = (): RequestLog[] => apis.flatMap((api) => requestsOf(api).filter((req) => req.url.startsWith('/?keepalive=')))
+  await eventually(() => keepAliveRequests().length === 20, 5000, 'the 20 requests to be logged')
+  const upstreamConnections = new Set(apis.flatMap((api, index) =>
+    requestsOf(api).filter((req) => req.url.startsWith('/?keepalive=')).map((req) => `${index}:${req.remotePort}`)))
+  t.ok(upstreamConnections.size <= 2, `20 plain requests used ${upstreamConnections.size} connection(s) to the api processes`)
+
+  // The client's own address reaches the api (X-Forwarded-For, TRUST_PROXY).
+  await get(`${nginx.url}/?from=client`, { localAddress: CLIENT_ADDRESS })
+  await eventually(() => apis.some((api) => requestsOf(api).some((req) => req.url === '/?from=client')), 5000, 'the request to be logged')
+  const seen = apis.flatMap((api) => requestsOf(api)).find((req) => req.url === '/?from=client')
+  t.equal(seen?.remoteAddress, CLIENT_ADDRESS, 'the api sees the client\'s address, not nginx\'s')
+
+  const rest = createRestClient({ baseUrl: nginx.url })
+  const { id: chatId } = await rest.createChat({ participant_ids: [alice, bob, carol] })
+
+  // Sockets opened one at a time: each lands where fewer sockets are open (least_conn).
+  const open = [0, 0]
+  const upgrades = (index: number): number => requestsOf(apis[index]!).filter((req) => req.url.startsWith('/api/v1/chat/ws')).length
+  async function connect (user: string): Promise<{ chat: ChatSocket, api: number }> {
+    const before = [upgrades(0), upgrades(1)]
+    const chat = await connectChat({ url: nginx.url, userId: user, requestTimeoutMs: 10_000 })
+    onTeardown(t, () => chat.close())
+    await eventually(() => upgrades(0) + upgrades(1) > before[0]! + before[1]!, 5000, 'the upgrade to be logged')
+    const api = upgrades(0) > before[0]! ? 0 : 1
+    open[api]!++
+    return { chat, api }
+  }
+
+  const members: Member[] = []
+  for (const [name, user] of [['alice', alice], ['bob', bob], ['carol phone', carol], ['carol laptop', carol]] as const) {
+    const fewer = open[0] === open[1] ? undefined : open[0]! < open[1]! ? 0 : 1
+    const { chat, api } = await connect(user)
+    if (fewer !== undefined) t.equal(api, fewer, `${name}'s socket went to the process with fewer sockets`)
+    const member: Member = { name, user, chat, api, frames: [] }
+    chat.on('frame', (frame) => { if (frame.type === 'message') member.frames.push(frame.message) })
+    await chat.join(chatId)
+    members.push(member)
+  }
+  t.same(open, [2, 2], 'four sockets through nginx: two on each api process')
+
+  // Members on different processes exchange messages over websockets and HTTP POST, all
+  // through nginx, a few at a time.
+  const sentIds: string[] = []
+  let next = 0
+  await Promise.all(range(1, 8).map(async () => {
+    while (next < TOTAL) {
+      const n = next++
+      const member = members[n % members.length]!
+      if (n % 2 === 0) sentIds.push((await member.chat.send(chatId, { body: `ws ${n}` })).id)
+      else sentIds.push((await rest.sendMessage(chatId, { sender_id: member.user, body: `http ${n}` })).message_id)
+    }
+  }))
+  await eventually(() => members.every((member) => member.frames.length >= TOTAL), 10_000, `every member to receive ${TOTAL} messages`)
+  await sleep(200) // anything extra would arrive now
+  for (const member of members) {
+    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name} (api ${member.api + 1}): every message once, in seq order`)
+    t.same(new Set(member.frames.map((message) => message.id)), new Set(sentIds), `${member.name}: exactly the messages sent, over both paths`)
+  }
+
+  // History over REST through nginx.
+  const history = await rest.listMessages(chatId, { limit: TOTAL })
+  t.same(history.messages.map((message) => message.seq).sort((a, b) => a - b), range(1, TOTAL), 'the history holds every message')
+  t.same(new Set(history.messages.map((message) => message.body)), new Set(range(0, TOTAL - 1).map((n) => `${n % 2 === 0 ? 'ws' : 'http'} ${n}`)), 'with the bodies sent')
+
+  // Balancing by open connections, not in turn: once one process's sockets are gone, the next
+  // two sockets both go to it.
+  const emptied = members[0]!.api
+  for (const member of members.filter((member) => member.api === emptied)) {
+    await member.chat.close()
+    open[emptied]!--
+  }
+  await sleep(200) // nginx releases the upstream connections once the close went through
+  for (const n of [1, 2]) {
+    const { api } = await connect(alice)
+    t.equal(api, emptied, `new socket ${n} went to the process whose sockets closed`)
+  }
+})
