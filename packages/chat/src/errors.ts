@@ -1,5 +1,5 @@
 // Domain errors. Each carries a wire code; the services map codes to HTTP statuses and frames.
-export type ChatErrorCode = 'bad_request' | 'forbidden' | 'not_found'
+export type ChatErrorCode = 'bad_request' | 'forbidden' | 'not_found' | 'conflict'
 
 export class ChatError extends Error {
   readonly code: ChatErrorCode
@@ -32,4 +32,9 @@ export class BlockedError extends ChatError {
 export class MessageNotFoundError extends ChatError {
   override name = 'MessageNotFoundError'
   constructor (message = 'message not found in this conversation') { super('not_found', message) }
+}
+
+export class MessageDeletedError extends ChatError {
+  override name = 'MessageDeletedError'
+  constructor (message = 'the message was deleted; it cannot be edited') { super('conflict', message) }
 }

@@ -64,7 +64,7 @@ interface BatchRow extends MessageRow {
   created: boolean
 }
 
-const STATEMENT_NAME = 'chatty_store_messages_v1'
+const STATEMENT_NAME = 'chatty_store_messages_v2'
 
 // One statement, so one implicit transaction and one round trip. $1..$9 are parallel arrays, one
 // element per message in arrival order (ord). given_id is the caller's id, when it chose one.
@@ -105,11 +105,11 @@ inserted AS (
   RETURNING *
 )
 SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at, m.body, m.msg_type,
-       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq
+       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at
   FROM inserted m JOIN numbered n ON n.id = m.id
 UNION ALL
 SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at, e.body, e.msg_type,
-       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq
+       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at
   FROM existing e`
 
 /** Keys under which a repeat of this send would find it: its id, and its dedupe key. */

@@ -1,5 +1,7 @@
 // Storing and reading messages. Every stored message takes the next seq of its conversation in
-// the same transaction, so seq is gap-free and strictly increasing per conversation.
+// the same transaction, so seq is strictly increasing per conversation; edits and deletes take
+// seqs of their own (edits.ts), so the conversation's seqs are gap-free over messages and those
+// events together.
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
@@ -20,6 +22,10 @@ export interface Message {
   attachment_url: string | null
   attachment_meta: unknown
   dedupe_key: string | null
+  /** When the sender last edited the body; null if never. */
+  edited_at: string | null
+  /** When the sender deleted it: a tombstone, its content gone; null while it stands. */
+  deleted_at: string | null
 }
 
 export function toMessage (row: MessageRow): Message {
@@ -33,7 +39,9 @@ export function toMessage (row: MessageRow): Message {
     msg_type: row.msg_type,
     attachment_url: row.attachment_url,
     attachment_meta: row.attachment_meta ?? null,
-    dedupe_key: row.dedupe_key
+    dedupe_key: row.dedupe_key,
+    edited_at: row.edited_at?.toISOString() ?? null,
+    deleted_at: row.deleted_at?.toISOString() ?? null
   }
 }
 
@@ -75,22 +83,32 @@ export async function storeMessage (db: Kysely<Database>, input: StoreMessageInp
   return await storeSingle(db, input)
 }
 
+/**
+ * Takes the conversation's next seq (for a message or a message event): bumps last_seq, which
+ * locks the conversation's row until the transaction ends, so seqs commit in order and a
+ * rolled-back transaction gives its seq back.
+ */
+export async function takeNextSeq (trx: Transaction<Database>, conversationId: string): Promise<number> {
+  const conversation = await trx.updateTable('chat.conversation')
+    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
+    .where('id', '=', conversationId)
+    .returning('last_seq')
+    .executeTakeFirst()
+  if (conversation === undefined) throw new ConversationNotFoundError()
+  return conversation.last_seq
+}
+
 /** storeMessage for one message in a transaction of its own. */
 export async function storeSingle (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
   try {
     const row = await db.transaction().execute(async (trx) => {
-      const conversation = await trx.updateTable('chat.conversation')
-        .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
-        .where('id', '=', input.conversationId)
-        .returning('last_seq')
-        .executeTakeFirst()
-      if (conversation === undefined) throw new ConversationNotFoundError()
+      const seq = await takeNextSeq(trx, input.conversationId)
       const inserted = await trx.insertInto('chat.message')
         .values({
           id: input.id ?? randomUUID(),
           conversation_id: input.conversationId,
           sender_id: input.senderId,
-          seq: conversation.last_seq,
+          seq,
           ...input.content
         })
         .onConflict((oc) => oc.doNothing())
@@ -115,14 +133,9 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
  * transaction decides whether it happens at all.
  */
 export async function insertNextMessage (trx: Transaction<Database>, input: StoreMessageInput): Promise<Message> {
-  const conversation = await trx.updateTable('chat.conversation')
-    .set((eb) => ({ last_seq: eb('last_seq', '+', 1) }))
-    .where('id', '=', input.conversationId)
-    .returning('last_seq')
-    .executeTakeFirst()
-  if (conversation === undefined) throw new ConversationNotFoundError()
+  const seq = await takeNextSeq(trx, input.conversationId)
   const row = await trx.insertInto('chat.message')
-    .values({ id: input.id ?? randomUUID(), conversation_id: input.conversationId, sender_id: input.senderId, seq: conversation.last_seq, ...input.content })
+    .values({ id: input.id ?? randomUUID(), conversation_id: input.conversationId, sender_id: input.senderId, seq, ...input.content })
     .returningAll()
     .executeTakeFirstOrThrow()
   return toMessage(row)

@@ -99,13 +99,15 @@ async function writeReceipt (db: Executor, messageId: string, userId: string, st
 
 /**
  * An unread count as a SQL expression: a range scan of the (conversation_id, seq) index after the
- * read seq, stopped at UNREAD_COUNT_CAP.
+ * read seq, stopped at UNREAD_COUNT_CAP. Counts message rows only (edits and deletes are events,
+ * not messages), and not deleted ones: there is nothing left to read in a tombstone.
  */
 export function unreadCount (conversationId: Expression<string>, userId: Expression<string>, afterSeq: Expression<number>): RawBuilder<string> {
   return sql<string>`(
     SELECT count(*) FROM (
       SELECT 1 FROM chat.message m
        WHERE m.conversation_id = ${conversationId} AND m.seq > ${afterSeq} AND m.sender_id <> ${userId}
+         AND m.deleted_at IS NULL
        LIMIT ${sql.lit(UNREAD_COUNT_CAP)}
     ) AS unread
   )`

@@ -114,3 +114,18 @@ export function checkMessageInput (input: MessageInput, options: { allowSystem?:
     dedupe_key: dedupeKey
   }
 }
+
+/**
+ * The new body of an edit, by the rules of a send's body: trimmed, at most LIMITS.bodyLength
+ * characters, storable text. Empty becomes null; whether the message may lose its body depends
+ * on its attachment (see editMessage).
+ */
+export function checkEditBody (value: unknown): string | null {
+  if (value === undefined) throw new InvalidInputError('body is required')
+  const raw = optionalString(value, 'body')
+  const body = raw === null ? null : raw.trim()
+  if (body !== null && [...body].length > LIMITS.bodyLength) {
+    throw new InvalidInputError(`body is longer than ${LIMITS.bodyLength} characters`)
+  }
+  return body === null || body.length === 0 ? null : body
+}

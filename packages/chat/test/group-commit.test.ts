@@ -85,7 +85,7 @@ t.test('a burst of concurrent sends to one conversation is one batch with consec
   t.same(stored.map((s) => s.message.seq), Array.from({ length: 50 }, (_, i) => i + 1), 'seqs follow arrival order')
   t.same(stored.map((s) => s.message.body), Array.from({ length: 50 }, (_, i) => `m${i}`))
   // The wire shape is the one-message path's: ISO timestamps, nulls present.
-  t.match(stored[0]!.message, { conversation_id: conversation.id, sender_id: alice, msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null })
+  t.match(stored[0]!.message, { conversation_id: conversation.id, sender_id: alice, msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null, edited_at: null, deleted_at: null })
   t.match(stored[0]!.message.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
 })
 

@@ -6,7 +6,10 @@ export interface Message {
   id: string
   conversation_id: string
   sender_id: string
-  /** Per-conversation order, gap-free, starting at 1. */
+  /**
+   * Per-conversation order, starting at 1. Edits and deletes take seqs of their own, so message
+   * seqs may skip; messages and edit/delete events together are gap-free.
+   */
   seq: number
   created_at: string
   body: string | null
@@ -15,6 +18,10 @@ export interface Message {
   attachment_url: string | null
   attachment_meta: unknown
   dedupe_key: string | null
+  /** When the sender last edited the body; null if never. */
+  edited_at: string | null
+  /** When the sender deleted it: a tombstone (body, attachment_url, attachment_meta null). */
+  deleted_at: string | null
 }
 
 /** What a client may write into a message. */
@@ -40,7 +47,11 @@ export interface ReadFrame { type: 'read', conversation_id: string, message_id: 
 export interface DeliveredFrame { type: 'delivered', conversation_id: string, message_id: string, ref?: Ref }
 /** The user is typing (not stored; the server passes on at most one per 2.5 s per socket and conversation). */
 export interface TypingFrame { type: 'typing', conversation_id: string, ref?: Ref }
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame
+/** Replaces the body of one of the user's own messages. */
+export interface EditFrame { type: 'edit', conversation_id: string, message_id: string, body: string | null, ref?: Ref }
+/** Deletes one of the user's own messages (it stays in history as a tombstone). */
+export interface DeleteFrame { type: 'delete', conversation_id: string, message_id: string, ref?: Ref }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -56,6 +67,16 @@ export interface LeftFrame { type: 'left', conversation_id: string, ref?: Ref }
 export interface MessageFrame { type: 'message', conversation_id: string, message: Message }
 /** The acknowledgement of a message frame that carried a ref. */
 export interface SentFrame { type: 'sent', conversation_id: string, message: Message, ref: Ref }
+/**
+ * A message was edited (`message_updated`: the new body, edited_at) or deleted
+ * (`message_deleted`: the tombstone). `seq` is the event's own, in the conversation's order with
+ * the messages; `message` keeps its seq. Replayed after since_seq like messages.
+ */
+export interface MessageUpdatedFrame { type: 'message_updated', conversation_id: string, seq: number, message: Message }
+export interface MessageDeletedFrame { type: 'message_deleted', conversation_id: string, seq: number, message: Message }
+/** The acknowledgement of an edit / delete frame; seq null when nothing changed. */
+export interface EditedFrame { type: 'edited', conversation_id: string, seq: number | null, message: Message, ref: Ref }
+export interface DeletedFrame { type: 'deleted', conversation_id: string, seq: number | null, message: Message, ref: Ref }
 /**
  * A member's read position moved (user_id has read every message up to seq). Broadcast to the
  * conversation's joined sockets; the reply to a read frame also carries unread_count and its ref.
@@ -89,7 +110,8 @@ export interface RemovedFrame { type: 'removed', conversation_id: string, user_i
 export interface PresenceFrame { type: 'presence', conversation_id: string, user_id: string, online: boolean, at: string }
 /** Another member is typing in a conversation this socket joined. */
 export interface TypingEventFrame { type: 'typing', conversation_id: string, user_id: string }
-export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame | TypingEventFrame | RemovedFrame
+export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame |
+  TypingEventFrame | RemovedFrame | MessageUpdatedFrame | MessageDeletedFrame | EditedFrame | DeletedFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {
@@ -113,6 +135,8 @@ export interface ChatCreated { id: string, created_at: string, participant_ids: 
 export interface SendAccepted { task_id: string, message_id: string }
 export interface Presence { user_id: string, online: boolean }
 export interface MessagePage { messages: Message[], limit: number, offset: number, count: number }
+/** The answer to an edit or delete over REST; seq null when nothing changed. */
+export interface MessageChange { conversation_id: string, seq: number | null, message: Message }
 /** A member's read position after POST /chat/:chat_id/read. */
 export interface ReadPosition { conversation_id: string, user_id: string, message_id: string, seq: number, unread_count: number }
 

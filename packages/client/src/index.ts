@@ -4,6 +4,7 @@ export type {
   RemovedFrame, Role, Participant, MembershipChange
 } from './frames.ts'
 export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage, TypingFrame, TypingEventFrame } from './frames.ts'
+export type { EditFrame, DeleteFrame, MessageUpdatedFrame, MessageDeletedFrame, EditedFrame, DeletedFrame, MessageChange } from './frames.ts'
 export { CloseCode } from './frames.ts'
 export { ApiError, FrameError, RequestTimeoutError, ClientClosedError } from './errors.ts'
 export { createRestClient, type RestClient, type RestClientOptions, type ListMessagesQuery, type ReadOptions, type TokenSource } from './rest.ts'

@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, ConversationPage, MembershipChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
+import type { ChatCreated, ConversationPage, MembershipChange, MessageChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -32,6 +32,10 @@ export interface RestClient {
   createChat (input: { participant_ids: string[], tenant_id?: string | null, creator_id?: string }): Promise<ChatCreated>
   /** Accepted for storage (202); the message reaches sockets once the jobs service stored it. */
   sendMessage (chatId: string, input: MessageContent & { sender_id?: string }): Promise<SendAccepted>
+  /** Replaces the body of one's own message; sender_id is required with AUTH_MODE=none. */
+  editMessage (chatId: string, messageId: string, input: { body: string | null, sender_id?: string }): Promise<MessageChange>
+  /** Deletes one's own message (a tombstone stays in history); senderId is required with AUTH_MODE=none. */
+  deleteMessage (chatId: string, messageId: string, options?: { senderId?: string }): Promise<MessageChange>
   /** Newest first, as the server answers. */
   listMessages (chatId: string, query?: ListMessagesQuery, options?: ReadOptions): Promise<MessagePage>
   listParticipants (chatId: string, options?: ReadOptions): Promise<string[]>
@@ -84,6 +88,11 @@ export function createRestClient (options: RestClientOptions): RestClient {
   return {
     createChat: (input) => request('POST', '/api/v1/chat', input),
     sendMessage: (chatId, input) => request('POST', chat(chatId), input),
+    editMessage: (chatId, messageId, input) => request('PATCH', `${chat(chatId)}/messages/${encodeURIComponent(messageId)}`, input),
+    deleteMessage (chatId, messageId, deleteOptions = {}) {
+      const search = deleteOptions.senderId === undefined ? '' : `?sender_id=${encodeURIComponent(deleteOptions.senderId)}`
+      return request('DELETE', `${chat(chatId)}/messages/${encodeURIComponent(messageId)}${search}`)
+    },
     listMessages (chatId, query = {}, readOptions) {
       const params = new URLSearchParams()
       for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))

@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto'
 import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import { ApiError, ClientClosedError, FrameError, RequestTimeoutError } from './errors.ts'
 import {
-  CloseCode, type ClientFrame, type DeliveredEventFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message, type MessageContent,
-  type PresenceFrame, type ReadEventFrame, type ServerFrame, type TypingEventFrame
+  CloseCode, type ClientFrame, type DeletedFrame, type DeliveredEventFrame, type EditedFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message,
+  type MessageContent, type MessageDeletedFrame, type MessageUpdatedFrame, type PresenceFrame, type ReadEventFrame, type ServerFrame, type TypingEventFrame
 } from './frames.ts'
 import { resolveToken, type TokenSource } from './rest.ts'
 
@@ -54,6 +54,10 @@ export interface ChatSocketEvents {
   reconnecting: [attempt: number, delayMs: number]
   /** Every message once, per conversation in seq order (what the server sends, minus repeats). */
   message: [message: Message]
+  /** A message was edited; in seq order with the messages, each once (the resume position moves past it). */
+  messageUpdated: [frame: MessageUpdatedFrame]
+  /** A message was deleted (frame.message is its tombstone); in seq order with the messages, each once. */
+  messageDeleted: [frame: MessageDeletedFrame]
   /** A seq was skipped; the server never does this, so it means a bug somewhere. */
   gap: [gap: Gap]
   /** A member's read position moved (another member's, or this user's on another device). */
@@ -159,6 +163,19 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   send (conversationId: string, content: MessageContent): Promise<Message> {
     const frame = { ...content, type: 'message' as const, conversation_id: conversationId.toLowerCase(), dedupe_key: content.dedupe_key ?? randomUUID() }
     return this.#request(frame) as Promise<Message>
+  }
+
+  /**
+   * Replaces the body of one of the user's messages; resolves once stored (seq null when the body
+   * was already that). Resent after a reconnect until acknowledged: the same body again is a no-op.
+   */
+  edit (conversationId: string, messageId: string, body: string | null): Promise<EditedFrame> {
+    return this.#request({ type: 'edit', conversation_id: conversationId.toLowerCase(), message_id: messageId, body }) as Promise<EditedFrame>
+  }
+
+  /** Deletes one of the user's messages; a repeat (or a resend after a reconnect) answers seq null. */
+  delete (conversationId: string, messageId: string): Promise<DeletedFrame> {
+    return this.#request({ type: 'delete', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<DeletedFrame>
   }
 
   /**
@@ -341,18 +358,19 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   #onFrame (frame: ServerFrame): void {
     this.emit('frame', frame)
     switch (frame.type) {
-      case 'message': {
-        const { message } = frame
-        const tracked = this.#conversations.get(frame.conversation_id)
-        if (tracked !== undefined) {
-          const last = tracked.lastSeq
-          if (last !== undefined && message.seq <= last) return
-          if (last !== undefined && message.seq > last + 1) this.emit('gap', { conversation_id: frame.conversation_id, after_seq: last, seq: message.seq })
-          tracked.lastSeq = message.seq
-        }
-        this.emit('message', message)
+      case 'message':
+        if (this.#advance(frame.conversation_id, frame.message.seq)) this.emit('message', frame.message)
         return
-      }
+      case 'message_updated':
+        if (this.#advance(frame.conversation_id, frame.seq)) this.emit('messageUpdated', frame)
+        return
+      case 'message_deleted':
+        if (this.#advance(frame.conversation_id, frame.seq)) this.emit('messageDeleted', frame)
+        return
+      case 'edited':
+      case 'deleted':
+        this.#settle(frame.ref, frame)
+        return
       case 'joined': {
         const tracked = this.#conversations.get(frame.conversation_id)
         if (tracked !== undefined) tracked.lastSeq = Math.max(tracked.lastSeq ?? 0, frame.last_seq)
@@ -396,6 +414,20 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
         if (!this.#settle(frame.ref, new FrameError(frame.code, frame.error))) this.emit('serverError', frame)
       }
     }
+  }
+
+  /**
+   * Moves a joined conversation's position to an entry of its seq order (message, edit, delete);
+   * false for one already seen. Frames of conversations not joined pass as they are.
+   */
+  #advance (conversationId: string, seq: number): boolean {
+    const tracked = this.#conversations.get(conversationId)
+    if (tracked === undefined) return true
+    const last = tracked.lastSeq
+    if (last !== undefined && seq <= last) return false
+    if (last !== undefined && seq > last + 1) this.emit('gap', { conversation_id: conversationId, after_seq: last, seq })
+    tracked.lastSeq = seq
+    return true
   }
 
   /** Schedules the resend of a rate-limited request (or reconnect's own join); false if it answers none. */

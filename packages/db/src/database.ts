@@ -30,6 +30,20 @@ export interface MessageTable {
   attachment_url: string | null
   attachment_meta: Json | null
   dedupe_key: string | null
+  /** When the sender last edited the body (migration 000007). */
+  edited_at: Generated<Date | null>
+  /** When the sender deleted it: the row stays as a tombstone without content. */
+  deleted_at: Generated<Date | null>
+}
+
+/** An edit or delete of a message, with a seq of its own in the conversation (migration 000007). */
+export interface MessageEventTable {
+  conversation_id: string
+  seq: number
+  message_id: string
+  /** 1 updated, 2 deleted. */
+  kind: number
+  at: Generated<Date>
 }
 
 export interface ReceiptTable {
@@ -61,6 +75,7 @@ export interface Database {
   'chat.conversation': ConversationTable
   'chat.participant': ParticipantTable
   'chat.message': MessageTable
+  'chat.message_event': MessageEventTable
   'chat.receipt': ReceiptTable
   'chat.block': BlockTable
   'chat.presence_process': PresenceProcessTable
@@ -74,5 +89,6 @@ export type NewParticipant = Insertable<ParticipantTable>
 export type MessageRow = Selectable<MessageTable>
 export type NewMessageRow = Insertable<MessageTable>
 export type MessageUpdate = Updateable<MessageTable>
+export type MessageEventRow = Selectable<MessageEventTable>
 export type Receipt = Selectable<ReceiptTable>
 export type Block = Selectable<BlockTable>

@@ -84,6 +84,15 @@ t.test('jwt mode: the creator is a member and the owner; the sender defaults to 
   t.equal(page.messages[0].sender_id, alice)
   const spoof = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { sender_id: bob, body: 'as bob' }, headers: await bearer(alice) })
   t.equal(spoof.statusCode, 403, 'a sender_id other than the token user is 403')
+
+  // Edits and deletes act as the token user too.
+  const messageUrl = `/api/v1/chat/${chat.id}/messages/${page.messages[0].id}`
+  const edited = await app.inject({ method: 'PATCH', url: messageUrl, payload: { body: 'edited with the token' }, headers: await bearer(alice) })
+  t.same([edited.statusCode, edited.json().message.body], [200, 'edited with the token'])
+  const spoofDelete = await app.inject({ method: 'DELETE', url: `${messageUrl}?sender_id=${bob}`, headers: await bearer(alice) })
+  t.equal(spoofDelete.statusCode, 403, 'a sender_id other than the token user is 403 on delete too')
+  const deleted = await app.inject({ method: 'DELETE', url: messageUrl, headers: await bearer(alice) })
+  t.same([deleted.statusCode, deleted.json().message.body, typeof deleted.json().message.deleted_at], [200, null, 'string'])
 })
 
 t.test('jwt mode: an outsider gets 403 on every route and changes nothing', async (t) => {
@@ -95,7 +104,9 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     participants: await count(dbUrl, 'chat.participant'),
     blocks: await count(dbUrl, 'chat.block'),
     receipts: await count(dbUrl, 'chat.receipt'),
-    read: await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL')
+    read: await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'),
+    changed: await count(dbUrl, 'chat.message WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL'),
+    events: await count(dbUrl, 'chat.message_event')
   })
   const before = await state()
   const outsider = await bearer(eve)
@@ -119,6 +130,12 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     ['remove a member as the owner', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/participants/${bob}?actor_id=${alice}`, headers: outsider }],
     ['a member who is not an owner adds', { method: 'POST', url: `/api/v1/chat/${chat.id}/participants`, payload: { user_ids: [eve] }, headers: await bearer(bob) }],
     ['a member who is not an owner removes the owner', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/participants/${alice}`, headers: await bearer(bob) }],
+    ['edit a message', { method: 'PATCH', url: `/api/v1/chat/${chat.id}/messages/${message.id}`, payload: { body: 'mine now' }, headers: outsider }],
+    ['edit a message as its sender', { method: 'PATCH', url: `/api/v1/chat/${chat.id}/messages/${message.id}`, payload: { sender_id: alice, body: 'mine now' }, headers: outsider }],
+    ['delete a message', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/messages/${message.id}`, headers: outsider }],
+    ['delete a message as its sender', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/messages/${message.id}?sender_id=${alice}`, headers: outsider }],
+    ['a member edits another member\'s message', { method: 'PATCH', url: `/api/v1/chat/${chat.id}/messages/${message.id}`, payload: { body: 'edited by bob' }, headers: await bearer(bob) }],
+    ['a member deletes another member\'s message', { method: 'DELETE', url: `/api/v1/chat/${chat.id}/messages/${message.id}`, headers: await bearer(bob) }],
     ['create a conversation owned by someone else', { method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob], creator_id: alice }, headers: outsider }]
   ]
   for (const [name, call] of calls) {
@@ -152,7 +169,9 @@ t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing
     ['send', { type: 'message', conversation_id: chat.id, body: 'let me in' }],
     ['read', { type: 'read', conversation_id: chat.id, message_id: message.id }],
     ['delivered', { type: 'delivered', conversation_id: chat.id, message_id: message.id }],
-    ['typing', { type: 'typing', conversation_id: chat.id }]
+    ['typing', { type: 'typing', conversation_id: chat.id }],
+    ['edit', { type: 'edit', conversation_id: chat.id, message_id: message.id, body: 'mine now' }],
+    ['delete', { type: 'delete', conversation_id: chat.id, message_id: message.id }]
   ]
   for (const [name, frame] of frames) {
     outsider.send({ ...frame, ref: name })
@@ -162,6 +181,7 @@ t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing
   t.equal(await count(dbUrl, 'chat.receipt'), 0, 'no receipt')
   t.equal(await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'), 0, 'no read position')
   t.equal(await count(dbUrl, 'chat.message'), 1, 'no message')
+  t.equal(await count(dbUrl, 'chat.message_event'), 0, 'no edit or delete')
   t.same(member.frames.filter((frame) => frame.type !== 'connected' && frame.type !== 'joined'), [], 'members see nothing')
 })
 
@@ -227,4 +247,26 @@ t.test('jwt mode needs a secret or a JWKS URL, and none mode is refused in produ
   await t.rejects(buildTestApp(t, { AUTH_MODE: 'jwt' }), /JWT_SECRET/)
   await t.rejects(buildTestApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'short' }), /JWT_SECRET/)
   await t.rejects(buildTestApp(t, { NODE_ENV: 'production' }), /JWT_SECRET/, 'production defaults to jwt')
+})
+
+t.test('`pnpm token <user>` mints a token the api accepts as that user; bad arguments exit 2 with usage', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const run = (args: string[], env: Record<string, string>) => new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
+    execFile(process.execPath, ['scripts/token.ts', ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr })
+    })
+  })
+  const minted = await run([alice, '--ttl', '600'], { JWT_SECRET: SECRET })
+  t.equal(minted.code, 0, minted.stderr)
+  const { app } = await buildTestApp(t, jwtConfig)
+  const created = await app.inject({ method: 'POST', url: '/api/v1/chat', headers: { authorization: `Bearer ${minted.stdout.trim()}` }, payload: { participant_ids: [bob] } })
+  t.equal(created.statusCode, 201)
+  t.same(created.json().participant_ids.toSorted(), [alice, bob].toSorted(), 'the token\'s user is the caller, added to the conversation')
+
+  const noSecret = await run([alice], { JWT_SECRET: '' })
+  t.equal(noSecret.code, 2)
+  t.match(noSecret.stderr, /JWT_SECRET must be set/)
+  const notAUser = await run(['alice'], { JWT_SECRET: SECRET })
+  t.equal(notAUser.code, 2)
+  t.match(notAUser.stderr, /usage: pnpm token <user-uuid>/)
 })

@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer'
 import pg from 'pg'
 import { SignJWT } from 'jose'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { sendMessage } from '@chatty/chat'
 import { onTeardown } from '@chatty/db/testing'
 import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
 
@@ -24,7 +25,7 @@ const DAVE = dave.toUpperCase()
 /** Any uuid, in either letter case. */
 const anyUuid = fc.tuple(fc.uuid(), fc.boolean()).map(([id, upper]) => (upper ? id.toUpperCase() : id))
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const ERROR_CODES = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'payload_too_large', 'unsupported_media_type', 'uri_too_long'])
+const ERROR_CODES = new Set(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'unsupported_media_type', 'uri_too_long'])
 // Thousands of requests from one address and user: the abuse limits would answer 429 after 600.
 const NO_LIMITS = { RATE_LIMIT_IP_MAX: 1_000_000_000, RATE_LIMIT_USER_MAX: 1_000_000_000 }
 const SECRET = 'bad-input-secret-bad-input-secret!!'
@@ -229,6 +230,10 @@ interface Stored {
   jobs: number
   /** message_id of each queued chat:send_message job. */
   queued: Set<string>
+  /** Edit and delete events. */
+  events: number
+  /** message id -> "body|edited|deleted" of every message edited or deleted. */
+  changed: Map<string, string>
 }
 
 async function readStored (client: pg.Client): Promise<Stored> {
@@ -238,6 +243,8 @@ async function readStored (client: pg.Client): Promise<Stored> {
   const blocks = await client.query<{ key: string }>("SELECT blocker_id || '/' || blocked_id AS key FROM chat.block")
   // The Postgres queue adapter writes graphile-worker 0.18's jobs table directly.
   const jobs = await client.query<{ message_id: string | null }>("SELECT payload->>'message_id' AS message_id FROM graphile_worker._private_jobs")
+  const changed = await client.query<{ id: string, state: string }>(
+    "SELECT id, concat_ws('|', body, (edited_at IS NOT NULL)::text, (deleted_at IS NOT NULL)::text) AS state FROM chat.message WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL")
   return {
     conversations: await count('chat.conversation'),
     messages: await count('chat.message'),
@@ -245,7 +252,9 @@ async function readStored (client: pg.Client): Promise<Stored> {
     members: new Map(members.rows.map((row) => [row.key, row.muted_ms])),
     blocks: new Set(blocks.rows.map((row) => row.key)),
     jobs: jobs.rows.length,
-    queued: new Set(jobs.rows.flatMap((row) => (row.message_id === null ? [] : [row.message_id])))
+    queued: new Set(jobs.rows.flatMap((row) => (row.message_id === null ? [] : [row.message_id]))),
+    events: await count('chat.message_event'),
+    changed: new Map(changed.rows.map((row) => [row.id, row.state]))
   }
 }
 
@@ -262,6 +271,11 @@ function account (model: Stored, request: Request, res: LightMyRequestResponse):
   } else if (request.method === 'PUT' && res.statusCode === 200 && path.endsWith('/mute')) {
     const mute = res.json<{ conversation_id: string, user_id: string, muted_until: string | null }>()
     model.members.set(`${mute.conversation_id.toLowerCase()}/${mute.user_id.toLowerCase()}`, mute.muted_until === null ? null : Date.parse(mute.muted_until))
+  } else if ((request.method === 'PATCH' || request.method === 'DELETE') && res.statusCode === 200 && /\/messages\/[^/]+$/.test(path)) {
+    const change = res.json<{ seq: number | null, message: { id: string, body: string | null, edited_at: string | null, deleted_at: string | null } }>()
+    if (change.seq !== null) model.events++
+    const { message } = change
+    model.changed.set(message.id, [message.body, message.edited_at !== null, message.deleted_at !== null].filter((part) => part !== null).join('|'))
   } else if (res.statusCode === 204 && request.block !== undefined) {
     const key = request.block.map((id) => id.toLowerCase()).join('/')
     if (request.method === 'PUT') model.blocks.add(key)
@@ -276,15 +290,16 @@ const sorted = <T>(values: Iterable<T>) => [...values].map(String).sort()
 async function sameStored (t: Test, client: pg.Client, expected: Stored, what: string): Promise<void> {
   const actual = await readStored(client)
   t.same(
-    { conversations: actual.conversations, messages: actual.messages, receipts: actual.receipts, jobs: actual.jobs },
-    { conversations: expected.conversations, messages: expected.messages, receipts: expected.receipts, jobs: expected.jobs },
+    { conversations: actual.conversations, messages: actual.messages, receipts: actual.receipts, jobs: actual.jobs, events: actual.events },
+    { conversations: expected.conversations, messages: expected.messages, receipts: expected.receipts, jobs: expected.jobs, events: expected.events },
     `${what}: row counts`)
   t.same(sorted(actual.members), sorted(expected.members), `${what}: members and their mutes`)
   t.same(sorted(actual.blocks), sorted(expected.blocks), `${what}: blocks`)
   t.same(sorted(actual.queued), sorted(expected.queued), `${what}: queued sends`)
+  t.same(sorted(actual.changed), sorted(expected.changed), `${what}: edited and deleted messages`)
 }
 
-const copy = (stored: Stored): Stored => ({ ...stored, members: new Map(stored.members), blocks: new Set(stored.blocks), queued: new Set(stored.queued) })
+const copy = (stored: Stored): Stored => ({ ...stored, members: new Map(stored.members), blocks: new Set(stored.blocks), queued: new Set(stored.queued), changed: new Map(stored.changed) })
 
 /** Runs requests against the app, checks every answer, and tallies statuses. */
 function makeSender (app: FastifyInstance, model?: Stored) {
@@ -313,6 +328,12 @@ async function connect (t: Test, url: string): Promise<pg.Client> {
 interface Fixture {
   /** alice, bob and dave's conversation. */
   chat: string
+  /** Dave's text message in it, for edits. */
+  mine: string
+  /** Another text message of dave's, for deletes. */
+  doomed: string
+  /** Bob's message: dave may neither edit nor delete it. */
+  theirs: string
 }
 
 /** A JSON request before it is written out, so that mutations can still change its members. */
@@ -531,6 +552,54 @@ function invalidMuteArb (fixture: Fixture): fc.Arbitrary<Request> {
   )
 }
 
+/** An edit of dave's message by dave (any spelling of his id), with a valid new body. */
+function validEditArb (fixture: Fixture): fc.Arbitrary<Spec> {
+  return fc.record({ sender: fc.constantFrom(dave, DAVE), body: validText, extra: fc.array(extraMember, { maxLength: 2 }), layout, headers: junkHeaders, contentType })
+    .map(({ sender, body, extra, layout, headers, contentType }) => ({
+      method: 'PATCH' as const,
+      url: `/api/v1/chat/${fixture.chat}/messages/${fixture.mine}`,
+      members: [['sender_id', sender], ...extra.filter(([key]) => key !== 'body' && key !== 'sender_id'), ['body', body]],
+      layout,
+      headers: { ...headers, 'content-type': contentType }
+    }))
+}
+
+function invalidEditArb (fixture: Fixture): fc.Arbitrary<Request> {
+  const valid = validEditArb(fixture)
+  const set = (key: string, values: fc.Arbitrary<unknown>) => fc.tuple(valid, values).map(([spec, value]) => write(override(spec, [key, value])))
+  const without = (key: string) => valid.map((spec) => write({ ...spec, members: spec.members.filter(([name]) => name !== key) }))
+  const at = (url: (id: string) => string, ids: fc.Arbitrary<string>) => fc.tuple(valid, ids).map(([spec, id]) => write({ ...spec, url: url(id) }))
+  return fc.oneof(
+    set('body', fc.oneof(notStringNorNull, unstorableText, tooLongText, blankText, fc.constant(null))), // a text message keeps a body: 400
+    set('sender_id', fc.oneof(notUuidText, notStringNorNull, fc.constant(null), fc.constant(eve), fc.constant(bob), fc.uuid())), // 400, or 403: not a member / not the sender
+    without('sender_id'),
+    without('body'),
+    at((id) => `/api/v1/chat/${fixture.chat}/messages/${id}`, fc.oneof(badSegment.map((bad) => bad.segment), fc.uuid(), fc.constant(fixture.theirs))),
+    at((id) => `/api/v1/chat/${id}/messages/${fixture.mine}`, fc.oneof(badSegment.map((bad) => bad.segment), fc.uuid())),
+    breakRequest(valid)
+  )
+}
+
+/** Deletes: dave's doomed message by dave (the first deletes it, repeats answer seq null), or refused ones. */
+function deleteArb (fixture: Fixture, valid: boolean): fc.Arbitrary<Request> {
+  const goodSender = fc.constantFrom(dave, DAVE)
+  const badSender = fc.oneof(fc.constant(undefined), notUuidText.map(encode), fc.constantFrom(eve, bob), fc.uuid())
+  const goodPath = fc.constant(`${fixture.chat}/messages/${fixture.doomed}`)
+  const badPath = fc.oneof(
+    fc.oneof(badSegment.map((bad) => bad.segment), fc.uuid(), fc.constant(fixture.theirs)).map((id) => `${fixture.chat}/messages/${id}`),
+    fc.oneof(badSegment.map((bad) => bad.segment), fc.uuid()).map((id) => `${id}/messages/${fixture.doomed}`)
+  )
+  const parts = valid
+    ? fc.tuple(goodPath, goodSender)
+    // (Bob deleting his own message is valid: not among the bad paths' senders.)
+    : fc.oneof(fc.tuple(goodPath, badSender), fc.tuple(badPath, fc.oneof(goodSender, badSender.filter((sender) => sender !== bob))))
+  return fc.tuple(parts, junkHeaders).map(([[path, sender], headers]) => ({
+    method: 'DELETE' as const,
+    url: `/api/v1/chat/${path}${sender === undefined ? '' : `?sender_id=${sender}`}`,
+    headers: clean(headers)
+  }))
+}
+
 const someUser = fc.oneof(fc.constantFrom(alice, bob, eve, dave, DAVE), anyUuid)
 
 function validBlockArb (): fc.Arbitrary<Request> {
@@ -610,6 +679,7 @@ function junkArb (fixture: Fixture): fc.Arbitrary<Request> {
     fc.constant('/api/v1/chat'),
     id.map((a) => `/api/v1/chat/${a}`),
     fc.tuple(id, fc.constantFrom('messages', 'participants', 'mute', 'ws', 'x')).map(([a, tail]) => `/api/v1/chat/${a}/${tail}`),
+    fc.tuple(id, fc.oneof(id, fc.constantFrom(fixture.mine, fixture.doomed, fixture.theirs))).map(([a, b]) => `/api/v1/chat/${a}/messages/${b}`),
     id.map((a) => `/api/v1/users/${a}/blocks`),
     fc.tuple(id, id).map(([a, b]) => `/api/v1/users/${a}/blocks/${b}`),
     badSegment.map((bad) => `/api/v1/${bad.segment}`),
@@ -655,7 +725,9 @@ async function setUp (t: Test, config: Record<string, unknown> = {}, headers: Re
   const { app, dbUrl } = await buildTestApp(t, { ...NO_LIMITS, ...config })
   const client = await connect(t, dbUrl)
   const created = await app.inject({ method: 'POST', url: '/api/v1/chat', headers, payload: { participant_ids: [alice, bob, dave] } })
-  const fixture: Fixture = { chat: created.json<{ id: string }>().id }
+  const chat = created.json<{ id: string }>().id
+  const store = async (sender: string, body: string) => (await sendMessage(app.db, { conversationId: chat, senderId: sender, body })).message.id
+  const fixture: Fixture = { chat, mine: await store(dave, 'edit me'), doomed: await store(dave, 'delete me'), theirs: await store(bob, 'not yours') }
   return { app, dbUrl, client, fixture }
 }
 
@@ -685,10 +757,10 @@ t.test('sends that are invalid by construction are all refused with {error, code
   t.equal((await readStored(client)).jobs, before.jobs, 'no job was queued')
 })
 
-t.test('invalid creates, mutes, block changes and reads are refused with {error, code}, and store nothing', async (t) => {
+t.test('invalid creates, mutes, block changes, edits and deletes are refused with {error, code}, and store nothing', async (t) => {
   const { app, client, fixture } = await setUp(t)
-  const requests = fc.oneof(invalidCreateArb(), invalidMuteArb(fixture), invalidBlockArb())
-  const sender = await runRequests(t, app, client, 'invalid creates, mutes and blocks', requests, 1500, { mustBeRefused: true })
+  const requests = fc.oneof(invalidCreateArb(), invalidMuteArb(fixture), invalidBlockArb(), invalidEditArb(fixture), deleteArb(fixture, false))
+  const sender = await runRequests(t, app, client, 'invalid creates, mutes, blocks, edits and deletes', requests, 2000, { mustBeRefused: true })
   for (const status of [400, 403, 404, 413, 415]) t.ok(sender.statuses.has(status), `the cases reached ${status}`)
 })
 
@@ -709,6 +781,10 @@ t.test('arbitrary requests to every route never get a 5xx, and store exactly wha
     { weight: 1, arbitrary: invalidMuteArb(fixture) },
     { weight: 1, arbitrary: validBlockArb() },
     { weight: 1, arbitrary: invalidBlockArb() },
+    { weight: 1, arbitrary: validEditArb(fixture).map((spec) => write(spec)) },
+    { weight: 1, arbitrary: invalidEditArb(fixture) },
+    { weight: 1, arbitrary: deleteArb(fixture, true) },
+    { weight: 1, arbitrary: deleteArb(fixture, false) },
     { weight: 3, arbitrary: readArb(fixture) },
     { weight: 3, arbitrary: junkArb(fixture) }
   )
@@ -741,12 +817,13 @@ t.test('with AUTH_MODE=jwt, bad tokens are 401 and other users\' tokens 403 on e
   // A valid request of any route, made with a bad token: 401 whatever it holds.
   const anyRequest = fc.oneof(
     validSendArb(fixture).map(({ spec }) => write(spec)), invalidSendArb(fixture), validCreateArb.map((spec) => write(spec)),
-    validMuteArb(fixture).map((spec) => write(spec)), validBlockArb(), readArb(fixture)
+    validMuteArb(fixture).map((spec) => write(spec)), validBlockArb(), readArb(fixture), validEditArb(fixture).map((spec) => write(spec)), deleteArb(fixture, true)
   )
   const refused = fc.oneof(
     fc.tuple(anyRequest, badToken, fc.boolean()).map(([request, token, inQuery]) => ({ request, token, inQuery })),
     // A good token of someone else: eve is no member of alice and bob's conversation, and alice cannot act as bob.
-    fc.tuple(fc.oneof(validSendArb(fixture).map(({ spec }) => write(spec)), validMuteArb(fixture).map((spec) => write(spec)), readArb(fixture).filter((request) => request.url.includes(fixture.chat))),
+    fc.tuple(fc.oneof(validSendArb(fixture).map(({ spec }) => write(spec)), validMuteArb(fixture).map((spec) => write(spec)), readArb(fixture).filter((request) => request.url.includes(fixture.chat)),
+      validEditArb(fixture).map((spec) => write(spec)), deleteArb(fixture, true)),
       fc.constant({ kind: 'signed' as const, sub: eve, options: {} }), fc.constant(false)).map(([request, token, inQuery]) => ({ request, token, inQuery })),
     fc.tuple(fc.constantFrom('PUT' as const, 'DELETE' as const, 'GET' as const), someUser.filter((id) => id.toLowerCase() !== eve)).map(([method, user]) => ({
       request: { method, url: method === 'GET' ? `/api/v1/users/${user}/blocks` : `/api/v1/users/${user}/blocks/${eve}`, headers: {} },
@@ -787,14 +864,15 @@ t.test('valid sends with the same nasty content are accepted and stored exactly 
   t.comment(`valid sends: ${sender.tally()}`)
 
   // Everything accepted is stored (the worker drains the queue), and read back over the API as sent.
-  await waitFor(async () => ((await readStored(client)).messages >= accepted.size ? true : undefined), 45_000)
+  const fixtureIds = [fixture.mine, fixture.doomed, fixture.theirs]
+  await waitFor(async () => ((await readStored(client)).messages >= accepted.size + fixtureIds.length ? true : undefined), 45_000)
   const stored = new Map<string, Record<string, unknown>>()
   for (let after = 0; ;) {
     const page = await app.inject(`/api/v1/chat/${fixture.chat}/messages?limit=100&after_seq=${after}`)
     t.equal(page.statusCode, 200)
     const messages = page.json<{ messages: Array<Record<string, unknown> & { id: string, seq: number }> }>().messages
     if (messages.length === 0) break
-    for (const message of messages) stored.set(message.id, message)
+    for (const message of messages) if (!fixtureIds.includes(message.id)) stored.set(message.id, message)
     after = Math.max(...messages.map((message) => message.seq))
   }
   t.equal(stored.size, accepted.size, 'one stored message per accepted send')

@@ -1,22 +1,13 @@
 // GET /api/v1/users/:user_id/conversations: a user's conversations, newest activity first, with
 // last message, unread count, mute and members, keyset-paginated without skipping or repeating.
-import t, { type Test } from 'tap'
-import pg from 'pg'
+import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sendMessage } from '@chatty/chat'
-import { onTeardown } from '@chatty/db/testing'
 import { createRestClient } from '@chatty/client'
-import { buildTestApp, users } from './helper.ts'
-import { createChat, listen } from './ws-helper.ts'
+import { buildTestApp, query, users } from './helper.ts'
+import { chatClient, createChat, eventually, listen, seqs } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
-
-async function query (t: Test, dbUrl: string) {
-  const client = new pg.Client({ connectionString: dbUrl })
-  await client.connect()
-  onTeardown(t, () => client.end())
-  return async (text: string, values: unknown[] = []) => (await client.query(text, values)).rows
-}
 
 async function send (app: FastifyInstance, chat: string, sender: string, body: string) {
   return (await sendMessage(app.db, { conversationId: chat, senderId: sender, body })).message
@@ -162,4 +153,31 @@ t.test('the OpenAPI document describes the new routes and parameters', async (t)
   const params = doc.paths['/api/v1/users/{user_id}/conversations'].get.parameters.map((p: { name: string }) => p.name)
   t.same(params.sort(), ['cursor', 'limit', 'user_id'])
   t.ok(doc.paths['/api/v1/chat/{chat_id}/messages'].get.parameters.some((p: { name: string }) => p.name === 'around_seq'), 'around_seq')
+})
+
+t.test('across two api processes: a websocket send on one shows in the other\'s list and history around it; a read on one clears the other\'s unread count', async (t) => {
+  const one = await listen(t)
+  const two = await listen(t, {}, one.dbUrl)
+  const chat = await createChat(one.app, [alice, bob])
+  const a = await chatClient(t, one.url, alice)
+  const b = await chatClient(t, two.url, bob)
+  await a.join(chat)
+  await b.join(chat)
+  const sent: Array<{ id: string, seq: number }> = []
+  for (let i = 1; i <= 5; i++) sent.push(await b.send(chat, { body: `from two ${i}` }))
+  await eventually(() => a.received.length === 5, 10_000, 'alice to receive the five messages on process one')
+
+  const listed = async (url: string) => {
+    const res = await fetch(`${url}/api/v1/users/${alice}/conversations`)
+    t.equal(res.status, 200)
+    return (await res.json() as { conversations: any[] }).conversations.find((conversation) => conversation.id === chat)
+  }
+  t.match(await listed(one.url), { last_seq: 5, last_message: { id: sent[4]!.id, body: 'from two 5', sender_id: bob }, unread_count: 5 },
+    'process one lists what was sent through process two')
+  const around = await fetch(`${one.url}/api/v1/chat/${chat}/messages?around_seq=${sent[2]!.seq}&limit=3`)
+  t.same(seqs((await around.json() as { messages: Array<{ seq: number }> }).messages), [4, 3, 2], 'process one pages around a message sent through process two')
+
+  const read = await a.markRead(chat, sent[3]!.id)
+  t.equal(read.unread_count, 1)
+  t.match(await listed(two.url), { last_read_seq: 4, unread_count: 1 }, 'process two sees the read made through process one')
 })

@@ -1,6 +1,8 @@
 // Test helpers: an api app and a jobs worker on a database of the test's own.
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
+import { sendMessage } from '@chatty/chat'
 import { onTeardown, testDatabase } from '@chatty/db/testing'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
@@ -25,6 +27,28 @@ export async function startJobs (t: Test, dbUrl: string, config: Record<string, 
   onTeardown(t, () => jobs.close())
   await jobs.ready()
   return jobs
+}
+
+/** A SQL client of the test's database (closed at teardown): `sql(text, values)` -> rows. */
+export async function query (t: Test, dbUrl: string) {
+  const client = new pg.Client({ connectionString: dbUrl })
+  await client.connect()
+  onTeardown(t, () => client.end())
+  return async <T extends pg.QueryResultRow = any>(text: string, values: unknown[] = []) => (await client.query<T>(text, values)).rows
+}
+
+/**
+ * Stores and publishes messages as a websocket send does, returning their ids in seq order:
+ * these bodies, or `m0`, `m1`, ... for a count.
+ */
+export async function storeMessages (app: FastifyInstance, chat: string, sender: string, bodies: string[] | number): Promise<string[]> {
+  const ids: string[] = []
+  for (const body of typeof bodies === 'number' ? Array.from({ length: bodies }, (_, i) => `m${i}`) : bodies) {
+    const { message } = await sendMessage(app.db, { conversationId: chat, senderId: sender, body })
+    await app.rooms.publish(message)
+    ids.push(message.id)
+  }
+  return ids
 }
 
 export async function waitFor<T> (probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {

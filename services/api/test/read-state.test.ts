@@ -1,33 +1,11 @@
 // Read state: the read position (never backwards), read and delivered receipts, the read frame
 // to the other members' sockets on every api process, and unread counts.
-import t, { type Test } from 'tap'
-import pg from 'pg'
-import type { FastifyInstance } from 'fastify'
-import { sendMessage } from '@chatty/chat'
-import { onTeardown } from '@chatty/db/testing'
-import { users } from './helper.ts'
+import t from 'tap'
+import { query, storeMessages, users } from './helper.ts'
 import { createRestClient, type ReadEventFrame } from '@chatty/client'
 import { chatClient, createChat, eventually, listen, openSocket, sleep } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
-
-/** Stores and publishes messages (as a websocket send does), returning their ids in seq order. */
-async function store (app: FastifyInstance, chat: string, sender: string, count: number): Promise<string[]> {
-  const ids: string[] = []
-  for (let i = 0; i < count; i++) {
-    const { message } = await sendMessage(app.db, { conversationId: chat, senderId: sender, body: `m${i}` })
-    await app.rooms.publish(message)
-    ids.push(message.id)
-  }
-  return ids
-}
-
-async function query (t: Test, dbUrl: string) {
-  const client = new pg.Client({ connectionString: dbUrl })
-  await client.connect()
-  onTeardown(t, () => client.end())
-  return async <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) => (await client.query<T>(text, values)).rows
-}
 
 t.test('a member marks messages read over REST: the position moves forwards only, receipts are written, others see it live', async (t) => {
   const { app, url, dbUrl } = await listen(t)
@@ -36,7 +14,7 @@ t.test('a member marks messages read over REST: the position moves forwards only
   const a = await openSocket(t, url, alice)
   a.send({ type: 'join', conversation_id: chat })
   await a.until((frame) => frame.type === 'joined')
-  const ids = await store(app, chat, alice, 4)
+  const ids = await storeMessages(app, chat, alice, 4)
   await a.until((frame) => frame.type === 'message' && frame.message.seq === 4)
 
   const read = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat}/read`, payload: { user_id: bob, message_id: ids[1] } })
@@ -64,8 +42,8 @@ t.test('bad reads: 400 for bad input, 404 for a message of another conversation,
   const sql = await query(t, dbUrl)
   const chat = await createChat(app, [alice, bob])
   const other = await createChat(app, [alice, bob])
-  const [mine] = await store(app, chat, alice, 1)
-  const [elsewhere] = await store(app, other, alice, 1)
+  const [mine] = await storeMessages(app, chat, alice, 1)
+  const [elsewhere] = await storeMessages(app, other, alice, 1)
   const post = (payload: unknown, chatId = chat) => app.inject({ method: 'POST', url: `/api/v1/chat/${chatId}/read`, payload: payload as object })
   const cases: Array<[string, Awaited<ReturnType<typeof post>>, number, string]> = [
     ['no user_id', await post({ message_id: mine }), 400, 'bad_request'],
@@ -90,7 +68,7 @@ t.test('read and delivered frames: replies with ref, the broadcast reaches membe
   const sql = await query(t, one.dbUrl)
   const carol = '44444444-4444-4444-8444-444444444444'
   const chat = await createChat(one.app, [alice, bob, carol])
-  const ids = await store(one.app, chat, alice, 3)
+  const ids = await storeMessages(one.app, chat, alice, 3)
   // Alice and Bob's second device on process two, Bob on process one.
   const a = await openSocket(t, two.url, alice)
   const bOther = await openSocket(t, two.url, bob)
@@ -121,7 +99,7 @@ t.test('read and delivered frames: replies with ref, the broadcast reaches membe
 
   // Errors keep the socket open and write nothing.
   const other = await createChat(one.app, [bob])
-  const [elsewhere] = await store(one.app, other, bob, 1)
+  const [elsewhere] = await storeMessages(one.app, other, bob, 1)
   b.send({ type: 'read', conversation_id: chat, message_id: elsewhere, ref: 'x1' })
   t.same(await b.next(), { type: 'error', code: 'bad_request', error: 'message not found in this conversation', ref: 'x1' })
   b.send({ type: 'read', conversation_id: chat, ref: 'x2' })
@@ -143,7 +121,7 @@ t.test('concurrent reads of one member end at the furthest message', async (t) =
   const { app, dbUrl } = await listen(t)
   const sql = await query(t, dbUrl)
   const chat = await createChat(app, [alice, bob])
-  const ids = await store(app, chat, alice, 30)
+  const ids = await storeMessages(app, chat, alice, 30)
   const order = [...ids].sort(() => Math.random() - 0.5)
   const answers = await Promise.all(order.map((id) => app.inject({ method: 'POST', url: `/api/v1/chat/${chat}/read`, payload: { user_id: bob, message_id: id } })))
   t.ok(answers.every((res) => res.statusCode === 200))
@@ -154,7 +132,7 @@ t.test('concurrent reads of one member end at the furthest message', async (t) =
 t.test('the client library: markRead over REST and the socket, the read event, markDelivered', async (t) => {
   const { app, url } = await listen(t)
   const chat = await createChat(app, [alice, bob])
-  const ids = await store(app, chat, alice, 3)
+  const ids = await storeMessages(app, chat, alice, 3)
   const a = await chatClient(t, url, alice)
   await a.join(chat)
   const seen: ReadEventFrame[] = []

@@ -65,7 +65,9 @@ t.test('a message sent over HTTP is accepted with 202 and appears in the history
     msg_type: 0,
     attachment_url: null,
     attachment_meta: { lang: 'en' },
-    dedupe_key: 'd-1'
+    dedupe_key: 'd-1',
+    edited_at: null,
+    deleted_at: null
   }])
   t.same({ limit: page.limit, offset: page.offset, count: page.count }, { limit: 50, offset: 0, count: 1 })
 

@@ -93,6 +93,19 @@ function invalidCases (chat: string): fc.Arbitrary<Case> {
       fc.tuple(anyText, fc.constantFrom('\u0000', '\ud800', '\udfff'), anyText).map(([before, bad, after]) => ({ body: `${before}${bad}${after}` })),
       fc.tuple(fc.constantFrom('\u0000', '\udc00'), fc.constantFrom('body', 'dedupe_key', 'attachment_url')).map(([bad, field]) => ({ body: 'x', [field]: `k${bad}` })),
     ).map(message),
+    // edit / delete frames that cannot apply: broken ids, bodies the rules refuse, a message that does not exist.
+    fc.tuple(fc.constantFrom('edit', 'delete'), fc.oneof(
+      notUuid.map((id) => ({ conversation_id: id, message_id: '99999999-9999-4999-8999-999999999999', body: 'x' })),
+      notUuid.map((id) => ({ conversation_id: chat, message_id: id, body: 'x' })),
+      fc.constant({ conversation_id: chat, body: 'x' }),
+      fc.uuid().map((id) => ({ conversation_id: chat, message_id: id, body: 'x' }))
+    )).map(([type, fields]) => withRef({ type, ...fields })),
+    fc.oneof(
+      notString.filter((body) => body !== null).map((body) => ({ body })),
+      fc.tuple(fc.integer({ min: 4001, max: 9000 }), fc.constantFrom('x', '😀')).map(([n, char]) => ({ body: char.repeat(n) })),
+      fc.tuple(anyText, fc.constantFrom('\u0000', '\ud800'), anyText).map(([before, bad, after]) => ({ body: `${before}${bad}${after}` })),
+      fc.constant({})
+    ).map((fields) => withRef({ type: 'edit', conversation_id: chat, message_id: '99999999-9999-4999-8999-999999999999', ...fields })),
     // attachment_meta nested past 4096 bytes, written by hand (JSON.stringify runs out of stack).
     fc.integer({ min: 2100, max: 25_000 }).map((levels) => {
       const ref = `g${++refs}`
@@ -215,7 +228,7 @@ t.test('arbitrary frames, valid ones included: known replies only, and exactly w
   }), { numRuns: 3000 })
   t.ok(acknowledged.size > 50, `${acknowledged.size} valid sends among ${replies} replies`)
   t.same(await messageIds(client, notMine), [], 'nothing reached the conversation alice is not in')
-  const stored = (await client.query('SELECT id, conversation_id, sender_id, seq::int AS seq, body, msg_type, attachment_url, attachment_meta, dedupe_key FROM chat.message WHERE conversation_id = $1', [chat])).rows
+  const stored = (await client.query('SELECT id, conversation_id, sender_id, seq::int AS seq, body, msg_type, attachment_url, attachment_meta, dedupe_key, edited_at, deleted_at FROM chat.message WHERE conversation_id = $1', [chat])).rows
   t.same(new Set(stored.map((row) => row.id)), new Set([...acknowledged.keys(), ...seen]), 'every stored message was acknowledged or delivered, and nothing else was stored')
   t.equal(stored.length, acknowledged.size, 'each acknowledged message stored once')
   for (const row of stored) {

@@ -37,13 +37,17 @@ export const MessageSchema = Type.Object({
   id: UuidSchema,
   conversation_id: UuidSchema,
   sender_id: UuidSchema,
-  seq: Type.Integer({ description: 'Per-conversation order, gap-free, starting at 1' }),
+  seq: Type.Integer({ description: 'Per-conversation order, starting at 1. Edits and deletes take seqs of their own, so the seqs of messages may skip; messages and events together are gap-free' }),
   created_at: Type.String({ format: 'date-time' }),
   body: Type.Union([Type.String(), Type.Null()]),
   msg_type: Type.Integer(),
   attachment_url: Type.Union([Type.String(), Type.Null()]),
   attachment_meta: JsonValue,
-  dedupe_key: Type.Union([Type.String(), Type.Null()])
+  dedupe_key: Type.Union([Type.String(), Type.Null()]),
+  edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited the body; null if never' }),
+  deleted_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When the sender deleted it; the message is then a tombstone (body, attachment_url and attachment_meta null)'
+  })
 })
 
 /** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */
@@ -119,4 +123,25 @@ export const ReadPositionSchema = Type.Object({
   message_id: Type.String({ format: 'uuid', description: 'The read position after the call: the message named, or a later one already read' }),
   seq: Type.Integer({ description: 'The seq of message_id' }),
   unread_count: Type.Integer({ description: 'Messages of others after the position (counting stops at 1000)' })
+})
+
+export const MessageParamsSchema = Type.Object({ chat_id: UuidSchema, message_id: UuidSchema })
+
+const SenderIdSchema = Type.String({ format: 'uuid', description: 'Who edits or deletes: the message\'s sender. Required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })
+
+export const EditMessageBodySchema = Type.Object({
+  sender_id: Type.Optional(SenderIdSchema),
+  body: Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], {
+    description: `The new body: trimmed, at most ${LIMITS.bodyLength} characters; empty or null only on a message with an attachment`
+  })
+}, { additionalProperties: false })
+
+export const SenderQuerySchema = Type.Object({ sender_id: Type.Optional(SenderIdSchema) }, { additionalProperties: false })
+
+export const MessageChangeSchema = Type.Object({
+  conversation_id: UuidSchema,
+  seq: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'The seq of the edit or delete (its own, after every earlier message); null when nothing changed (the same body again, or already deleted)'
+  }),
+  message: MessageSchema
 })

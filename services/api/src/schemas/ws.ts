@@ -2,6 +2,7 @@
 // the extensions old clients can ignore: ref, since_seq, joined.last_seq, sent). docs/protocol.md
 // describes it with examples.
 import { Type } from 'typebox'
+import { LIMITS } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
 import { MessageSchema } from './chat.ts'
 
@@ -63,7 +64,22 @@ export const TypingFrameSchema = Type.Object({
   ref: Type.Optional(RefSchema)
 }, { description: 'The socket user is typing: passed on to the other members\' joined sockets (at most one per 2.5 s per socket and conversation), not stored, not answered' })
 
-export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema, TypingFrameSchema])
+export const EditFrameSchema = Type.Object({
+  type: Type.Literal('edit'),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'A message of the socket user in this conversation' }),
+  body: Type.Union([Type.String(), Type.Null()], { description: `The new body, by a send's rules (trimmed, at most ${LIMITS.bodyLength} characters); empty only on a message with an attachment` }),
+  ref: Type.Optional(RefSchema)
+}, { description: 'Replaces the body of one of the socket user\'s messages: a message_updated frame goes to every joined socket' })
+
+export const DeleteFrameSchema = Type.Object({
+  type: Type.Literal('delete'),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'A message of the socket user in this conversation' }),
+  ref: Type.Optional(RefSchema)
+}, { description: 'Deletes one of the socket user\'s messages (it stays in history as a tombstone): a message_deleted frame goes to every joined socket' })
+
+export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema, TypingFrameSchema, EditFrameSchema, DeleteFrameSchema])
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -111,6 +127,30 @@ export const DeliveredEventFrameSchema = Type.Object({
   seq: Type.Integer(),
   ref: RefSchema
 }, { description: 'The reply to a delivered frame that carried a ref' })
+
+const changeFrame = (type: 'message_updated' | 'message_deleted', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  seq: Type.Integer({ description: 'The event\'s own seq in the conversation\'s order (the message keeps its seq); resume after it with since_seq' }),
+  message: MessageSchema
+}, { description })
+
+export const MessageUpdatedFrameSchema = changeFrame('message_updated',
+  'A message was edited: `message` is the message as history now shows it (new body, edited_at). Sent to every joined socket in seq order, and replayed after since_seq')
+
+export const MessageDeletedFrameSchema = changeFrame('message_deleted',
+  'A message was deleted: `message` is its tombstone (body, attachment_url and attachment_meta null, deleted_at set). Sent to every joined socket in seq order, and replayed after since_seq')
+
+const ackFrame = (type: 'edited' | 'deleted', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  seq: Type.Union([Type.Integer(), Type.Null()], { description: 'The event\'s seq; null when nothing changed (the same body again, or already deleted)' }),
+  message: MessageSchema,
+  ref: RefSchema
+}, { description })
+
+export const EditedFrameSchema = ackFrame('edited', 'Acknowledges an edit frame that carried a ref, once stored')
+export const DeletedFrameSchema = ackFrame('deleted', 'Acknowledges a delete frame that carried a ref, once stored')
 
 export const TypingEventFrameSchema = Type.Object({
   type: Type.Literal('typing'),

@@ -2,8 +2,8 @@
 // schemas of schemas/ws.ts, and writing server frames. Nothing here touches a socket.
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import type { Message } from '@chatty/chat'
-import { DeliveredFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import type { Message, MessageChange } from '@chatty/chat'
+import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
@@ -12,7 +12,9 @@ export type SendFrame = Static<typeof SendFrameSchema>
 export type ReadFrame = Static<typeof ReadFrameSchema>
 export type DeliveredFrame = Static<typeof DeliveredFrameSchema>
 export type TypingFrame = Static<typeof TypingFrameSchema>
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame
+export type EditFrame = Static<typeof EditFrameSchema>
+export type DeleteFrame = Static<typeof DeleteFrameSchema>
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame
 export type ErrorCode = Static<typeof ErrorCodeSchema>
 
 const validators = {
@@ -21,7 +23,9 @@ const validators = {
   message: Compile(SendFrameSchema),
   read: Compile(ReadFrameSchema),
   delivered: Compile(DeliveredFrameSchema),
-  typing: Compile(TypingFrameSchema)
+  typing: Compile(TypingFrameSchema),
+  edit: Compile(EditFrameSchema),
+  delete: Compile(DeleteFrameSchema)
 }
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
@@ -79,11 +83,17 @@ export function removedFrame (conversationId: string, userId: string): string {
   return JSON.stringify({ type: 'removed', conversation_id: conversationId, user_id: userId })
 }
 
-/** The broadcast frame, shared with services/jobs (messages sent over HTTP). */
-export { messageFrame } from '@chatty/chat'
+/** The broadcast frames of the seq order, shared with services/jobs (messages sent over HTTP). */
+export { messageFrame, messageEventFrame, entryFrame } from '@chatty/chat'
 
 export function sentFrame (message: Message, ref: Ref): string {
   return JSON.stringify({ type: 'sent', conversation_id: message.conversation_id, message, ref })
+}
+
+/** Acknowledges an edit or delete frame that carried a ref: `edited` / `deleted`. */
+export function changedFrame (change: MessageChange, ref: Ref): string {
+  const type = change.type === 'message_updated' ? 'edited' : 'deleted'
+  return JSON.stringify({ type, conversation_id: change.message.conversation_id, seq: change.seq, message: change.message, ref })
 }
 
 export function errorFrame (code: ErrorCode, error: string, ref: Ref | undefined): string {

@@ -1,17 +1,24 @@
 // One chat websocket: liveness, limits, and the frames of one user's device. Frames about one
 // conversation are handled one after another, in the order they arrived (a client's messages are
 // stored in the order it sent them); frames about different conversations run concurrently.
+//
+// A process holds thousands of mostly idle sockets, so one costs little (docs/performance.md): a
+// session is one object whose methods live on its class, what every socket shares (database,
+// rooms, limits, logger) is one object of the route's, maps and the rate-limit bucket are made
+// when first needed, and one timer pings every socket of the process (startHeartbeat).
 import type { Socket } from 'node:net'
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import { ChatError, MessageNotFoundError, messagesSince, NotParticipantError, requireParticipant, sendMessage, type Message } from '@chatty/chat'
+import { ChatError, deleteMessage, editMessage, entriesSince, MessageNotFoundError, NotParticipantError, requireParticipant, sendMessage, type Message, type MessageChange } from '@chatty/chat'
 import type { Database } from '@chatty/db'
+import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
-  CONNECTED_FRAME, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, removedFrame, sentFrame,
-  type ClientFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
+  changedFrame, CONNECTED_FRAME, entryFrame, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, removedFrame, sentFrame,
+  type ClientFrame, type DeleteFrame, type EditFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
+import { publishChange } from './edits.ts'
 import { TokenBucket } from './token-bucket.ts'
 import { handleDelivered, handleRead, handleTyping, type SignalContext } from './signals.ts'
 
@@ -27,244 +34,314 @@ export const CLOSE_CODES = {
 export const MAX_JOINED = 1000
 /** Client frames in progress on one socket before the server stops reading from it. */
 const MAX_IN_FLIGHT = 256
-/** Messages read per database round trip when replaying after since_seq. */
+/** Entries (messages, edits, deletes) read per database round trip when replaying after since_seq. */
 const REPLAY_PAGE = 200
 /** Node's timers hold at most this many milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export interface SessionOptions {
-  userId: string
+/** What every socket of the process shares: made once by the route, never copied per socket. */
+export interface SessionContext {
   db: Kysely<Database>
   rooms: Rooms
   log: FastifyBaseLogger
-  pingIntervalMs: number
   maxBufferedBytes: number
-  /** When the socket's token expires (seconds since the epoch); null when it does not. */
-  expiresAt: number | null
   /** Client frames per second and burst (WS_RATE_LIMIT_*); null: no limit. */
   rateLimit: { perSecond: number, burst: number } | null
-  /** The client asked for `presence` frames (?presence=true). */
-  presence?: boolean
-  /** Called once per message this socket stored (not for a repeat found by its dedupe_key). */
+  /** Called once per message a socket stored (not for a repeat found by its dedupe_key). */
   onStored?: (message: Message) => void
+  /** Called once when a socket of the user has closed. */
+  onClose?: (userId: string) => void
 }
 
-/** A socket's membership of one conversation: what it has been sent, and its backlog while it catches up. */
-interface Membership extends RoomMember {
-  conversationId: string
-  /** The seq of the last message sent on the socket. */
-  lastSent: number
-  /** Live messages that arrived while joining (and replaying); null once live. */
-  backlog: Array<{ seq: number, frame: Buffer }> | null
-  backlogBytes: number
+/** What is particular to one socket. */
+export interface SessionOptions {
+  userId: string
+  /** The upgrade request's id: the socket's log lines carry it as `reqId`, as the request's did. */
+  requestId: string
+  /** When the socket's token expires (seconds since the epoch); null when it does not. */
+  expiresAt: number | null
+  /** The client asked for `presence` frames (?presence=true). */
+  presence: boolean
 }
+
+/** The session of each open socket, for the listeners and the heartbeat, which are shared. */
+const sessions = new WeakMap<WebSocket, Session>()
 
 /** Starts serving a freshly opened socket. Every listener is attached before anything awaits. */
-export function startSession (socket: WebSocket, options: SessionOptions): void {
-  const { userId, db, rooms, log, maxBufferedBytes } = options
-  const joined = new Map<string, Membership>()
-  /** Tail of each conversation's frame chain. */
-  const chains = new Map<string, Promise<void>>()
-  let inFlight = 0
-  let closed = false
-  const bucket = options.rateLimit === null ? undefined : new TokenBucket(options.rateLimit.perSecond, options.rateLimit.burst)
-  let limitedLogged = false
-  /** The TCP socket under the websocket, corked while frames of one turn gather. */
-  const wire = (socket as unknown as { _socket?: Socket })._socket
-  let corked = false
-  /** Settles once the last frame sent patiently has been written out (or could not be). */
-  let lastWritten: Promise<void> = Promise.resolve()
-  /** The online state last reported per user: one change arrives once per joined conversation. */
-  const presenceSent = new Map<string, boolean>()
-
-  socket.on('message', onFrame)
+export function startSession (socket: WebSocket, context: SessionContext, options: SessionOptions): void {
+  const session = new Session(socket, context, options)
+  sessions.set(socket, session)
+  socket.on('message', onMessage)
   socket.on('close', onClose)
-  let alive = true
-  socket.on('pong', () => { alive = true })
-  // A socket that did not answer the previous ping by the next one is gone (or hopelessly behind).
-  const heartbeat = setInterval(() => {
-    if (!alive) {
-      log.info({ user: userId }, 'websocket missed a pong; terminating')
-      socket.terminate()
+  socket.on('error', onError)
+  socket.on('pong', onPong)
+  if (options.expiresAt !== null) session.armExpiry(options.expiresAt * 1000)
+  session.send(CONNECTED_FRAME)
+}
+
+/**
+ * Pings the sockets every interval: one that did not answer the previous ping by the next is gone
+ * (or hopelessly behind) and is terminated. One timer for the process, not one per socket.
+ * Returns the function that stops it.
+ */
+export function startHeartbeat (sockets: Iterable<WebSocket>, intervalMs: number): () => void {
+  const timer = setInterval(() => {
+    for (const socket of sockets) sessions.get(socket)?.beat()
+  }, intervalMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+function onMessage (this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  sessions.get(this)?.onFrame(data, isBinary)
+}
+
+function onClose (this: WebSocket): void {
+  sessions.get(this)?.onClose()
+}
+
+/**
+ * Protocol errors (ws has already closed the socket with the right code) and resets; anything
+ * else gets 1011 rather than a silent terminate.
+ */
+function onError (this: WebSocket, error: Error): void {
+  sessions.get(this)?.log.debug({ err: error }, 'websocket error')
+  if (this.readyState === this.OPEN) this.close(CLOSE_INTERNAL_ERROR, 'internal error')
+}
+
+function onPong (this: WebSocket): void {
+  const session = sessions.get(this)
+  if (session !== undefined) session.alive = true
+}
+
+function armExpiryAgain (session: Session, at: number): void {
+  session.armExpiry(at)
+}
+
+function uncork (session: Session): void {
+  session.corked = false
+  session.wire()?.uncork()
+}
+
+/** One socket's state. It also serves as the context of the signal frames (signals.ts). */
+class Session implements SignalContext {
+  readonly socket: WebSocket
+  readonly context: SessionContext
+  readonly userId: string
+  readonly requestId: string
+  readonly presence: boolean
+  /** Conversations joined on this socket; made at the first join. */
+  joined: Map<string, Membership> | undefined = undefined
+  /** Tail of each conversation's frame chain; only while frames are in progress. */
+  chains: Map<string, Promise<void>> | undefined = undefined
+  inFlight = 0
+  closed = false
+  /** Answered the last ping. */
+  alive = true
+  /** Made at the first frame (a bucket starts full, so that is the same as at the upgrade). */
+  bucket: TokenBucket | undefined = undefined
+  limitedLogged = false
+  /** The TCP socket is corked while frames of one turn gather. */
+  corked = false
+  /** Settles once the last frame sent patiently has been written out (or could not be). */
+  lastWritten: Promise<void> | undefined = undefined
+  /** The online state last reported per user: one change arrives once per joined conversation. */
+  presenceSent: Map<string, boolean> | undefined = undefined
+  typingSent: Map<string, number> | undefined = undefined
+  expiry: NodeJS.Timeout | undefined = undefined
+
+  constructor (socket: WebSocket, context: SessionContext, options: SessionOptions) {
+    this.socket = socket
+    this.context = context
+    this.userId = options.userId
+    this.requestId = options.requestId
+    this.presence = options.presence
+  }
+
+  get db (): Kysely<Database> { return this.context.db }
+  get rooms (): Rooms { return this.context.rooms }
+
+  /** A logger for this socket's lines; made when a line is written, which is rare. */
+  get log (): FastifyBaseLogger {
+    return this.context.log.child({ reqId: this.requestId })
+  }
+
+  get typingSentAt (): Map<string, number> {
+    return this.typingSent ??= new Map()
+  }
+
+  /** The TCP socket under the websocket. */
+  wire (): Socket | undefined {
+    return (this.socket as unknown as { _socket?: Socket })._socket
+  }
+
+  beat (): void {
+    if (!this.alive) {
+      this.log.info({ user: this.userId }, 'websocket missed a pong; terminating')
+      this.socket.terminate()
       return
     }
-    alive = false
-    socket.ping()
-  }, options.pingIntervalMs)
-  let expiry: NodeJS.Timeout | undefined
-  if (options.expiresAt !== null) armExpiry(options.expiresAt * 1000)
+    this.alive = false
+    this.socket.ping()
+  }
 
-  send(CONNECTED_FRAME)
-  const signals: SignalContext = { userId, db, rooms, log, send, typingSentAt: new Map() }
-
-  function armExpiry (at: number): void {
+  armExpiry (at: number): void {
     const wait = at - Date.now()
     if (wait <= 0) {
-      socket.close(CLOSE_CODES.tokenExpired, 'token expired')
+      this.socket.close(CLOSE_CODES.tokenExpired, 'token expired')
       return
     }
-    expiry = setTimeout(() => armExpiry(at), Math.min(wait, MAX_TIMER_MS))
+    this.expiry = setTimeout(armExpiryAgain, Math.min(wait, MAX_TIMER_MS), this, at)
   }
 
-  function onClose (): void {
-    closed = true
-    clearInterval(heartbeat)
-    clearTimeout(expiry)
-    leaveAll()
+  onClose (): void {
+    this.closed = true
+    clearTimeout(this.expiry)
+    this.leaveAll()
+    this.context.onClose?.(this.userId)
   }
 
-  function leaveAll (): void {
-    for (const membership of joined.values()) rooms.leave(membership.conversationId, membership)
-    joined.clear()
+  leaveAll (): void {
+    if (this.joined === undefined) return
+    for (const membership of this.joined.values()) this.rooms.leave(membership.conversationId, membership)
+    this.joined.clear()
   }
 
   /**
    * Sends unless the socket's buffer is over the limit: then the socket is cut instead (close
    * 1013), so one slow reader neither grows the server's memory nor holds back its rooms.
    */
-  function send (data: string | Buffer): boolean {
-    if (closed || socket.readyState !== socket.OPEN) return false
+  send (data: string | Buffer): boolean {
+    const { socket } = this
+    if (this.closed || socket.readyState !== socket.OPEN) return false
     const buffered = socket.bufferedAmount
-    if (buffered > 0 && buffered + (typeof data === 'string' ? Buffer.byteLength(data) : data.length) > maxBufferedBytes) {
-      cutSlowConsumer()
+    if (buffered > 0 && buffered + (typeof data === 'string' ? Buffer.byteLength(data) : data.length) > this.context.maxBufferedBytes) {
+      this.cutSlowConsumer()
       return false
     }
     // Frames sent in one turn of the event loop (a burst of broadcasts off the bus) leave in one
     // write: the TCP socket stays corked until the turn ends.
-    if (!corked && wire !== undefined) {
-      corked = true
-      wire.cork()
-      process.nextTick(uncork)
+    if (!this.corked) {
+      const wire = this.wire()
+      if (wire !== undefined) {
+        this.corked = true
+        wire.cork()
+        process.nextTick(uncork, this)
+      }
     }
     socket.send(data, { binary: false })
     return true
   }
 
-  function uncork (): void {
-    corked = false
-    wire!.uncork()
-  }
-
   /** Sends as soon as the buffer has room: for a replay, which the client asked for. */
-  async function sendPatiently (data: string): Promise<boolean> {
-    if (socket.bufferedAmount > 0 && socket.bufferedAmount + Buffer.byteLength(data) > maxBufferedBytes) await lastWritten
-    if (closed || socket.readyState !== socket.OPEN) return false
+  async sendPatiently (data: string): Promise<boolean> {
+    const { socket } = this
+    if (socket.bufferedAmount > 0 && socket.bufferedAmount + Buffer.byteLength(data) > this.context.maxBufferedBytes) await this.lastWritten
+    if (this.closed || socket.readyState !== socket.OPEN) return false
     // ws calls back once the frame is written to the TCP socket, or with an error when it closes.
-    lastWritten = new Promise((resolve) => socket.send(data, { binary: false }, () => resolve()))
+    this.lastWritten = new Promise((resolve) => socket.send(data, { binary: false }, () => resolve()))
     return true
   }
 
-  function cutSlowConsumer (): void {
-    if (closed) return
-    closed = true
-    log.warn({ user: userId, buffered: socket.bufferedAmount }, 'websocket send buffer over the limit; closing a slow consumer')
-    leaveAll()
-    socket.close(CLOSE_CODES.slowConsumer, 'slow consumer')
+  cutSlowConsumer (): void {
+    if (this.closed) return
+    this.closed = true
+    this.log.warn({ user: this.userId, buffered: this.socket.bufferedAmount }, 'websocket send buffer over the limit; closing a slow consumer')
+    this.leaveAll()
+    this.socket.close(CLOSE_CODES.slowConsumer, 'slow consumer')
   }
 
   /** A `presence` frame: only when asked for, never about the socket's own user, each change once. */
-  function sharePresence (event: RoomEvent, data: Buffer): void {
+  sharePresence (event: RoomEvent, data: Buffer): void {
     const user = event.user_id
-    if (options.presence !== true || user === undefined || event.online === undefined) return
-    if (user === userId.toLowerCase() || presenceSent.get(user) === event.online) return
-    presenceSent.set(user, event.online)
-    send(data)
+    if (!this.presence || user === undefined || event.online === undefined) return
+    if (user === this.userId.toLowerCase()) return
+    const sent = this.presenceSent ??= new Map()
+    if (sent.get(user) === event.online) return
+    sent.set(user, event.online)
+    this.send(data)
   }
 
-  function onFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  onFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     const parsed = parseClientFrame(data, isBinary)
     // Every frame counts, invalid ones too; one over the limit is answered and otherwise ignored.
-    const wait = bucket?.take() ?? 0
+    const { rateLimit } = this.context
+    if (rateLimit !== null) this.bucket ??= new TokenBucket(rateLimit.perSecond, rateLimit.burst)
+    const wait = this.bucket?.take() ?? 0
     if (wait > 0) {
-      if (!limitedLogged) {
-        limitedLogged = true
-        log.info({ user: userId }, 'websocket over its frame rate limit')
+      if (!this.limitedLogged) {
+        this.limitedLogged = true
+        this.log.info({ user: this.userId }, 'websocket over its frame rate limit')
       }
-      send(rateLimitedFrame(wait, 'frame' in parsed ? parsed.frame.ref : parsed.ref))
+      this.send(rateLimitedFrame(wait, 'frame' in parsed ? parsed.frame.ref : parsed.ref))
       return
     }
     if (!('frame' in parsed)) {
-      send(errorFrame('bad_request', parsed.error, parsed.ref))
+      this.send(errorFrame('bad_request', parsed.error, parsed.ref))
       return
     }
     const { frame } = parsed
     const key = frame.conversation_id.toLowerCase()
-    inFlight++
-    if (inFlight === MAX_IN_FLIGHT) socket.pause()
-    const next = (chains.get(key) ?? Promise.resolve())
-      .then(() => handle(frame, key))
-      .catch((error: unknown) => fail(error, frame.ref))
+    this.inFlight++
+    if (this.inFlight === MAX_IN_FLIGHT) this.socket.pause()
+    const chains = this.chains ??= new Map()
+    const next: Promise<void> = (chains.get(key) ?? Promise.resolve())
+      .then(() => this.handle(frame, key))
+      .catch((error: unknown) => this.fail(error, frame.ref))
       .finally(() => {
-        inFlight--
-        if (chains.get(key) === next) chains.delete(key)
-        if (inFlight === MAX_IN_FLIGHT / 2 && socket.isPaused) socket.resume()
+        this.inFlight--
+        // A map is only dropped once empty, so the entry is in the current one.
+        const current = this.chains
+        if (current?.get(key) === next) {
+          current.delete(key)
+          if (current.size === 0) this.chains = undefined
+        }
+        if (this.inFlight === MAX_IN_FLIGHT / 2 && this.socket.isPaused) this.socket.resume()
       })
     chains.set(key, next)
   }
 
-  function handle (frame: ClientFrame, conversationId: string): Promise<void> | void {
+  handle (frame: ClientFrame, conversationId: string): Promise<void> | void {
     switch (frame.type) {
-      case 'join': return join(frame, conversationId)
-      case 'leave': return leave(frame, conversationId)
-      case 'message': return sendOne(frame, conversationId)
-      case 'read': return handleRead(signals, frame, conversationId)
-      case 'delivered': return handleDelivered(signals, frame, conversationId)
-      case 'typing': return handleTyping(signals, frame, conversationId)
+      case 'join': return this.join(frame, conversationId)
+      case 'leave': return this.leave(frame, conversationId)
+      case 'message': return this.sendOne(frame, conversationId)
+      case 'read': return handleRead(this, frame, conversationId)
+      case 'delivered': return handleDelivered(this, frame, conversationId)
+      case 'typing': return handleTyping(this, frame, conversationId)
+      case 'edit': return this.changeOne(frame, conversationId)
+      case 'delete': return this.changeOne(frame, conversationId)
     }
   }
 
-  function fail (error: unknown, ref: Ref | undefined): void {
+  fail (error: unknown, ref: Ref | undefined): void {
     if (error instanceof ChatError) {
       // The websocket speaks three codes (DESIGN.md section 4): a conversation that does not
-      // exist is one the user cannot use; a message that is not in it is a wrong request.
-      send(errorFrame(error.code === 'bad_request' || error instanceof MessageNotFoundError ? 'bad_request' : 'forbidden', error.message, ref))
+      // exist is one the user cannot use; a message that is not in it, or that was deleted, is
+      // a wrong request.
+      const wrong = error.code === 'bad_request' || error.code === 'conflict' || error instanceof MessageNotFoundError
+      this.send(errorFrame(wrong ? 'bad_request' : 'forbidden', error.message, ref))
       return
     }
-    log.error({ err: error, user: userId }, 'websocket frame failed')
-    send(errorFrame('internal_error', 'internal error', ref))
+    this.log.error({ err: error, user: this.userId }, 'websocket frame failed')
+    this.send(errorFrame('internal_error', 'internal error', ref))
   }
 
-  async function join (frame: JoinFrame, conversationId: string): Promise<void> {
-    const current = joined.get(conversationId)
+  async join (frame: JoinFrame, conversationId: string): Promise<void> {
+    const { rooms } = this
+    const current = this.joined?.get(conversationId)
     if (current !== undefined) {
       // Already joined on this socket: nothing to replay, the stream never stopped.
-      send(joinedFrame(conversationId, Math.max(current.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
+      this.send(joinedFrame(conversationId, Math.max(current.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
       return
     }
-    if (joined.size >= MAX_JOINED) {
+    if ((this.joined?.size ?? 0) >= MAX_JOINED) {
       throw new ChatError('bad_request', `a socket may join at most ${MAX_JOINED} conversations`)
     }
-    await requireParticipant(db, conversationId, userId)
-    if (closed) return
-    const membership: Membership = {
-      conversationId,
-      lastSent: 0,
-      backlog: [],
-      backlogBytes: 0,
-      userId,
-      removed () {
-        // The room already let go; the socket is told after the system message that recorded it.
-        if (joined.get(conversationId) === membership) joined.delete(conversationId)
-        send(removedFrame(conversationId, userId))
-      },
-      deliver (seq, data) {
-        if (seq <= membership.lastSent) return
-        if (membership.backlog === null) {
-          membership.lastSent = seq
-          send(data)
-          return
-        }
-        membership.backlog.push({ seq, frame: data })
-        membership.backlogBytes += data.length
-        if (membership.backlogBytes > maxBufferedBytes) cutSlowConsumer()
-      },
-      notify (event, data) {
-        if (event.type === 'presence') return sharePresence(event, data)
-        // Events carry no seq: they go out as they come, also while joining.
-        if (event.type === 'typing' && event.user_id === userId.toLowerCase()) return
-        send(data)
-      }
-    }
+    await requireParticipant(this.db, conversationId, this.userId)
+    if (this.closed) return
+    const joined = this.joined ??= new Map()
+    const membership = new Membership(this, conversationId)
     joined.set(conversationId, membership)
     try {
       // Live messages reach the backlog from here on; the replay below reads the database after
@@ -276,45 +353,45 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
     }
     if (frame.since_seq !== undefined) {
       // A since_seq from the future (another database, a bug) would hide the next messages.
-      membership.lastSent = Math.min(frame.since_seq, await lastSeq(db, conversationId))
-      await replay(membership)
+      membership.lastSent = Math.min(frame.since_seq, await lastSeq(this.db, conversationId))
+      await this.replay(membership)
     }
-    if (closed) return
+    if (this.closed) return
     // Removed from the conversation while joining: the room let go of the membership.
     if (joined.get(conversationId) !== membership) throw new NotParticipantError()
     const backlog = membership.backlog ?? []
     membership.backlog = null
     membership.backlogBytes = 0
     for (const { seq, frame: data } of backlog) membership.deliver(seq, data)
-    send(joinedFrame(conversationId, Math.max(membership.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
+    this.send(joinedFrame(conversationId, Math.max(membership.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
   }
 
-  async function replay (membership: Membership): Promise<void> {
+  async replay (membership: Membership): Promise<void> {
     for (;;) {
-      const page = await messagesSince(db, membership.conversationId, membership.lastSent, REPLAY_PAGE)
-      for (const message of page) {
-        if (!await sendPatiently(messageFrame(message))) return
-        membership.lastSent = message.seq
+      const page = await entriesSince(this.db, membership.conversationId, membership.lastSent, REPLAY_PAGE)
+      for (const entry of page) {
+        if (!await this.sendPatiently(entryFrame(entry))) return
+        membership.lastSent = entry.seq
       }
       if (page.length < REPLAY_PAGE) return
     }
   }
 
-  function leave (frame: LeaveFrame, conversationId: string): void {
-    const membership = joined.get(conversationId)
+  leave (frame: LeaveFrame, conversationId: string): void {
+    const membership = this.joined?.get(conversationId)
     if (membership !== undefined) {
-      joined.delete(conversationId)
-      rooms.leave(conversationId, membership)
+      this.joined!.delete(conversationId)
+      this.rooms.leave(conversationId, membership)
     }
-    send(leftFrame(conversationId, frame.ref))
+    this.send(leftFrame(conversationId, frame.ref))
   }
 
-  async function sendOne (frame: SendFrame, conversationId: string): Promise<void> {
+  async sendOne (frame: SendFrame, conversationId: string): Promise<void> {
     // Stored even when the socket closed meanwhile: the frame arrived, and a retry with the same
     // dedupe_key finds it.
-    const { message, created } = await sendMessage(db, {
+    const { message, created } = await sendMessage(this.db, {
       conversationId,
-      senderId: userId,
+      senderId: this.userId,
       body: frame.body,
       msg_type: frame.msg_type,
       attachment_url: frame.attachment_url,
@@ -322,14 +399,72 @@ export function startSession (socket: WebSocket, options: SessionOptions): void 
       dedupe_key: frame.dedupe_key
     })
     try {
-      await rooms.publish(message)
+      await this.rooms.publish(message)
     } catch (err) {
       // Stored is what counts: members get it with the next message (rooms fill gaps) or on resume.
-      log.warn({ err, conversation: conversationId }, 'cannot publish a stored message')
+      this.log.warn({ err, conversation: conversationId }, 'cannot publish a stored message')
     }
-    if (created) options.onStored?.(message)
+    if (created) this.context.onStored?.(message)
     // go-chatty echoes a message to its sender; a socket in the room gets the broadcast instead.
-    if (!joined.has(conversationId)) send(messageFrame(message))
-    if (frame.ref !== undefined) send(sentFrame(message, frame.ref))
+    if (this.joined?.has(conversationId) !== true) this.send(messageFrame(message))
+    if (frame.ref !== undefined) this.send(sentFrame(message, frame.ref))
+  }
+
+  /** An edit or delete of one of the socket user's messages. */
+  async changeOne (frame: EditFrame | DeleteFrame, conversationId: string): Promise<void> {
+    const input = { conversationId, messageId: frame.message_id, senderId: this.userId }
+    const change: MessageChange = frame.type === 'edit'
+      ? await editMessage(this.db, { ...input, body: frame.body })
+      : await deleteMessage(this.db, input)
+    await publishChange(this.rooms, this.log, change)
+    // As with messages: a socket in the room gets the broadcast, one outside it the frame itself.
+    if (change.seq !== null && this.joined?.has(conversationId) !== true) this.send(entryFrame({ type: change.type, seq: change.seq, message: change.message }))
+    if (frame.ref !== undefined) this.send(changedFrame(change, frame.ref))
+  }
+}
+
+/** A socket's membership of one conversation: what it has been sent, and its backlog while it catches up. */
+class Membership implements RoomMember {
+  readonly session: Session
+  readonly conversationId: string
+  /** The seq of the last entry (message, edit, delete) sent on the socket. */
+  lastSent = 0
+  /** Live entries that arrived while joining (and replaying); null once live. */
+  backlog: Array<{ seq: number, frame: Buffer }> | null = []
+  backlogBytes = 0
+
+  constructor (session: Session, conversationId: string) {
+    this.session = session
+    this.conversationId = conversationId
+  }
+
+  get userId (): string {
+    return this.session.userId
+  }
+
+  /** The room already let go; the socket is told after the system message that recorded it. */
+  removed (): void {
+    const { session, conversationId } = this
+    if (session.joined?.get(conversationId) === this) session.joined.delete(conversationId)
+    session.send(removedFrame(conversationId, session.userId))
+  }
+
+  deliver (seq: number, data: Buffer): void {
+    if (seq <= this.lastSent) return
+    if (this.backlog === null) {
+      this.lastSent = seq
+      this.session.send(data)
+      return
+    }
+    this.backlog.push({ seq, frame: data })
+    this.backlogBytes += data.length
+    if (this.backlogBytes > this.session.context.maxBufferedBytes) this.session.cutSlowConsumer()
+  }
+
+  notify (event: RoomEvent, data: Buffer): void {
+    if (event.type === 'presence') return this.session.sharePresence(event, data)
+    // Events carry no seq: they go out as they come, also while joining.
+    if (event.type === 'typing' && event.user_id === this.session.userId.toLowerCase()) return
+    this.session.send(data)
   }
 }

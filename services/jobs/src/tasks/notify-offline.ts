@@ -58,6 +58,11 @@ export function notifyOfflineTask (deps: NotifyOfflineDeps): Handler<unknown> {
       deps.log.warn({ job: job.id, message: payload.message_id }, 'chat:notify_offline dropped: the message is gone')
       return
     }
+    if (row.deleted_at !== null) {
+      // Deleted by its sender before the notification went out: nothing left to tell.
+      deps.log.warn({ job: job.id, message: payload.message_id }, 'chat:notify_offline dropped: the message was deleted')
+      return
+    }
     const message = toMessage(row)
     const members = await notifiableMembers(deps.db, message.conversation_id, message.sender_id)
     const online = await presence.online(members)

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatError } from '@chatty/chat'
 
-const STATUS_BY_CODE = { bad_request: 400, forbidden: 403, not_found: 404 } as const
+const STATUS_BY_CODE = { bad_request: 400, forbidden: 403, not_found: 404, conflict: 409 } as const
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'bad_request',
@@ -13,6 +13,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   404: 'not_found',
   405: 'method_not_allowed',
   406: 'not_acceptable',
+  409: 'conflict',
   413: 'payload_too_large',
   414: 'uri_too_long',
   415: 'unsupported_media_type',

@@ -3,23 +3,26 @@
 //
 // Frames reach a room from several publishers (every api process, every jobs process), so they
 // can arrive out of seq order, twice (a retried job publishes again), or not at all (a broker
-// outage). A room hands its members each message once, in seq order, with no gap: it starts at
-// the conversation's seq when it subscribed, holds back a frame that arrives ahead of a missing
-// one, and fills a gap that does not close by itself from the database. A frame carrying seq n
-// means n was committed, and seqs commit in order (conversation.last_seq is bumped under the
-// row lock in the same transaction), so everything before n can be read.
+// outage). A room hands its members each seq once, in order, with no gap: it starts at the
+// conversation's seq when it subscribed, holds back a frame that arrives ahead of a missing
+// one, and fills a gap that does not close by itself from the database. The seq order holds the
+// messages and the edits and deletes of messages (`message_updated` / `message_deleted`, each
+// with a seq of its own). A frame carrying seq n means n was committed, and seqs commit in order
+// (conversation.last_seq is bumped under the row lock in the same transaction), so everything
+// before n can be read.
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { conversationTopic, type Bus } from '@chatty/bus'
-import { messagesSince, removedBy, type Message } from '@chatty/chat'
+import { entriesSince, entryFrame, frameSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { messageFrame } from '../../socket/frames.ts'
 
 /** A local receiver of a conversation's live messages (one socket's membership). */
 export interface RoomMember {
   /**
-   * Called with every message after the room's position when the member joined, in seq order,
-   * each once. `frame` is the serialised `message` frame, shared by every member: never mutate it.
+   * Called with every entry (message, edit, delete) after the room's position when the member
+   * joined, in seq order, each once. `frame` is the serialised `message`, `message_updated` or
+   * `message_deleted` frame, shared by every member: never mutate it.
    */
   deliver (seq: number, frame: Buffer): void
   /** The user this member receives for: a system message that removes them ends the membership. */
@@ -30,8 +33,8 @@ export interface RoomMember {
    */
   removed? (): void
   /**
-   * Called with the conversation's frames that stand outside the seq order (every type but
-   * `message`: `read`, `typing`, ...), as they arrive. `event` is the frame parsed once per
+   * Called with the conversation's frames that stand outside the seq order (`read`, `typing`,
+   * `presence`, ...), as they arrive. `event` is the frame parsed once per
    * process; `frame` its bytes, shared by every member: never mutate it.
    */
   notify? (event: RoomEvent, frame: Buffer): void
@@ -59,6 +62,8 @@ export interface Rooms {
   position (conversationId: string): number | undefined
   /** Publishes a stored message to every process with members in its conversation, this one included. */
   publish (message: Message): Promise<void>
+  /** Publishes an entry of the seq order (a message, or an edit or delete of one) the same way. */
+  publishEntry (entry: ConversationEntry): Promise<void>
   /** Publishes a frame outside the seq order (see RoomEvent) to every process with members in the conversation. */
   publishEvent (conversationId: string, frame: string): Promise<void>
   /** Rooms and memberships held by this process, for logs and metrics. */
@@ -193,9 +198,11 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     const from = room.nextSeq
     const until = Math.min(...room.held.keys())
     try {
-      const missing = await messagesSince(db, room.conversationId, from - 1, Math.min(until - from, GAP_READ_LIMIT))
+      const missing = await entriesSince(db, room.conversationId, from - 1, Math.min(until - from, GAP_READ_LIMIT))
       room.filling = false
-      for (const message of missing) accept(room, message.seq, Buffer.from(messageFrame(message)), removedBy(message))
+      for (const entry of missing) {
+        accept(room, entry.seq, Buffer.from(entryFrame(entry)), entry.type === 'message' ? removedBy(entry.message) : [])
+      }
       if (room.nextSeq === from && !room.closed) {
         // Cannot happen while seqs stay gap-free; never stall the room on it.
         log.warn({ conversation: room.conversationId, from, until }, 'messages missing from the database; skipping ahead')
@@ -221,8 +228,10 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
 
   function parse (room: Room, frame: string): { seq: number, removed: string[] } | RoomEvent | undefined {
     try {
-      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, message?: Message }
-      if (typeof parsed.type === 'string' && parsed.type !== 'message' && parsed.conversation_id === room.conversationId) {
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, seq?: unknown, message?: Message }
+      if (parsed.conversation_id !== room.conversationId || typeof parsed.type !== 'string') throw new Error('not a frame of this room')
+      const ordered = parsed.type === 'message' || parsed.type === 'message_updated' || parsed.type === 'message_deleted'
+      if (!ordered) {
         return {
           type: parsed.type,
           conversation_id: room.conversationId,
@@ -230,10 +239,8 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
           ...(typeof parsed.online === 'boolean' ? { online: parsed.online } : {})
         }
       }
-      const seq = parsed.message?.seq
-      if (parsed.type === 'message' && parsed.conversation_id === room.conversationId && Number.isSafeInteger(seq) && (seq as number) > 0) {
-        return { seq: seq as number, removed: removedBy(parsed.message!) }
-      }
+      const seq = frameSeq(parsed)
+      if (seq !== undefined) return { seq, removed: parsed.type === 'message' ? removedBy(parsed.message!) : [] }
     } catch {}
     log.warn({ conversation: room.conversationId }, 'dropped a bus frame that is not a frame of this conversation')
     return undefined
@@ -316,6 +323,10 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
 
     publish (message) {
       return bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
+    },
+
+    publishEntry (entry) {
+      return bus.publish(conversationTopic(entry.message.conversation_id), entryFrame(entry))
     },
 
     publishEvent (conversationId, frame) {

@@ -19,8 +19,8 @@ export default fp(async (fastify) => {
   }
   const options: WebsocketPluginOptions = {
     options: serverOptions,
-    // Errors on an open socket: protocol errors (ws has already closed it with the right code)
-    // and resets. A handler that throws gets 1011 rather than a silent terminate.
+    // A handler that throws gets 1011 rather than a silent terminate. Errors on an open chat
+    // socket are the session's (socket/session.ts), which treats them the same way.
     errorHandler (error, socket, request) {
       request.log.debug({ err: error }, 'websocket error')
       if (socket.readyState === socket.OPEN) socket.close(CLOSE_INTERNAL_ERROR, 'internal error')

@@ -1,16 +1,17 @@
 // go-chatty's REST routes under /api/v1/chat.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { addParticipants, checkSend, createConversation, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
+import { addParticipants, checkSend, createConversation, deleteMessage, editMessage, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
-import { errorResponses } from '../../../../schemas/common.ts'
+import { ErrorSchema, errorResponses } from '../../../../schemas/common.ts'
 import {
-  ActorQuerySchema, AddParticipantsBodySchema, ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, ListMessagesQuerySchema,
-  MembershipChangeSchema, MessagePageSchema, MuteBodySchema, MuteSchema, ParticipantParamsSchema, ParticipantsSchema,
-  ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema, SendMessageBodySchema
+  ActorQuerySchema, AddParticipantsBodySchema, ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, EditMessageBodySchema, ListMessagesQuerySchema,
+  MembershipChangeSchema, MessageChangeSchema, MessagePageSchema, MessageParamsSchema, MuteBodySchema, MuteSchema, ParticipantParamsSchema, ParticipantsSchema,
+  ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema, SendMessageBodySchema, SenderQuerySchema
 } from '../../../../schemas/chat.ts'
+import { publishChange } from '../../../../socket/edits.ts'
 import { publishRead } from '../../../../socket/signals.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
@@ -86,6 +87,46 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
     const messages = await listMessages(db, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq })
     return { messages, limit, offset, count: messages.length }
+  })
+
+  fastify.patch('/chat/:chat_id/messages/:message_id', {
+    schema: {
+      summary: 'Edit one\'s own message',
+      description: 'Replaces the body (same rules as a send). Only the sender may, while a member (and not blocked in a direct conversation); ' +
+        'system messages cannot be edited, a deleted one answers 409. The edit takes a seq of its own: a message_updated frame goes to every ' +
+        'socket joined to the conversation, and a client resuming with since_seq gets it. The same body again changes nothing (seq null).',
+      tags: ['chat'],
+      params: MessageParamsSchema,
+      body: EditMessageBodySchema,
+      response: { 200: MessageChangeSchema, ...errorResponses, 409: ErrorSchema }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId, message_id: messageId } = request.params
+    const senderId = actingUser(request, request.body.sender_id)
+    if (senderId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'sender_id\'')
+    const change = await editMessage(db, { conversationId, messageId, senderId, body: request.body.body })
+    await publishChange(fastify.rooms, request.log, change)
+    return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
+  })
+
+  fastify.delete('/chat/:chat_id/messages/:message_id', {
+    schema: {
+      summary: 'Delete one\'s own message',
+      description: 'Only the sender may, while a member; system messages cannot be deleted. The message stays in history as a tombstone ' +
+        '(body, attachment_url and attachment_meta null, deleted_at set). The delete takes a seq of its own: a message_deleted frame goes to ' +
+        'every socket joined to the conversation, and a client resuming with since_seq gets it. Deleting again changes nothing (seq null).',
+      tags: ['chat'],
+      params: MessageParamsSchema,
+      querystring: SenderQuerySchema,
+      response: { 200: MessageChangeSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const { chat_id: conversationId, message_id: messageId } = request.params
+    const senderId = actingUser(request, request.query.sender_id)
+    if (senderId === undefined) throw new HttpError(400, 'bad_request', 'querystring must have required property \'sender_id\'')
+    const change = await deleteMessage(db, { conversationId, messageId, senderId })
+    await publishChange(fastify.rooms, request.log, change)
+    return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
   })
 
   fastify.get('/chat/:chat_id/participants', {

@@ -2,8 +2,10 @@
 // (a missing or invalid user_id is a 400 JSON answer, a bad token a 401, an origin not in
 // WS_ALLOWED_ORIGINS a 403, a user over WS_MAX_SOCKETS_PER_USER a 429); socket/session.ts serves
 // the socket; docs/protocol.md describes the frames.
+import { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { actingUser } from '../../../../plugins/app/auth.ts'
@@ -11,7 +13,7 @@ import { normalizeOrigin } from '../../../../plugins/external/env.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
 import { ErrorSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
-import { startSession } from '../../../../socket/session.ts'
+import { startHeartbeat, startSession, type SessionContext } from '../../../../socket/session.ts'
 import { notifyOfflineJob, type Message } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
 
@@ -30,13 +32,21 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const allowedOrigins = config.WS_ALLOWED_ORIGINS === undefined
     ? undefined
     : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin)!))
-  const rateLimit = config.WS_RATE_LIMIT_PER_SEC > 0
-    ? { perSecond: config.WS_RATE_LIMIT_PER_SEC, burst: config.WS_RATE_LIMIT_BURST }
-    : null
+  const sessionContext: SessionContext = {
+    db: fastify.db,
+    rooms: fastify.rooms,
+    log: fastify.log,
+    maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    rateLimit: config.WS_RATE_LIMIT_PER_SEC > 0
+      ? { perSecond: config.WS_RATE_LIMIT_PER_SEC, burst: config.WS_RATE_LIMIT_BURST }
+      : null,
+    onStored: notifyOffline,
+    onClose: (userId) => fastify.presence.disconnect(userId)
+  }
+  const stopHeartbeat = startHeartbeat(fastify.websocketServer.clients, config.WS_PING_INTERVAL_MS)
+  fastify.addHook('onClose', async () => stopHeartbeat())
   /** Open (or opening) sockets per user on this process, for WS_MAX_SOCKETS_PER_USER. */
   const socketsByUser = new Map<string, number>()
-  /** The slot each counted upgrade holds, for its socket to free on close. */
-  const slots = new WeakMap<FastifyRequest, () => void>()
 
   /** Counts a socket for its user; the returned function uncounts it (once, whatever calls it). */
   function holdSlot (userId: string): () => void {
@@ -51,13 +61,26 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }
 
+  /**
+   * Lets go of the upgrade request once the socket is open: otherwise every idle socket keeps its
+   * request, response and headers alive (about 4 KB each). The TCP socket still points at the
+   * response @fastify/websocket made for the route, and its `error` listener closes over the
+   * request and reply; the session attaches its own, which does the same (socket/session.ts).
+   */
+  function releaseUpgrade (socket: WebSocket, request: FastifyRequest): void {
+    const wire = request.raw.socket as Socket & { _httpMessage?: unknown }
+    if (wire._httpMessage instanceof ServerResponse) wire._httpMessage.detachSocket(wire)
+    socket.removeAllListeners('error')
+  }
+
   fastify.route({
     method: 'GET',
     url: '/chat/ws',
     schema: {
       summary: 'Live chat over a websocket',
       description: 'Upgrade to a websocket (go-chatty\'s protocol): the server sends {"type":"connected"}; ' +
-        'the client sends join / leave / message / read / delivered / typing frames and receives joined / left / message / sent / read / delivered / typing / error frames ' +
+        'the client sends join / leave / message / edit / delete / read / delivered / typing frames and receives joined / left / message / sent / ' +
+        'message_updated / message_deleted / edited / deleted / read / delivered / typing / error frames ' +
         '(and presence frames with ?presence=true). ' +
         'See docs/protocol.md for every frame, resume with since_seq, limits and close codes. ' +
         'A request without an Upgrade header is answered 426.',
@@ -89,12 +112,11 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
           throw new HttpError(429, 'rate_limited', `a user may hold at most ${config.WS_MAX_SOCKETS_PER_USER} websockets on one server; close one first`)
         }
         // Held from now, so concurrent upgrades cannot all pass the check; freed when the
-        // connection ends, upgraded or not.
+        // connection ends, upgraded or not (before the websocket's own 'close').
         const release = holdSlot(key)
         const connection = request.raw.socket as Socket | undefined
         if (connection === undefined || connection.destroyed) release()
         else connection.once('close', release)
-        slots.set(request, release)
       }
     },
     handler: async (_request, reply) => {
@@ -102,22 +124,14 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     wsHandler: (socket, request) => {
       const userId = actingUser(request, request.query.user_id)!
-      const release = slots.get(request)
-      if (release !== undefined) socket.once('close', release)
-      startSession(socket, {
+      releaseUpgrade(socket, request)
+      startSession(socket, sessionContext, {
         userId,
-        db: fastify.db,
-        rooms: fastify.rooms,
-        log: request.log,
-        pingIntervalMs: config.WS_PING_INTERVAL_MS,
-        maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+        requestId: request.id,
         expiresAt: request.identity?.expiresAt ?? null,
-        rateLimit,
-        presence: request.query.presence,
-        onStored: notifyOffline
+        presence: request.query.presence === true
       })
       fastify.presence.connect(userId)
-      socket.once('close', () => fastify.presence.disconnect(userId))
     }
   })
 }

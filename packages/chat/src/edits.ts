@@ -1,0 +1,155 @@
+// Editing and deleting one's own messages. The message row is changed in place (history shows the
+// edited body with edited_at, or a tombstone with deleted_at), and the change is recorded as an
+// event with a seq of its own, taken from conversation.last_seq in the same transaction and under
+// the same row lock as sends: live delivery and resume order it among the conversation's
+// messages, and the conversation's seqs stay gap-free over messages and events together.
+import { sql, type Kysely, type Transaction, type UpdateObject } from 'kysely'
+import type { Database, MessageRow } from '@chatty/db'
+import { requireCanSend, requireParticipant, type Executor } from './conversations.ts'
+import { ChatError, InvalidInputError, MessageDeletedError, MessageNotFoundError } from './errors.ts'
+import { takeNextSeq, toMessage, type Message } from './messages.ts'
+import { checkEditBody, MsgType } from './rules.ts'
+
+/** chat.message_event.kind */
+export const MessageEventKind = { updated: 1, deleted: 2 } as const
+
+/** The live frame types of the events, by kind. */
+export type MessageEventType = 'message_updated' | 'message_deleted'
+
+export interface MessageChange {
+  type: MessageEventType
+  /** The event's own seq; null when nothing changed (the same body again, or already deleted). */
+  seq: number | null
+  /** The message as history now shows it (its own seq, edited_at, deleted_at). */
+  message: Message
+}
+
+/** One entry of a conversation's seq order: a message, or an edit or delete of one. */
+export interface ConversationEntry {
+  type: 'message' | MessageEventType
+  seq: number
+  /** For an event: the message as it is now (a later edit or delete already applied). */
+  message: Message
+}
+
+export interface EditMessageInput {
+  conversationId: string
+  messageId: string
+  /** Who edits: must be the message's sender, and still a member. */
+  senderId: string
+  /** The new body, by a send's rules; an empty body is allowed only on a message with an attachment. */
+  body: unknown
+}
+
+export interface DeleteMessageInput {
+  conversationId: string
+  messageId: string
+  /** Who deletes: must be the message's sender, and still a member. */
+  senderId: string
+}
+
+class Unchanged extends Error {
+  readonly row: MessageRow
+  constructor (row: MessageRow) {
+    super('unchanged')
+    this.row = row
+  }
+}
+
+const now = sql<Date>`timezone('utc', now())`
+
+/**
+ * Runs one edit or delete: bumps the conversation's seq (locking its row, as a send does), checks
+ * the actor and the message under that lock, updates the row and records the event. `apply`
+ * returns the row's new values, or null when nothing would change: then the transaction rolls
+ * back (the seq is returned) and the message is answered as it is.
+ */
+async function changeMessage (
+  db: Kysely<Database>,
+  input: DeleteMessageInput,
+  type: MessageEventType,
+  check: (trx: Transaction<Database>) => Promise<void>,
+  apply: (row: MessageRow) => UpdateObject<Database, 'chat.message'> | null
+): Promise<MessageChange> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const seq = await takeNextSeq(trx, input.conversationId)
+      await check(trx)
+      const row = await trx.selectFrom('chat.message').selectAll()
+        .where('id', '=', input.messageId).where('conversation_id', '=', input.conversationId)
+        .executeTakeFirst()
+      if (row === undefined) throw new MessageNotFoundError()
+      if (row.sender_id.toLowerCase() !== input.senderId.toLowerCase()) {
+        throw new ChatError('forbidden', 'only the sender may edit or delete a message')
+      }
+      if (row.msg_type === MsgType.system) throw new ChatError('forbidden', 'system messages cannot be edited or deleted')
+      const update = apply(row)
+      if (update === null) throw new Unchanged(row)
+      const updated = await trx.updateTable('chat.message').set(update).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow()
+      await trx.insertInto('chat.message_event')
+        .values({
+          conversation_id: row.conversation_id,
+          seq,
+          message_id: row.id,
+          kind: type === 'message_updated' ? MessageEventKind.updated : MessageEventKind.deleted
+        })
+        .execute()
+      return { type, seq, message: toMessage(updated) }
+    })
+  } catch (error) {
+    if (error instanceof Unchanged) return { type, seq: null, message: toMessage(error.row) }
+    throw error
+  }
+}
+
+/**
+ * Replaces the body of one's own message. Same rules as a send's body; the editor must still be
+ * able to send (a member, not blocked in a direct conversation). A deleted message cannot be
+ * edited (MessageDeletedError, 409); system messages cannot be edited at all.
+ */
+export async function editMessage (db: Kysely<Database>, input: EditMessageInput): Promise<MessageChange> {
+  const body = checkEditBody(input.body)
+  return changeMessage(db, input, 'message_updated', (trx) => requireCanSend(trx, input.conversationId, input.senderId), (row) => {
+    if (row.deleted_at !== null) throw new MessageDeletedError()
+    if (body === null && row.attachment_url === null) {
+      throw new InvalidInputError('a message needs a body or an attachment; delete it instead')
+    }
+    return body === row.body ? null : { body, edited_at: now }
+  })
+}
+
+/**
+ * Deletes one's own message: its content goes (body, attachment), the row stays as a tombstone
+ * with deleted_at so history keeps its place. Deleting it again changes nothing and answers the
+ * tombstone, so a retried delete succeeds.
+ */
+export async function deleteMessage (db: Kysely<Database>, input: DeleteMessageInput): Promise<MessageChange> {
+  return changeMessage(db, input, 'message_deleted', (trx) => requireParticipant(trx, input.conversationId, input.senderId), (row) => {
+    if (row.deleted_at !== null) return null
+    return { body: null, attachment_url: null, attachment_meta: null, deleted_at: now }
+  })
+}
+
+/**
+ * The conversation's entries after a seq in seq order, at most `limit`: messages and the edit and
+ * delete events, merged. The replay for a reconnecting client, and what fills a room's gap.
+ */
+export async function entriesSince (db: Executor, conversationId: string, sinceSeq: number, limit: number): Promise<ConversationEntry[]> {
+  const [messages, events] = await Promise.all([
+    db.selectFrom('chat.message').selectAll()
+      .where('conversation_id', '=', conversationId).where('seq', '>', sinceSeq)
+      .orderBy('seq', 'asc').limit(limit).execute(),
+    db.selectFrom('chat.message_event as e')
+      .innerJoin('chat.message as m', 'm.id', 'e.message_id')
+      .selectAll('m')
+      .select(['e.seq as event_seq', 'e.kind as event_kind'])
+      .where('e.conversation_id', '=', conversationId).where('e.seq', '>', sinceSeq)
+      .orderBy('e.seq', 'asc').limit(limit).execute()
+  ])
+  const entries: ConversationEntry[] = messages.map((row) => ({ type: 'message', seq: row.seq, message: toMessage(row) }))
+  for (const { event_seq: seq, event_kind: kind, ...row } of events) {
+    entries.push({ type: kind === MessageEventKind.deleted ? 'message_deleted' : 'message_updated', seq: Number(seq), message: toMessage(row) })
+  }
+  // Each list holds its first `limit`; the first `limit` of both together are among them.
+  return entries.sort((a, b) => a.seq - b.seq).slice(0, limit)
+}
