@@ -133,7 +133,9 @@ try {
       { roomSize: 10, rooms: 32, sendersPerRoom: 2 },
       { roomSize: 100, rooms: 4, sendersPerRoom: 16 }
     ]) {
-      const result = await runWsSend(ctx, { ...shape, window: 2, bodyBytes: 64 })
+      // Four messages outstanding per sender saturate the send path here (rooms of 2: two reached
+      // about 80% of the rate that four and eight reach), so "max" is the saturated rate.
+      const result = await runWsSend(ctx, { ...shape, window: 4, bodyBytes: 64 })
       report(result)
     }
   }

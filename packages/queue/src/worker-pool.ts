@@ -127,6 +127,8 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   const { log } = options
   const picker = new QueuePicker(options.queues)
   const inFlight = new Map<string, Running<J>>()
+  /** Completions being recorded, of jobs whose slot is already free. */
+  const completions = new Set<Promise<void>>()
   const throughput = new ThroughputCounter()
   let slotFreed = Promise.withResolvers<void>()
   const aborted = new Promise<void>((resolve) => {
@@ -160,11 +162,18 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
       return
     }
     throughput.add(job.queue, failure === undefined)
+    if (failure === undefined) {
+      // The slot is free once the work is done: the completion is recorded meanwhile (batched
+      // with others by the store), so the next claim does not wait for it. Until it is recorded
+      // the job stays locked, and should the process die first, it runs again (handlers are
+      // idempotent: the at-least-once contract of every queue).
+      const completion: Promise<void> = store.complete(job)
+        .catch((error: unknown) => log('error', `could not record the outcome of job ${job.id} (${job.type}): ${messageOf(error)}; it runs again once its lock expires`))
+        .finally(() => completions.delete(completion))
+      completions.add(completion)
+      return
+    }
     try {
-      if (failure === undefined) {
-        await store.complete(job)
-        return
-      }
       const final = failure instanceof PermanentJobError || job.attempt >= job.maxAttempts
       const retryInMs = final ? undefined : options.retryDelay(job.attempt)
       log(final ? 'error' : 'warning', `job ${job.id} (${job.type}, queue ${job.queue}) attempt ${job.attempt} of ${job.maxAttempts} failed: ${failure.message}; ${final ? 'it is now in the failed state' : `retrying in ${retryInMs} ms`}`)
@@ -191,6 +200,12 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         // Jobs finishing together (one group commit, one batched completion) free their slots in
         // the same turn: wait for the turn to end and claim for all of them in one round trip.
         await new Promise((resolve) => setImmediate(resolve))
+        continue
+      }
+      // Completions not yet recorded are bounded too: a store that has become slow to record
+      // them (a database going away) holds back new claims.
+      if (completions.size >= options.concurrency) {
+        await Promise.race([Promise.race(completions), aborted])
         continue
       }
       const order = picker.order()
@@ -226,6 +241,7 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     // Graceful drain: no new claims; in-flight jobs finish (each bounded by its timeout) while
     // the heartbeat keeps their locks.
     await Promise.allSettled([...inFlight.values()].map((entry) => entry.done))
+    await Promise.allSettled([...completions])
   } finally {
     clearInterval(heartbeat)
     clearInterval(flushTimer)
