@@ -1,5 +1,5 @@
 // The Postgres LISTEN/NOTIFY bus against the real test server: the shared contract, then what
-// is particular to Postgres (channel names, split frames, losing the listening connection).
+// is particular to Postgres (channel names, stored frames, losing the listening connection).
 import t from 'tap'
 import pg from 'pg'
 import { testDatabase } from '@chatty/db/testing'
@@ -62,6 +62,55 @@ t.test('frames of every size around the NOTIFY limit arrive intact', async (t) =
   const received = await receiver.received(frames.length)
   t.equal(received.length, frames.length)
   t.ok(received.every((frame, i) => frame === frames[i]), 'every frame equal to the one published')
+})
+
+t.test('a frame over the NOTIFY limit is stored, notified as a reference, fetched by every listener, and expires', async (t) => {
+  const logged: string[] = []
+  const a = open(t, { storedFrameTtlMs: 1000, log: (level, message) => logged.push(`${level}: ${message}`) })
+  const b = open(t)
+  const c = open(t)
+  const topic = randomName('stored')
+  const [inB, inC] = [await receive(b, topic), await receive(c, topic)]
+  // What goes over NOTIFY itself, seen by a plain LISTEN.
+  const raw = new pg.Client({ connectionString: url })
+  await raw.connect()
+  t.teardown(() => raw.end())
+  const payloads: string[] = []
+  raw.on('notification', (notification) => payloads.push(notification.payload ?? ''))
+  await raw.query(`LISTEN ${pg.escapeIdentifier(postgresChannel(namespace, topic))}`)
+
+  const large = JSON.stringify({ type: 'message', body: 'é中🎉'.repeat(5000) })
+  await a.publish(topic, large)
+  t.same(await inB.received(1), [large], 'one listening process gets the frame')
+  t.same(await inC.received(1), [large], 'and another')
+  // The plain listener's copy may still be on its way.
+  for (const deadline = Date.now() + 10_000; payloads.length === 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(payloads.length, 1)
+  t.match(payloads[0], /^[\w-]+\.\w+@$/, 'the notification is only a reference')
+  const id = payloads[0]!.slice(0, -1)
+  t.same(await query('SELECT frame FROM chat.bus_frame WHERE id = $1', [id]), [{ frame: large }], 'stored under that id')
+
+  // The row goes a TTL after the publish, deleted by the publisher.
+  const deadline = Date.now() + 10_000
+  while ((await query('SELECT 1 FROM chat.bus_frame WHERE id = $1', [id])).length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.same(await query('SELECT 1 FROM chat.bus_frame WHERE id = $1', [id]), [], 'deleted once expired')
+  t.same(logged, [])
+})
+
+t.test('a reference whose frame is gone is dropped with a warning, and frames after it arrive in order', async (t) => {
+  const logged: string[] = []
+  const a = open(t)
+  const b = open(t, { log: (level, message) => logged.push(`${level}: ${message}`) })
+  const topic = randomName('gone')
+  const receiver = await receive(b, topic)
+  await query('SELECT pg_notify($1, $2)', [postgresChannel(namespace, topic), 'nobody.0@'])
+  await a.publish(topic, 'after 1')
+  await a.publish(topic, 'x'.repeat(20_000))
+  await a.publish(topic, 'after 2')
+  t.same(await receiver.received(3), ['after 1', 'x'.repeat(20_000), 'after 2'])
+  t.same(logged, ['warn: bus: 1 stored frame(s) expired before they were fetched; dropped'])
 })
 
 t.test('a frame with a NUL character is refused and does not disturb other publishes', async (t) => {

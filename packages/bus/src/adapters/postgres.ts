@@ -1,15 +1,16 @@
 // Postgres adapter: LISTEN/NOTIFY, the zero-setup default. One dedicated connection LISTENs to
 // the channel of every topic this process has listeners for; when it drops, it is replaced with
 // backoff and LISTENs again. Publishes go through a separate one-connection pool, batched into
-// one transaction per round trip, which keeps one process's frames in order. Frames over
-// NOTIFY's 8000-byte limit are split into parts (see notify-payload.ts).
+// one transaction per round trip, which keeps one process's frames in order. A frame over
+// NOTIFY's 8000-byte limit is stored in chat.bus_frame (migration 000008) and sent as a
+// reference that listeners fetch (see notify-payload.ts).
 import { createHash, randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import pg from 'pg'
 import type { Bus, BusLog, Listener, Unsubscribe } from '../port.ts'
 import { BusClosedError } from '../errors.ts'
 import { createSubscriptions } from '../subscriptions.ts'
-import { createFrameAssembler, encodeFrame, type FrameAssembler } from './notify-payload.ts'
+import { decodePayload, encodeFrame } from './notify-payload.ts'
 
 export interface PostgresBusOptions {
   connectionString: string
@@ -19,6 +20,8 @@ export interface PostgresBusOptions {
   applicationName?: string
   /** How often the listening connection must answer a query; one that stays silent is replaced. Defaults to 10 s. */
   heartbeatMs?: number
+  /** How long a frame stored for being too large for NOTIFY is kept for listeners to fetch. Defaults to 60 s. */
+  storedFrameTtlMs?: number
   log?: BusLog
 }
 
@@ -35,6 +38,13 @@ const RECONNECT_MAX_MS = 5_000
 const BATCH_CHARS = 1 << 20
 
 const NOTIFY_SQL = 'SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS n (channel, payload)'
+/** NOTIFY_SQL, storing the large frames ($3 ids, $4 frames) in the same transaction. */
+const STORE_AND_NOTIFY_SQL = `WITH stored AS (
+  INSERT INTO chat.bus_frame (id, frame) SELECT * FROM unnest($3::text[], $4::text[])
+)
+${NOTIFY_SQL}`
+const FETCH_SQL = 'SELECT id, frame FROM chat.bus_frame WHERE id = ANY($1::text[])'
+const EXPIRE_SQL = 'DELETE FROM chat.bus_frame WHERE created_at < now() - make_interval(secs => $1)'
 
 /** The NOTIFY channel of a topic: readable when it fits, a hash when it does not. */
 export function postgresChannel (namespace: string, topic: string): string {
@@ -48,14 +58,21 @@ interface Connection {
   socket: Socket
   /** Channels this connection has LISTENed to. */
   channels: Set<string>
-  assembler: FrameAssembler
+  /**
+   * Frames received behind one still being fetched, delivered in arrival order once it is here;
+   * empty while nothing is being fetched, when frames are delivered as they arrive.
+   */
+  backlog: Array<{ topic: string, frame: string | Promise<string | undefined> }>
+  /** References received in this turn of the event loop, fetched together in one query. */
+  fetches?: Map<string, PromiseWithResolvers<string | undefined>>
   heartbeat?: NodeJS.Timeout
   dead: boolean
 }
 
 interface Outgoing {
   channel: string
-  payloads: string[]
+  payload: string
+  stored?: { id: string, frame: string }
   chars: number
   sent: PromiseWithResolvers<void>
 }
@@ -69,6 +86,7 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
   const namespace = options.namespace ?? 'chatty'
   const applicationName = options.applicationName ?? 'chatty-bus'
   const heartbeatMs = options.heartbeatMs ?? 10_000
+  const storedFrameTtlMs = options.storedFrameTtlMs ?? 60_000
 
   let closed = false
   /** Channels wanted at the broker, and the topic each stands for. */
@@ -119,7 +137,7 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
       connectionTimeoutMillis: 10_000,
       stream: () => socket
     })
-    const conn: Connection = { client, socket, channels: new Set(), assembler: createFrameAssembler(), dead: false }
+    const conn: Connection = { client, socket, channels: new Set(), backlog: [], dead: false }
     client.on('error', (error) => lost(conn, error))
     client.on('end', () => lost(conn))
     client.on('notification', (notification) => receive(conn, notification))
@@ -181,8 +199,54 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
   function receive (conn: Connection, notification: pg.Notification): void {
     const topic = wanted.get(notification.channel)
     if (topic === undefined) return
-    const frame = conn.assembler.accept(notification.payload ?? '')
-    if (frame !== undefined) subscriptions.deliver(topic, frame)
+    const decoded = decodePayload(notification.payload ?? '')
+    if (decoded === undefined) return
+    if ('frame' in decoded && conn.backlog.length === 0) {
+      subscriptions.deliver(topic, decoded.frame)
+      return
+    }
+    conn.backlog.push({ topic, frame: 'frame' in decoded ? decoded.frame : fetchStored(conn, decoded.reference) })
+    if (conn.backlog.length === 1) void deliverBacklog(conn)
+  }
+
+  /** Delivers the backlog in order, each fetched frame once it is here. */
+  async function deliverBacklog (conn: Connection): Promise<void> {
+    while (conn.backlog.length > 0) {
+      const { topic, frame } = conn.backlog[0]!
+      const text = await frame
+      conn.backlog.shift()
+      if (text !== undefined) subscriptions.deliver(topic, text)
+    }
+  }
+
+  /** A stored frame, fetched on the listening connection with the others referenced in this turn. */
+  function fetchStored (conn: Connection, id: string): Promise<string | undefined> {
+    let batch = conn.fetches
+    if (batch === undefined) {
+      const fetches = new Map<string, PromiseWithResolvers<string | undefined>>()
+      conn.fetches = batch = fetches
+      queueMicrotask(() => {
+        conn.fetches = undefined
+        void fetchBatch(conn, fetches)
+      })
+    }
+    const waiter = Promise.withResolvers<string | undefined>()
+    batch.set(id, waiter)
+    return waiter.promise
+  }
+
+  async function fetchBatch (conn: Connection, batch: Map<string, PromiseWithResolvers<string | undefined>>): Promise<void> {
+    let found = new Map<string, string>()
+    try {
+      const { rows } = await conn.client.query<{ id: string, frame: string }>(FETCH_SQL, [[...batch.keys()]])
+      found = new Map(rows.map((row) => [row.id, row.frame]))
+      const missing = batch.size - found.size
+      if (missing > 0) log?.('warn', `bus: ${missing} stored frame(s) expired before they were fetched; dropped`)
+    } catch (error) {
+      // The connection is gone (it is replaced), or the table is missing (migrations not run).
+      log?.('warn', `bus: could not fetch ${batch.size} stored frame(s); dropped`, error)
+    }
+    for (const [id, waiter] of batch) waiter.resolve(found.get(id))
   }
 
   async function listen (topic: string): Promise<void> {
@@ -231,7 +295,8 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
   })
   pool.on('error', (error) => log?.('warn', 'bus: the Postgres NOTIFY connection failed', error))
 
-  const instance = randomBytes(6).toString('base64url')
+  // Also the key of this process's stored frames, so random enough never to meet another's.
+  const instance = randomBytes(12).toString('base64url')
   let published = 0
   const outbox: Outgoing[] = []
   let sending: Promise<void> | undefined
@@ -244,22 +309,32 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
         chars += outbox[0]!.chars
         batch.push(outbox.shift()!)
       }
-      const channels: string[] = []
-      const payloads: string[] = []
-      for (const item of batch) {
-        for (const payload of item.payloads) {
-          channels.push(item.channel)
-          payloads.push(payload)
-        }
-      }
+      const channels = batch.map((item) => item.channel)
+      const payloads = batch.map((item) => item.payload)
+      const stored = batch.flatMap((item) => item.stored ?? [])
       try {
-        await pool.query(NOTIFY_SQL, [channels, payloads])
+        if (stored.length === 0) await pool.query(NOTIFY_SQL, [channels, payloads])
+        else await pool.query(STORE_AND_NOTIFY_SQL, [channels, payloads, stored.map((frame) => frame.id), stored.map((frame) => frame.frame)])
         for (const item of batch) item.sent.resolve()
+        if (stored.length > 0) expireLater()
       } catch (error) {
         for (const item of batch) item.sent.reject(error)
       }
     }
     sending = undefined
+  }
+
+  // Stored frames are fetched within milliseconds; a publisher deletes every process's expired
+  // ones a TTL after it last stored one of its own.
+  let expireTimer: NodeJS.Timeout | undefined
+  function expireLater (): void {
+    if (expireTimer !== undefined || closed) return
+    expireTimer = setTimeout(() => {
+      expireTimer = undefined
+      pool.query(EXPIRE_SQL, [storedFrameTtlMs / 1000])
+        .catch((error: unknown) => log?.('warn', 'bus: could not delete expired stored frames', error))
+    }, storedFrameTtlMs)
+    expireTimer.unref()
   }
 
   // --- the bus ------------------------------------------------------------------------------
@@ -269,11 +344,12 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
       if (closed) return Promise.reject(new BusClosedError())
       // Postgres text cannot hold NUL; serialised JSON never contains a raw one.
       if (frame.includes('\u0000')) return Promise.reject(new TypeError('a frame cannot contain NUL characters'))
-      const payloads = encodeFrame(`${instance}.${(published++).toString(36)}`, frame)
+      const { payload, stored } = encodeFrame(`${instance}.${(published++).toString(36)}`, frame)
       const item: Outgoing = {
         channel: postgresChannel(namespace, topic),
-        payloads,
-        chars: payloads.reduce((sum, payload) => sum + payload.length, 0),
+        payload,
+        stored,
+        chars: payload.length + (stored?.frame.length ?? 0),
         sent: Promise.withResolvers<void>()
       }
       outbox.push(item)
@@ -304,6 +380,7 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
       subscriptions.clear()
       wanted.clear()
       clearTimeout(retryTimer)
+      clearTimeout(expireTimer)
       for (const waiter of waiters.splice(0)) waiter.reject(new BusClosedError())
       const attempt = connecting
       attempt?.socket.destroy()
