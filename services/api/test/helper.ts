@@ -51,13 +51,14 @@ export async function storeMessages (app: FastifyInstance, chat: string, sender:
   return ids
 }
 
-export async function waitFor<T> (probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+/** Calls `probe` every `intervalMs` until it returns a value, which it resolves with; throws after `timeoutMs`. */
+export async function waitFor<T> (probe: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((resolve) => setTimeout(resolve, 25))
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
 
