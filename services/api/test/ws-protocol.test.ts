@@ -241,19 +241,23 @@ t.test('a frame larger than WS_MAX_PAYLOAD closes the socket with 1009', async (
 t.test('a socket that does not answer pings is terminated; one that answers stays', async (t) => {
   const { app, url } = await listen(t, { WS_PING_INTERVAL_MS: 150 })
   const chat = await createChat(app, [alice, bob])
-  const silent = await openSocket(t, url, alice, { autoPong: false })
-  const healthy = await openSocket(t, url, bob)
-  silent.send({ type: 'join', conversation_id: chat })
-  await silent.next()
+  // Ping listeners go on before anything is awaited: the first ping may come at any moment.
+  const silent = rawSocket(t, url, { user_id: alice }, { autoPong: false })
   let pings = 0
   silent.ws.on('ping', () => pings++)
-  const started = Date.now()
+  const healthy = rawSocket(t, url, { user_id: bob })
+  let healthyPings = 0
+  healthy.ws.on('ping', () => healthyPings++)
+  t.equal((await silent.next()).type, 'connected')
+  t.equal((await healthy.next()).type, 'connected')
+  silent.send({ type: 'join', conversation_id: chat })
   const closed = await silent.closed
   t.equal(closed.code, 1006, 'terminated without a close frame')
   t.ok(pings >= 1, 'it was pinged first')
-  t.ok(Date.now() - started < 1000, 'within two ping periods')
-  await eventually(() => app.rooms.stats().members === 0, 2000, 'the dead socket out of its room')
-  await sleep(500)
+  await eventually(() => app.rooms.stats().members === 0, 5000, 'the dead socket out of its room')
+  // Three more pings answered: the healthy socket lived through several ping periods.
+  const seen = healthyPings
+  await eventually(() => healthyPings >= seen + 3, 5000, 'more pings to the healthy socket')
   t.equal(healthy.ws.readyState, healthy.ws.OPEN, 'a socket that answers pings stays open')
   healthy.send({ type: 'join', conversation_id: chat })
   t.equal((await healthy.next()).type, 'joined')
