@@ -3,7 +3,8 @@
 // ChatSocketController and REST controllers read and write them, next to snake_case clients of the
 // same conversations, which keep their own dialect.
 import t from 'tap'
-import { startJobs, users } from './helper.ts'
+import type { RoomMember } from '../src/plugins/app/rooms.ts'
+import { startJobs, storeMessages, users, waitFor } from './helper.ts'
 import { createChat, listen, openSocket, rawSocket, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -207,6 +208,26 @@ t.test('camelCase sockets get the extensions in camelCase too: resume, read, edi
   await both.next()
   both.send({ type: 'nope' })
   t.match(await both.next(), { code: 'unsupported_type' }, 'both spellings of one user: userId chooses camelCase')
+})
+
+t.test('a room converts each frame once for all its camelCase members and hands snake_case members the bytes it got', async (t) => {
+  const { app } = await listen(t)
+  const chat = await createChat(app, [alice, bob])
+  const received: Buffer[][] = [[], [], []]
+  const members: RoomMember[] = [
+    { dialect: 'camelCase', deliver: (_seq, frame) => { received[0]!.push(frame) } },
+    { dialect: 'camelCase', deliver: (_seq, frame) => { received[1]!.push(frame) } },
+    { deliver: (_seq, frame) => { received[2]!.push(frame) } }
+  ]
+  for (const member of members) await app.rooms.join(chat, member)
+  t.teardown(() => { for (const member of members) app.rooms.leave(chat, member) })
+  const [id] = await storeMessages(app, chat, alice, ['hi'])
+  await waitFor(async () => received.every((frames) => frames.length === 1) ? true : undefined)
+  t.equal(received[0]![0], received[1]![0], 'one Buffer, made once, for both camelCase members')
+  const camel = JSON.parse(received[0]![0]!.toString())
+  t.same(camel, { type: 'message', conversationId: chat, message: { id, conversationId: chat, senderId: alice, seq: 1, createdAt: camel.message.createdAt, body: 'hi', msgType: 0 } })
+  const snake = JSON.parse(received[2]![0]!.toString())
+  t.same(Object.keys(snake.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
 })
 
 t.test('the OpenAPI document shows the camelCase aliases and go-chatty\'s 202', async (t) => {
