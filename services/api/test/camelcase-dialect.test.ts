@@ -210,6 +210,18 @@ t.test('camelCase sockets get the extensions in camelCase too: resume, read, edi
   t.match(await both.next(), { code: 'unsupported_type' }, 'both spellings of one user: userId chooses camelCase')
 })
 
+t.test('a camelCase socket over its frame rate gets rate_limited with retryAfterMs', async (t) => {
+  // 0.2 frames a second: no token comes back while the test sends, however slow the machine.
+  const { url } = await listen(t, { WS_RATE_LIMIT_PER_SEC: 0.2, WS_RATE_LIMIT_BURST: 1 })
+  const a = await camelSocket(t, url, alice)
+  a.send({ type: 'nope', ref: 1 })
+  a.send({ type: 'nope', ref: 2 })
+  t.match(await a.next(), { code: 'unsupported_type', ref: 1 })
+  const limited = await a.next()
+  t.same(Object.keys(limited), ['type', 'code', 'error', 'retryAfterMs', 'ref'])
+  t.match(limited, { type: 'error', code: 'rate_limited', retryAfterMs: Number, ref: 2 })
+})
+
 t.test('a room converts each frame once for all its camelCase members and hands snake_case members the bytes it got', async (t) => {
   const { app } = await listen(t)
   const chat = await createChat(app, [alice, bob])
