@@ -1,15 +1,18 @@
 // The REST contract of /api/v1/chat (go-chatty's routes, DESIGN.md section 4).
+// Bodies and query strings also take go-chatty's camelCase spellings (withCamelAliases); answers
+// are snake_case, but for the send's 202, which carries go-chatty's own answer in both spellings.
 import { Type } from 'typebox'
 import { LIMITS } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
+import { withCamelAliases } from '../camel-case.ts'
 
 export const ChatParamsSchema = Type.Object({ chat_id: UuidSchema })
 
-export const CreateChatBodySchema = Type.Object({
+export const CreateChatBodySchema = withCamelAliases(Type.Object({
   participant_ids: Type.Array(UuidSchema, { minItems: 1, maxItems: LIMITS.participants, description: 'Members of the new conversation; repeats are ignored' }),
   tenant_id: Type.Optional(Type.Union([UuidSchema, Type.Null()])),
   creator_id: Type.Optional(Type.String({ format: 'uuid', description: 'The creator: a member and the conversation\'s owner. With a token it defaults to the token\'s user and must match it' }))
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
 export const ChatCreatedSchema = Type.Object({
   id: UuidSchema,
@@ -19,18 +22,24 @@ export const ChatCreatedSchema = Type.Object({
 
 const JsonValue = Type.Unknown({ description: 'Any JSON value, at most 4096 bytes serialised' })
 
-export const SendMessageBodySchema = Type.Object({
+export const SendMessageBodySchema = withCamelAliases(Type.Object({
   sender_id: Type.Optional(Type.String({ format: 'uuid', description: 'Required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })),
   body: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], { description: `Trimmed; at most ${LIMITS.bodyLength} characters` })),
   msg_type: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 3 }), Type.Null()], { description: '0 text, 1 image, 2 file (3 system is server-only)' })),
   attachment_url: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.attachmentUrlLength }), Type.Null()])),
   attachment_meta: Type.Optional(JsonValue),
   dedupe_key: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: LIMITS.dedupeKeyLength }), Type.Null()], { description: 'A retried send with the same key stores one message' }))
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
 export const SendAcceptedSchema = Type.Object({
   task_id: Type.String({ description: 'The queued job that stores the message' }),
-  message_id: UuidSchema
+  message_id: UuidSchema,
+  status: Type.Literal('queued', { description: 'go-chatty\'s answer, kept for its clients' }),
+  chat_id: Type.String({ format: 'uuid', description: 'The conversation, as in the path (go-chatty\'s answer)' }),
+  sender_id: Type.String({ format: 'uuid', description: 'The sender (go-chatty\'s answer)' }),
+  taskId: Type.String({ description: 'task_id as go-chatty answered after it moved to camelCase' }),
+  chatId: Type.String({ format: 'uuid', description: 'chat_id as go-chatty answered after it moved to camelCase' }),
+  senderId: Type.String({ format: 'uuid', description: 'sender_id as go-chatty answered after it moved to camelCase' })
 })
 
 export const MessageSchema = Type.Object({
@@ -53,7 +62,7 @@ export const MessageSchema = Type.Object({
 /** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
-export const ListMessagesQuerySchema = Type.Object({
+export const ListMessagesQuerySchema = withCamelAliases(Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
   offset: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
   before_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SEQ, description: 'Only messages before this seq (the page just before it)' })),
@@ -64,7 +73,7 @@ export const ListMessagesQuerySchema = Type.Object({
     description: 'The messages on both sides of this seq: it and older ones fill half the page, newer ones the other half ' +
       '(a side with fewer leaves its places to the other). Not with before_seq, after_seq or offset'
   }))
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
 export const MessagePageSchema = Type.Object({
   messages: Type.Array(MessageSchema, { description: 'Newest first' }),
@@ -84,12 +93,12 @@ export const ParticipantParamsSchema = Type.Object({ chat_id: UuidSchema, user_i
 
 const ActorIdSchema = Type.String({ format: 'uuid', description: 'Who makes the change: required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })
 
-export const AddParticipantsBodySchema = Type.Object({
+export const AddParticipantsBodySchema = withCamelAliases(Type.Object({
   user_ids: Type.Array(UuidSchema, { minItems: 1, maxItems: LIMITS.participants, description: 'Users to add; members already in are ignored' }),
   actor_id: Type.Optional(ActorIdSchema)
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
-export const ActorQuerySchema = Type.Object({ actor_id: Type.Optional(ActorIdSchema) }, { additionalProperties: false })
+export const ActorQuerySchema = withCamelAliases(Type.Object({ actor_id: Type.Optional(ActorIdSchema) }, { additionalProperties: false }))
 
 export const MembershipChangeSchema = Type.Object({
   conversation_id: UuidSchema,
@@ -101,10 +110,10 @@ export const ReaderHeadersSchema = Type.Object({
   'x-user-id': Type.Optional(UuidSchema)
 })
 
-export const MuteBodySchema = Type.Object({
+export const MuteBodySchema = withCamelAliases(Type.Object({
   user_id: Type.Optional(Type.String({ format: 'uuid', description: 'Required with AUTH_MODE=none; with a token, the token\'s user' })),
   until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Muted until this instant; null unmutes' })
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
 export const MuteSchema = Type.Object({
   conversation_id: UuidSchema,
@@ -112,10 +121,10 @@ export const MuteSchema = Type.Object({
   muted_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 })
 
-export const ReadBodySchema = Type.Object({
+export const ReadBodySchema = withCamelAliases(Type.Object({
   user_id: Type.Optional(Type.String({ format: 'uuid', description: 'The reader; required with AUTH_MODE=none, with a token it defaults to the token\'s user and must match it' })),
   message_id: Type.String({ format: 'uuid', description: 'The last message read: it and every message before it are read' })
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
 export const ReadPositionSchema = Type.Object({
   conversation_id: UuidSchema,
@@ -129,14 +138,14 @@ export const MessageParamsSchema = Type.Object({ chat_id: UuidSchema, message_id
 
 const SenderIdSchema = Type.String({ format: 'uuid', description: 'Who edits or deletes: the message\'s sender. Required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })
 
-export const EditMessageBodySchema = Type.Object({
+export const EditMessageBodySchema = withCamelAliases(Type.Object({
   sender_id: Type.Optional(SenderIdSchema),
   body: Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], {
     description: `The new body: trimmed, at most ${LIMITS.bodyLength} characters; empty or null only on a message with an attachment`
   })
-}, { additionalProperties: false })
+}, { additionalProperties: false }))
 
-export const SenderQuerySchema = Type.Object({ sender_id: Type.Optional(SenderIdSchema) }, { additionalProperties: false })
+export const SenderQuerySchema = withCamelAliases(Type.Object({ sender_id: Type.Optional(SenderIdSchema) }, { additionalProperties: false }))
 
 export const MessageChangeSchema = Type.Object({
   conversation_id: UuidSchema,

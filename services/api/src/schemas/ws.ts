@@ -1,6 +1,7 @@
 // The websocket contract of GET /api/v1/chat/ws (go-chatty's protocol, DESIGN.md section 4, plus
 // the extensions old clients can ignore: ref, since_seq, joined.last_seq, sent). docs/protocol.md
-// describes it with examples.
+// describes it with examples. The frames are written in snake_case; a socket opened with ?userId=
+// speaks them in go-chatty's camelCase instead (socket/frames.ts renames them).
 import { Type } from 'typebox'
 import { LIMITS } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
@@ -158,7 +159,10 @@ export const TypingEventFrameSchema = Type.Object({
   user_id: UuidSchema
 }, { description: 'Another member is typing; sent to every joined socket but the typist\'s own' })
 
-export const ErrorCodeSchema = Type.Union([Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('rate_limited'), Type.Literal('internal_error')])
+export const ErrorCodeSchema = Type.Union([
+  Type.Literal('bad_request'), Type.Literal('forbidden'), Type.Literal('rate_limited'), Type.Literal('internal_error'),
+  Type.Literal('unsupported_type', { description: 'camelCase dialect only: a missing or unknown frame type (go-chatty\'s code; snake_case sockets get bad_request)' })
+])
 
 export const ErrorFrameSchema = Type.Object({
   type: Type.Literal('error'),

@@ -1,9 +1,15 @@
 // The websocket protocol in one place: reading and checking client frames against the TypeBox
 // schemas of schemas/ws.ts, and writing server frames. Nothing here touches a socket.
+//
+// Two dialects, chosen per socket at the upgrade: snake_case (`?user_id=`, the default) and
+// go-chatty's later camelCase (`?userId=`). Frames are built and checked in snake_case; a
+// camelCase socket's frames are renamed on the way in (parseClientFrame) and out (camelCaseFrame).
+import { isDeepStrictEqual } from 'node:util'
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Message, MessageChange } from '@chatty/chat'
-import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import { camelCase, snakeCase } from '../camel-case.ts'
+import { ClientFrameSchema, DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
@@ -30,37 +36,90 @@ const validators = {
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
 
-export type Parsed = { frame: ClientFrame } | { error: string, ref?: Ref }
+/** The field names of a socket's frames: snake_case (`?user_id=`) or go-chatty's camelCase (`?userId=`). */
+export type Dialect = 'snake_case' | 'camelCase'
+
+export type Parsed = { frame: ClientFrame } | { error: string, code: ErrorCode, ref?: Ref }
 
 /**
- * A client frame, or why it is refused (always bad_request; the socket stays open). The ref of a
- * refused frame is still echoed when it can be read.
+ * A client frame, or why it is refused (bad_request; on a camelCase socket an unknown type is
+ * go-chatty's unsupported_type; the socket stays open). The ref of a refused frame is still
+ * echoed when it can be read. The frame returned has snake_case names in either dialect.
  */
-export function parseClientFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Parsed {
-  if (isBinary) return { error: 'frames are JSON text; binary frames are not accepted' }
+export function parseClientFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, dialect: Dialect = 'snake_case'): Parsed {
+  if (isBinary) return { error: 'frames are JSON text; binary frames are not accepted', code: 'bad_request' }
   let value: unknown
   try {
     value = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString())
   } catch {
-    return { error: 'invalid JSON' }
+    return { error: 'invalid JSON', code: 'bad_request' }
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a frame must be a JSON object' }
-  const object = value as Record<string, unknown>
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a frame must be a JSON object', code: 'bad_request' }
+  let object = value as Record<string, unknown>
   let ref: Ref | undefined
   if (object.ref !== undefined) {
-    if (!refValidator.Check(object.ref)) return { error: 'ref must be a string of at most 128 characters or a number' }
+    if (!refValidator.Check(object.ref)) return { error: 'ref must be a string of at most 128 characters or a number', code: 'bad_request' }
     ref = object.ref
   }
+  if (dialect === 'camelCase') {
+    const renamed = fromCamelCase(object)
+    if (typeof renamed === 'string') return { error: renamed, code: 'bad_request', ref }
+    object = renamed
+  }
   const { type } = object
-  if (type === undefined) return { error: 'frame must have required property \'type\'', ref }
+  // go-chatty answers a missing or unknown type with unsupported_type (its camelCase clients know it).
+  const unknownType: ErrorCode = dialect === 'camelCase' && (type === undefined || type === null || typeof type === 'string') ? 'unsupported_type' : 'bad_request'
+  if (type === undefined) return { error: 'frame must have required property \'type\'', code: unknownType, ref }
   const validator = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as keyof typeof validators] : undefined
-  if (validator === undefined) return { error: `unknown frame type ${JSON.stringify(type)}; expected one of ${frameTypes}`, ref }
+  if (validator === undefined) return { error: `unknown frame type ${JSON.stringify(type)}; expected one of ${frameTypes}`, code: unknownType, ref }
   if (!validator.Check(object)) {
     const [first] = validator.Errors(object)
     const where = first === undefined || first.instancePath === '' ? 'frame' : first.instancePath.slice(1).replaceAll('/', '.')
-    return { error: `${where} ${first?.message ?? 'is invalid'}`, ref }
+    return { error: `${where} ${first?.message ?? 'is invalid'}`, code: 'bad_request', ref }
   }
   return { frame: object as ClientFrame }
+}
+
+/** A camelCase client frame with snake_case names (top level only), or why it cannot be read. */
+function fromCamelCase (object: Record<string, unknown>): Record<string, unknown> | string {
+  const renamed: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(object)) {
+    const name = snakeCase(key)
+    if (Object.hasOwn(renamed, name) && !isDeepStrictEqual(renamed[name], value)) return `${camelCase(name)} is given twice with different values`
+    renamed[name] = value
+  }
+  return renamed
+}
+
+/** Field names of client frames that error messages may mention, for the camelCase dialect. */
+const FIELD_NAMES = new RegExp(`\\b(${[...new Set(ClientFrameSchema.anyOf.flatMap((schema) => Object.keys(schema.properties)))].filter((name) => name.includes('_')).join('|')})\\b`, 'g')
+
+/** Fields whose value is the client's own JSON: passed on as stored, keys and nulls included. */
+const OPAQUE_FIELDS = new Set(['attachment_meta'])
+
+function toCamelCase (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toCamelCase)
+  if (typeof value !== 'object' || value === null) return value
+  const renamed: Record<string, unknown> = {}
+  for (const [key, field] of Object.entries(value)) {
+    // go-chatty omits null fields (omitempty).
+    if (field === null) continue
+    renamed[camelCase(key)] = OPAQUE_FIELDS.has(key) ? field : toCamelCase(field)
+  }
+  return renamed
+}
+
+/**
+ * A server frame (snake_case, as built here or received from the bus) in go-chatty's camelCase
+ * dialect: camelCase names, null fields left out, field names in an error's text renamed too.
+ * Rooms call it once per frame for all their camelCase sockets, not once per socket.
+ */
+export function camelCaseFrame (frame: string | Buffer): string {
+  const renamed = toCamelCase(JSON.parse(frame.toString())) as Record<string, unknown>
+  if (renamed.type === 'error' && typeof renamed.error === 'string') {
+    renamed.error = renamed.error.replace(FIELD_NAMES, (name) => camelCase(name))
+  }
+  return JSON.stringify(renamed)
 }
 
 /** ref is added only when the client sent one, so go-chatty clients see go-chatty's frames. */

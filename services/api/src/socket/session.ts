@@ -15,8 +15,8 @@ import type { Database } from '@chatty/db'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
 import {
-  changedFrame, CONNECTED_FRAME, entryFrame, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, removedFrame, sentFrame,
-  type ClientFrame, type DeleteFrame, type EditFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
+  camelCaseFrame, changedFrame, CONNECTED_FRAME, entryFrame, errorFrame, joinedFrame, leftFrame, messageFrame, parseClientFrame, rateLimitedFrame, removedFrame, sentFrame,
+  type ClientFrame, type DeleteFrame, type Dialect, type EditFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
 import { publishChange } from './edits.ts'
 import { TokenBucket } from './token-bucket.ts'
@@ -62,6 +62,8 @@ export interface SessionOptions {
   expiresAt: number | null
   /** The client asked for `presence` frames (?presence=true). */
   presence: boolean
+  /** The field names the socket speaks, chosen at the upgrade (?user_id= or ?userId=). */
+  dialect: Dialect
 }
 
 /** The session of each open socket, for the listeners and the heartbeat, which are shared. */
@@ -130,6 +132,7 @@ class Session implements SignalContext {
   readonly userId: string
   readonly requestId: string
   readonly presence: boolean
+  readonly dialect: Dialect
   /** Conversations joined on this socket; made at the first join. */
   joined: Map<string, Membership> | undefined = undefined
   /** Tail of each conversation's frame chain; only while frames are in progress. */
@@ -156,6 +159,7 @@ class Session implements SignalContext {
     this.userId = options.userId
     this.requestId = options.requestId
     this.presence = options.presence
+    this.dialect = options.dialect
   }
 
   get db (): Kysely<Database> { return this.context.db }
@@ -207,11 +211,17 @@ class Session implements SignalContext {
     this.joined.clear()
   }
 
-  /**
-   * Sends unless the socket's buffer is over the limit: then the socket is cut instead (close
-   * 1013), so one slow reader neither grows the server's memory nor holds back its rooms.
-   */
+  /** Sends a frame made for this socket (in snake_case), in the socket's dialect. */
   send (data: string | Buffer): boolean {
+    return this.write(this.dialect === 'camelCase' ? camelCaseFrame(data) : data)
+  }
+
+  /**
+   * Sends a frame already in the socket's dialect (a room's, shared by its sockets) unless the
+   * socket's buffer is over the limit: then the socket is cut instead (close 1013), so one slow
+   * reader neither grows the server's memory nor holds back its rooms.
+   */
+  write (data: string | Buffer): boolean {
     const { socket } = this
     if (this.closed || socket.readyState !== socket.OPEN) return false
     const buffered = socket.bufferedAmount
@@ -235,6 +245,7 @@ class Session implements SignalContext {
 
   /** Sends as soon as the buffer has room: for a replay, which the client asked for. */
   async sendPatiently (data: string): Promise<boolean> {
+    if (this.dialect === 'camelCase') data = camelCaseFrame(data)
     const { socket } = this
     if (socket.bufferedAmount > 0 && socket.bufferedAmount + Buffer.byteLength(data) > this.context.maxBufferedBytes) await this.lastWritten
     if (this.closed || socket.readyState !== socket.OPEN) return false
@@ -259,11 +270,11 @@ class Session implements SignalContext {
     const sent = this.presenceSent ??= new Map()
     if (sent.get(user) === event.online) return
     sent.set(user, event.online)
-    this.send(data)
+    this.write(data)
   }
 
   onFrame (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    const parsed = parseClientFrame(data, isBinary)
+    const parsed = parseClientFrame(data, isBinary, this.dialect)
     // Every frame counts, invalid ones too; one over the limit is answered and otherwise ignored.
     const { rateLimit } = this.context
     if (rateLimit !== null) this.bucket ??= new TokenBucket(rateLimit.perSecond, rateLimit.burst)
@@ -277,7 +288,7 @@ class Session implements SignalContext {
       return
     }
     if (!('frame' in parsed)) {
-      this.send(errorFrame('bad_request', parsed.error, parsed.ref))
+      this.send(errorFrame(parsed.code, parsed.error, parsed.ref))
       return
     }
     const { frame } = parsed
@@ -442,6 +453,10 @@ class Membership implements RoomMember {
     return this.session.userId
   }
 
+  get dialect (): Dialect {
+    return this.session.dialect
+  }
+
   /** The room already let go; the socket is told after the system message that recorded it. */
   removed (): void {
     const { session, conversationId } = this
@@ -453,7 +468,7 @@ class Membership implements RoomMember {
     if (seq <= this.lastSent) return
     if (this.backlog === null) {
       this.lastSent = seq
-      this.session.send(data)
+      this.session.write(data)
       return
     }
     this.backlog.push({ seq, frame: data })
@@ -465,6 +480,6 @@ class Membership implements RoomMember {
     if (event.type === 'presence') return this.session.sharePresence(event, data)
     // Events carry no seq: they go out as they come, also while joining.
     if (event.type === 'typing' && event.user_id === this.session.userId.toLowerCase()) return
-    this.session.send(data)
+    this.session.write(data)
   }
 }

@@ -15,16 +15,18 @@ import type { Kysely } from 'kysely'
 import { conversationTopic, type Bus } from '@chatty/bus'
 import { entriesSince, entryFrame, frameSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
 import type { Database } from '@chatty/db'
-import { messageFrame } from '../../socket/frames.ts'
+import { camelCaseFrame, messageFrame, type Dialect } from '../../socket/frames.ts'
 
 /** A local receiver of a conversation's live messages (one socket's membership). */
 export interface RoomMember {
   /**
    * Called with every entry (message, edit, delete) after the room's position when the member
    * joined, in seq order, each once. `frame` is the serialised `message`, `message_updated` or
-   * `message_deleted` frame, shared by every member: never mutate it.
+   * `message_deleted` frame in the member's dialect, shared by every member: never mutate it.
    */
   deliver (seq: number, frame: Buffer): void
+  /** The field names the member receives frames in: snake_case unless it says camelCase. */
+  dialect?: Dialect
   /** The user this member receives for: a system message that removes them ends the membership. */
   userId?: string
   /**
@@ -35,7 +37,8 @@ export interface RoomMember {
   /**
    * Called with the conversation's frames that stand outside the seq order (`read`, `typing`,
    * `presence`, ...), as they arrive. `event` is the frame parsed once per
-   * process; `frame` its bytes, shared by every member: never mutate it.
+   * process (in snake_case); `frame` its bytes in the member's dialect, shared by every member:
+   * never mutate it.
    */
   notify? (event: RoomEvent, frame: Buffer): void
 }
@@ -126,10 +129,16 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     if (room.members.size === 0) close(room)
   }
 
+  /** The frame in go-chatty's camelCase dialect: made once per frame, for every such member. */
+  function camelCaseBytes (frame: Buffer): Buffer {
+    return Buffer.from(camelCaseFrame(frame))
+  }
+
   function handOut (room: Room, seq: number, frame: Buffer): void {
+    let camel: Buffer | undefined
     for (const member of room.members) {
       try {
-        member.deliver(seq, frame)
+        member.deliver(seq, member.dialect === 'camelCase' ? (camel ??= camelCaseBytes(frame)) : frame)
       } catch (err) {
         log.error({ err, conversation: room.conversationId }, 'a room member failed to take a message')
       }
@@ -217,9 +226,10 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
   }
 
   function handOutEvent (room: Room, event: RoomEvent, frame: Buffer): void {
+    let camel: Buffer | undefined
     for (const member of room.members) {
       try {
-        member.notify?.(event, frame)
+        member.notify?.(event, member.dialect === 'camelCase' ? (camel ??= camelCaseBytes(frame)) : frame)
       } catch (err) {
         log.error({ err, conversation: room.conversationId }, 'a room member failed to take an event')
       }

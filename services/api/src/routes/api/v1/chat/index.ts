@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { addParticipants, checkSend, createConversation, deleteMessage, editMessage, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
+import { acceptCamelAliases } from '../../../../camel-case.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
 import { ErrorSchema, errorResponses } from '../../../../schemas/common.ts'
 import {
@@ -26,8 +27,15 @@ async function checkReader (request: FastifyRequest, conversationId: string): Pr
   if (reader !== undefined) await requireParticipant(request.server.db, conversationId, reader)
 }
 
+/** go-chatty's 202 answer to a send, in its spellings before and after its camelCase commit. */
+function goChattyAccepted (taskId: string, chatId: string, senderId: string) {
+  return { status: 'queued' as const, task_id: taskId, chat_id: chatId, sender_id: senderId, taskId, chatId, senderId }
+}
+
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { db } = fastify
+  // go-chatty's later clients spell fields in camelCase (participantIds, senderId, ...).
+  fastify.addHook('preValidation', acceptCamelAliases)
 
   fastify.post('/chat', {
     schema: {
@@ -64,7 +72,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     // Named, not left to the adapter's default: jobs processes run only the queues in their
     // WORKER_QUEUES, and the default list (default=1) serves this one.
     const taskId = await fastify.queue.enqueue({ type: SEND_MESSAGE_TASK, payload }, { queue: DEFAULT_QUEUE })
-    return reply.code(202).send({ task_id: taskId, message_id: messageId })
+    return reply.code(202).send({ ...goChattyAccepted(taskId, conversationId, senderId), message_id: messageId })
   })
 
   fastify.get('/chat/:chat_id/messages', {

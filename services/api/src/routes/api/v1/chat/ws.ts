@@ -1,21 +1,43 @@
 // GET /api/v1/chat/ws: go-chatty's chat websocket. Who connects is settled before the upgrade
 // (a missing or invalid user_id is a 400 JSON answer, a bad token a 401, an origin not in
 // WS_ALLOWED_ORIGINS a 403, a user over WS_MAX_SOCKETS_PER_USER a 429); socket/session.ts serves
-// the socket; docs/protocol.md describes the frames.
+// the socket; docs/protocol.md describes the frames. `?userId=` instead of `?user_id=` opens a
+// socket that speaks go-chatty's later camelCase dialect.
 import { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { normalizeOrigin } from '../../../../plugins/external/env.ts'
 import { HttpError } from '../../../../plugins/app/errors.ts'
-import { ErrorSchema } from '../../../../schemas/common.ts'
+import { ErrorSchema, UuidSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
 import { startHeartbeat, startSession, type SessionContext } from '../../../../socket/session.ts'
+import type { Dialect } from '../../../../socket/frames.ts'
 import { notifyOfflineJob, type Message } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
+
+const isUuid = Compile(UuidSchema)
+
+/**
+ * The user the query names and the dialect it chose: `user_id` (snake_case), or `userId`, which
+ * go-chatty's later clients send and which opens a camelCase socket; not both with different
+ * values. userId is read here rather than declared in WsQuerySchema, whose documented parameters
+ * stay those of the snake_case protocol; the route's description tells of it.
+ */
+function claimedUser (query: Static<typeof WsQuerySchema>): { claimed: string | undefined, dialect: Dialect } {
+  const snake = query.user_id
+  const camel = (query as Record<string, unknown>).userId
+  if (camel === undefined) return { claimed: snake, dialect: 'snake_case' }
+  if (typeof camel !== 'string' || !isUuid.Check(camel)) throw new HttpError(400, 'bad_request', 'querystring/userId must match format "uuid"')
+  if (snake !== undefined && snake.toLowerCase() !== camel.toLowerCase()) {
+    throw new HttpError(400, 'bad_request', 'querystring has user_id and userId with different values; send one of them')
+  }
+  return { claimed: camel, dialect: 'camelCase' }
+}
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
@@ -82,6 +104,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         'the client sends join / leave / message / edit / delete / read / delivered / typing frames and receives joined / left / message / sent / ' +
         'message_updated / message_deleted / edited / deleted / read / delivered / typing / error frames ' +
         '(and presence frames with ?presence=true). ' +
+        'Opened with ?userId= instead of ?user_id=, the socket speaks go-chatty\'s camelCase dialect (conversationId, msgType, ...; null fields left out). ' +
         'See docs/protocol.md for every frame, resume with since_seq, limits and close codes. ' +
         'A request without an Upgrade header is answered 426.',
       tags: ['chat'],
@@ -102,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (allowedOrigins !== undefined && origin !== undefined && !allowedOrigins.has(normalizeOrigin(origin) ?? '')) {
         throw new HttpError(403, 'forbidden', 'this origin may not open the websocket')
       }
-      const userId = actingUser(request, request.query.user_id)
+      const userId = actingUser(request, claimedUser(request.query).claimed)
       if (userId === undefined) {
         throw new HttpError(400, 'bad_request', 'querystring must have required property \'user_id\'')
       }
@@ -123,13 +146,15 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       return reply.code(426).header('upgrade', 'websocket').send({ error: 'this endpoint is a websocket: connect with an Upgrade request', code: 'upgrade_required' })
     },
     wsHandler: (socket, request) => {
-      const userId = actingUser(request, request.query.user_id)!
+      const { claimed, dialect } = claimedUser(request.query)
+      const userId = actingUser(request, claimed)!
       releaseUpgrade(socket, request)
       startSession(socket, sessionContext, {
         userId,
         requestId: request.id,
         expiresAt: request.identity?.expiresAt ?? null,
-        presence: request.query.presence === true
+        presence: request.query.presence === true,
+        dialect
       })
       fastify.presence.connect(userId)
     }
