@@ -93,6 +93,33 @@ for (const [path, grouped] of [['group commit', true], ['one-message path', fals
     batched()
   })
 
+  t.test(`${path}: a removal amid a stream of sends: nothing of the removed member after it, no deadlock, seq gap-free`, async (t) => {
+    const { db, batched } = await setup(t, grouped)
+    const chat = await createConversation(db, { participantIds: [alice, bob, carol], creatorId: alice })
+    const sends: Array<Promise<{ sender: string, stored?: Stored, error?: Error }>> = []
+    const wave = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        for (const sender of [bob, carol]) {
+          sends.push(settle(storeMessage(db, { conversationId: chat.id, senderId: sender, content: content(`${sender} ${sends.length}`) })).then((outcome) => ({ sender, ...outcome })))
+        }
+      }
+    }
+    wave(40)
+    const removal = removeParticipant(db, { conversationId: chat.id, actorId: alice, userId: bob })
+    wave(40)
+    const removedAt = (await removal).message!.seq
+    wave(10)
+    const outcomes = await Promise.all(sends)
+    const unexpected = outcomes.filter((o) => o.error !== undefined && !(o.sender === bob && o.error instanceof NotParticipantError))
+    t.same(unexpected.map((o) => o.error!.message), [], 'no error but the removed member\'s refusals')
+    t.ok(outcomes.some((o) => o.sender === bob && o.error !== undefined), 'some of bob\'s sends came after the removal and were refused')
+    const rows = await storedRows(db, chat.id)
+    t.same(rows.map((row) => row.seq), rows.map((_, i) => i + 1), 'seq 1..N without a gap')
+    t.same(rows.filter((row) => row.sender_id === bob && row.seq > removedAt), [], 'nothing of bob after the removal\'s seq')
+    t.equal(rows.filter((row) => row.sender_id === carol).length, 90, 'every send of the member stored')
+    batched()
+  })
+
   t.test(`${path}: a sender blocked in a direct conversation before the store is refused; in a group it is not`, async (t) => {
     const { db, batched } = await setup(t, grouped)
     const direct = await createConversation(db, { participantIds: [alice, bob] })
