@@ -115,6 +115,14 @@ export async function requireCanSend (db: Executor, conversationId: string, send
     }
     return
   }
+  await requireCanSendNow(db, conversationId, senderId)
+}
+
+/**
+ * requireCanSend read from the database, never from a cache: the check made where a message is
+ * stored, inside the storing transaction, so a removal or block that committed before it counts.
+ */
+export async function requireCanSendNow (db: Executor, conversationId: string, senderId: string): Promise<void> {
   const row = await db.selectFrom('chat.conversation as c')
     .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', senderId))
     .select((eb) => [

@@ -13,16 +13,22 @@
 //   first and get its message; repeats of stored rows are found by the statement and returned
 //   as they are; a row committed elsewhere between the statement's snapshot and its lock makes
 //   the INSERT fail on the unique index, and the fallback below settles it;
+// - a new message is stored only while its sender is a member (and, in a direct conversation,
+//   not blocked by the other member): after the conversation's row, the statement locks the
+//   sender's participant row (FOR KEY SHARE, which a removal's DELETE conflicts with), so a
+//   removal that committed while the statement waited for the conversation drops the sender
+//   (a locked row is read as it is now, not as of the statement's snapshot), and one that comes
+//   later waits for this commit. Blocks are read as of the statement's start. A refused message
+//   is not stored and its sender gets NotParticipantError or BlockedError;
 // - nobody gets a false ack: when the batch statement fails, nothing of it was stored, and every
 //   message is stored again on its own, in arrival order, through the one-message path, so one
 //   bad row fails only its own sender.
-import { randomUUID } from 'node:crypto'
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
-import { ConversationNotFoundError } from './errors.ts'
+import { BlockedError, ConversationNotFoundError, NotParticipantError } from './errors.ts'
 // A cycle (messages.ts looks up the registry below), harmless: both sides only call each other's
 // functions after both modules have loaded.
-import { storeSingle, toMessage, type Stored, type StoreMessageInput } from './messages.ts'
+import { messageIdOf, storeSingle, toMessage, type Stored, type StoreMessageInput } from './messages.ts'
 
 export interface GroupCommitOptions {
   /** Most messages written by one statement. Default 256. */
@@ -62,9 +68,11 @@ interface Pending {
 interface BatchRow extends MessageRow {
   ord: number
   created: boolean
+  /** Why a new message was not stored (its other columns are then null); null when it was. */
+  refused: 'not_participant' | 'blocked' | null
 }
 
-const STATEMENT_NAME = 'chatty_store_messages_v2'
+const STATEMENT_NAME = 'chatty_store_messages_v3'
 
 // One statement, so one implicit transaction and one round trip. $1..$9 are parallel arrays, one
 // element per message in arrival order (ord). given_id is the caller's id, when it chose one.
@@ -90,9 +98,25 @@ locked AS (
    ORDER BY c.id
    FOR UPDATE
 ),
+senders AS (
+  SELECT p.conversation_id, p.user_id FROM chat.participant p JOIN locked l ON l.id = p.conversation_id
+   WHERE (p.conversation_id, p.user_id) IN (SELECT conversation_id, sender_id FROM fresh)
+   FOR KEY SHARE OF p
+),
+checked AS (
+  SELECT f.*, s.user_id IS NOT NULL AS member,
+         s.user_id IS NOT NULL
+         AND (SELECT count(*) FROM (SELECT 1 FROM chat.participant m WHERE m.conversation_id = f.conversation_id LIMIT 3) n) = 2
+         AND EXISTS (SELECT 1 FROM chat.participant o JOIN chat.block b ON b.blocker_id = o.user_id
+                      WHERE o.conversation_id = f.conversation_id AND o.user_id <> f.sender_id AND b.blocked_id = f.sender_id) AS blocked
+    FROM fresh f
+    JOIN locked l ON l.id = f.conversation_id
+    LEFT JOIN senders s ON s.conversation_id = f.conversation_id AND s.user_id = f.sender_id
+),
 numbered AS (
-  SELECT f.*, l.last_seq + row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS seq
-    FROM fresh f JOIN locked l ON l.id = f.conversation_id
+  SELECT k.*, l.last_seq + row_number() OVER (PARTITION BY k.conversation_id ORDER BY k.ord) AS seq
+    FROM checked k JOIN locked l ON l.id = k.conversation_id
+   WHERE k.member AND NOT k.blocked
 ),
 bumped AS (
   UPDATE chat.conversation c SET last_seq = c.last_seq + n.count
@@ -105,12 +129,16 @@ inserted AS (
   RETURNING *
 )
 SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at, m.body, m.msg_type,
-       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at
+       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at, NULL::text AS refused
   FROM inserted m JOIN numbered n ON n.id = m.id
 UNION ALL
 SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at, e.body, e.msg_type,
-       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at
-  FROM existing e`
+       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at, NULL AS refused
+  FROM existing e
+UNION ALL
+SELECT k.ord, false AS created, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       CASE WHEN k.member THEN 'blocked' ELSE 'not_participant' END AS refused
+  FROM checked k WHERE NOT k.member OR k.blocked`
 
 /** Keys under which a repeat of this send would find it: its id, and its dedupe key. */
 function identities (input: StoreMessageInput): string[] {
@@ -238,7 +266,11 @@ export function createGroupCommit (db: Kysely<Database>, storeOne: StoreOne, opt
         settle(leader, { error: new ConversationNotFoundError() })
         return
       }
-      const { ord: _ord, created, ...message } = row
+      if (row.refused !== null) {
+        settle(leader, { error: row.refused === 'blocked' ? new BlockedError() : new NotParticipantError() })
+        return
+      }
+      const { ord: _ord, created, refused: _refused, ...message } = row
       settle(leader, { stored: { message: toMessage(message), created } })
     })
   }
@@ -247,7 +279,7 @@ export function createGroupCommit (db: Kysely<Database>, storeOne: StoreOne, opt
     store (input) {
       if (closed) return storeOne(db, input)
       return new Promise<Stored>((resolve, reject) => {
-        waiting.push({ input, id: input.id ?? randomUUID(), resolve, reject })
+        waiting.push({ input, id: messageIdOf(input), resolve, reject })
         schedule()
       })
     },

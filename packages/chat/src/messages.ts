@@ -4,8 +4,9 @@
 // events together.
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
+import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
-import { requireCanSend, requireConversation, type Executor } from './conversations.ts'
+import { requireCanSend, requireCanSendNow, requireConversation, type Executor } from './conversations.ts'
 import { ConversationNotFoundError } from './errors.ts'
 import { groupCommitOf } from './group-commit.ts'
 import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
@@ -61,6 +62,38 @@ export interface Stored {
 
 class AlreadyStored extends Error {}
 
+/** Namespace of the ids derived from dedupe keys. Fixed: changing it would change every derived id. */
+const DEDUPED_ID_NAMESPACE = '6f0c3f0e-5a57-4d5e-9a3c-2b8f1d7c4e91'
+
+/**
+ * The id of the message stored by a send with a dedupe key: a name-based uuid (v5) of the triple
+ * the unique index holds, (conversation, sender, dedupe_key), so every repeat of the send, over
+ * any path, before or after the first one is stored, names the same message.
+ */
+export function dedupedMessageId (conversationId: string, senderId: string, dedupeKey: string): string {
+  return uuidV5(`${conversationId.toLowerCase()}/${senderId.toLowerCase()}/${dedupeKey}`, DEDUPED_ID_NAMESPACE)
+}
+
+/** The id a store of this input uses: the one given, else derived from its dedupe key, else new. */
+export function messageIdOf (input: StoreMessageInput): string {
+  if (input.id !== undefined) return input.id
+  const dedupeKey = input.content.dedupe_key
+  return dedupeKey === null ? randomUUID() : dedupedMessageId(input.conversationId, input.senderId, dedupeKey)
+}
+
+/**
+ * The id an accepted send will be stored under, answered before it is stored (the HTTP path):
+ * without a dedupe key a new one; with one, the id of the message already stored with that key
+ * (it may predate derived ids), else the derived id, which every retry derives alike.
+ */
+export async function acceptedMessageId (db: Executor, conversationId: string, senderId: string, dedupeKey: string | null): Promise<string> {
+  if (dedupeKey === null) return randomUUID()
+  const stored = await db.selectFrom('chat.message').select('id')
+    .where('conversation_id', '=', conversationId).where('sender_id', '=', senderId).where('dedupe_key', '=', dedupeKey)
+    .executeTakeFirst()
+  return stored?.id ?? dedupedMessageId(conversationId, senderId, dedupeKey)
+}
+
 async function findExisting (db: Executor, input: StoreMessageInput): Promise<MessageRow | undefined> {
   let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
   const dedupeKey = input.content.dedupe_key
@@ -76,6 +109,11 @@ async function findExisting (db: Executor, input: StoreMessageInput): Promise<Me
  * Stores checked content exactly once. Concurrent sends to one conversation serialise on its
  * row (the seq bump), so a repeated id or dedupe key always finds the first message. With a
  * group commit set up for `db` (useGroupCommit), concurrent sends share one write.
+ *
+ * The sender is checked again as the message is stored, under the conversation's row lock (which
+ * every membership change takes): a sender removed, or blocked in a direct conversation, since
+ * the send was accepted gets NotParticipantError or BlockedError and nothing is stored. A repeat
+ * of a message already stored still finds it.
  */
 export async function storeMessage (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
   const group = groupCommitOf(db)
@@ -105,7 +143,7 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
       const seq = await takeNextSeq(trx, input.conversationId)
       const inserted = await trx.insertInto('chat.message')
         .values({
-          id: input.id ?? randomUUID(),
+          id: messageIdOf(input),
           conversation_id: input.conversationId,
           sender_id: input.senderId,
           seq,
@@ -116,6 +154,9 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
         .executeTakeFirst()
       // Rolling back returns the seq, keeping the sequence gap-free.
       if (inserted === undefined) throw new AlreadyStored()
+      // A statement of its own, after the lock: it sees every membership change committed before
+      // this transaction got the conversation's row. Throwing rolls the new row back.
+      await requireCanSendNow(trx, input.conversationId, input.senderId)
       return inserted
     })
     return { message: toMessage(row), created: true }

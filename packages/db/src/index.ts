@@ -3,3 +3,4 @@ export { createDb, createPool, pgTypes, type Db, type DbOptions } from './pool.t
 export { migrateUp, migrateDown, migrationVersion, forceVersion, loadMigrations, advisoryLockId, MIGRATIONS_DIR, type Migration, type MigrationState } from './migrator.ts'
 export { startEmbeddedPostgres, createDatabaseIfMissing, postgresAnswers, REPO_ROOT, DEFAULT_EMBEDDED_PORT, type EmbeddedServer } from './embedded.ts'
 export { MigrationError } from './errors.ts'
+export { runMigrateCommand, type MigrateCommandOptions } from './migrate-command.ts'

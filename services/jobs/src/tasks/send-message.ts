@@ -2,12 +2,16 @@
 // to the conversation's live members. Idempotent: the message id was chosen at accept time, so a
 // retried job finds its row instead of storing a second one, and only re-publishes (and queues
 // its offline notification, chat:notify_offline, again: a no-op while the first is unfinished).
+// The sender is checked again as the message is stored: a sender removed from the conversation,
+// or blocked by the other member of a direct one, after the send was accepted is refused. Nothing
+// is stored, and the job ends in the failed state at once (no retries: the answer will not
+// change) with an error that says why.
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import type { Database } from '@chatty/db'
-import { ConversationNotFoundError, storeMessage, type Message } from '@chatty/chat'
-import type { Handler } from '@chatty/queue'
+import { BlockedError, ConversationNotFoundError, NotParticipantError, storeMessage, type Message } from '@chatty/chat'
+import { PermanentJobError, type Handler } from '@chatty/queue'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 
@@ -52,6 +56,9 @@ export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
       if (error instanceof ConversationNotFoundError) {
         deps.log.warn({ job: job.id, conversation: payload.conversation_id }, 'chat:send_message dropped: conversation is gone')
         return
+      }
+      if (error instanceof NotParticipantError || error instanceof BlockedError) {
+        throw new PermanentJobError(`message not stored, refused when storing: ${error.message}`)
       }
       throw error
     }

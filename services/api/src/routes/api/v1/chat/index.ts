@@ -1,7 +1,6 @@
 // go-chatty's REST routes under /api/v1/chat.
-import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { addParticipants, checkSend, createConversation, deleteMessage, editMessage, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
+import { acceptedMessageId, addParticipants, checkSend, createConversation, deleteMessage, editMessage, listMembers, listMessages, markRead, removeParticipant, requireParticipant, setMute, type MembershipChange } from '@chatty/chat'
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { acceptCamelAliases } from '../../../../camel-case.ts'
@@ -55,7 +54,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Send a message',
       description: 'Checks membership and content now, then queues the message for storage and live delivery. ' +
-        'A retried send with the same dedupe_key stores one message.',
+        'A retried send with the same dedupe_key stores one message, and every answer to it carries that message\'s message_id. ' +
+        'The sender is checked again when the message is stored: one removed (or blocked) meanwhile is refused, and nothing is stored.',
       tags: ['chat'],
       params: ChatParamsSchema,
       body: SendMessageBodySchema,
@@ -67,7 +67,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const senderId = actingUser(request, claimed)
     if (senderId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'sender_id\'')
     const content = await checkSend(db, { ...input, conversationId, senderId })
-    const messageId = randomUUID()
+    // A retry with the same dedupe_key answers the id of the one message it stores.
+    const messageId = await acceptedMessageId(db, conversationId, senderId, content.dedupe_key)
     const payload: SendMessagePayload = { message_id: messageId, conversation_id: conversationId, sender_id: senderId, content }
     // Named, not left to the adapter's default: jobs processes run only the queues in their
     // WORKER_QUEUES, and the default list (default=1) serves this one.
