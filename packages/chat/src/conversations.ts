@@ -29,6 +29,18 @@ export async function createConversation (db: Kysely<Database>, input: CreateCon
   if (ids.length === 0) throw new InvalidInputError('participant_ids must include at least one user id')
   if (ids.length > LIMITS.participants) throw new InvalidInputError(`a conversation has at most ${LIMITS.participants} participants`)
   return db.transaction().execute(async (trx) => {
+    // A direct conversation is a channel between two people: not between a user and someone
+    // who blocked them (whichever of the two asks).
+    if (ids.length === 2) {
+      const [one, two] = ids as [string, string]
+      const block = await trx.selectFrom('chat.block').select('blocker_id')
+        .where((eb) => eb.or([
+          eb.and([eb('blocker_id', '=', one), eb('blocked_id', '=', two)]),
+          eb.and([eb('blocker_id', '=', two), eb('blocked_id', '=', one)])
+        ]))
+        .executeTakeFirst()
+      if (block !== undefined) throw new BlockedError('one of the two users has blocked the other: no direct conversation between them')
+    }
     const conversation = await trx.insertInto('chat.conversation')
       .values({ tenant_id: input.tenantId ?? null })
       .returning(['id', 'created_at'])

@@ -226,6 +226,22 @@ t.test('a blocked user cannot send into a direct conversation with the blocker; 
   t.equal(await count(dbUrl, 'chat.block'), 0)
 })
 
+t.test('a user blocked by another cannot start a direct conversation with them, whoever asks; groups are not affected', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  const before = await count(dbUrl, 'chat.conversation')
+  const refused = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice.toUpperCase()] }, headers: await bearer(bob) })
+  t.equal(refused.statusCode, 403, 'the blocked user asks: 403')
+  t.same(Object.keys(refused.json()).sort(), ['code', 'error'])
+  t.equal(refused.json().code, 'forbidden')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).statusCode, 403, 'the blocker asks: 403 too')
+  t.equal(await count(dbUrl, 'chat.conversation'), before, 'nothing stored')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, eve] }, headers: await bearer(bob) })).statusCode, 201, 'a group with the blocker is allowed')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [eve] }, headers: await bearer(bob) })).statusCode, 201, 'a direct conversation with someone else is allowed')
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice] }, headers: await bearer(bob) })).statusCode, 201, 'after the unblock: 201')
+})
+
 t.test('a member mutes and unmutes a conversation', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
