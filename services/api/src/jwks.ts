@@ -14,6 +14,8 @@ export interface RemoteKeySetOptions {
   cooldownMs: number
   /** A fetch that takes longer fails. Default 5000. */
   timeoutMs?: number
+  /** Told of each failed fetch (at most one per cooldown). */
+  onError?: (error: Error) => void
 }
 
 /** The key set could not be fetched (or was not fetched again yet after a failure). */
@@ -21,13 +23,8 @@ export class KeySetUnavailableError extends Error {
   override name = 'KeySetUnavailableError'
 }
 
-export interface RemoteKeySet extends JWTVerifyGetKey {
-  /** Fetches made so far (for logs and tests). */
-  readonly fetches: number
-}
-
-export function createRemoteKeySet (options: RemoteKeySetOptions): RemoteKeySet {
-  const { url, cacheMaxAgeMs, cooldownMs, timeoutMs = 5000 } = options
+export function createRemoteKeySet (options: RemoteKeySetOptions): JWTVerifyGetKey {
+  const { url, cacheMaxAgeMs, cooldownMs, timeoutMs = 5000, onError } = options
   let local: ReturnType<typeof createLocalJWKSet> | undefined
   /** When the set in `local` was fetched. */
   let fetchedAt = -Infinity
@@ -35,10 +32,8 @@ export function createRemoteKeySet (options: RemoteKeySetOptions): RemoteKeySet 
   let attemptedAt = -Infinity
   let lastError: Error | undefined
   let pending: Promise<void> | undefined
-  let fetches = 0
 
   async function fetchSet (): Promise<void> {
-    fetches++
     attemptedAt = Date.now()
     try {
       const response = await fetch(url, {
@@ -56,6 +51,7 @@ export function createRemoteKeySet (options: RemoteKeySetOptions): RemoteKeySet 
       lastError = undefined
     } catch (error) {
       lastError = error as Error
+      onError?.(lastError)
       throw unavailable(lastError)
     }
   }
@@ -90,7 +86,7 @@ export function createRemoteKeySet (options: RemoteKeySetOptions): RemoteKeySet 
       return await local(header, token)
     }
   }
-  return Object.defineProperty(getKey, 'fetches', { get: () => fetches, enumerable: true }) as RemoteKeySet
+  return getKey
 }
 
 function unavailable (cause: Error | undefined): KeySetUnavailableError {

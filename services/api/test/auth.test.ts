@@ -311,6 +311,7 @@ t.test('jwt mode: a token without exp, or living longer than JWT_MAX_AGE_S, is 4
     ['a day and a minute (exp - iat)', app, { iat: now, exp: now + 86_460 }, 401],
     ['issued long ago, a day and a minute in all, though not expired', app, { iat: now - 60, exp: now + 86_400 }, 401],
     ['no iat, more than a day left', app, { exp: now + 86_460 }, 401],
+    ['iat in the future, more than a day left', app, { iat: now + 86_400, exp: now + 87_000 }, 401],
     ['exactly a day', app, { iat: now, exp: now + 86_400 }, 200],
     ['no iat, an hour left', app, { exp: now + 3600 }, 200],
     ['an hour, over a ceiling of 600 s', strict, { iat: now, exp: now + 3600 }, 401],

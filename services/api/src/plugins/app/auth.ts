@@ -66,7 +66,12 @@ export default fp(async (fastify) => {
   let getKey: JWTVerifyGetKey | Uint8Array | undefined
   if (config.AUTH_MODE === 'jwt') {
     getKey = config.JWKS_URL !== undefined
-      ? createRemoteKeySet({ url: new URL(config.JWKS_URL), cacheMaxAgeMs: config.JWKS_CACHE_MAX_AGE_MS, cooldownMs: config.JWKS_COOLDOWN_MS })
+      ? createRemoteKeySet({
+        url: new URL(config.JWKS_URL),
+        cacheMaxAgeMs: config.JWKS_CACHE_MAX_AGE_MS,
+        cooldownMs: config.JWKS_COOLDOWN_MS,
+        onError: (err) => fastify.log.warn({ err }, 'cannot fetch the identity provider\'s keys (JWKS_URL); token checks answer 503 until a fetch succeeds')
+      })
       : new TextEncoder().encode(config.JWT_SECRET)
   }
   const algorithms = config.JWKS_URL !== undefined ? ['RS256', 'ES256'] : ['HS256']
@@ -82,9 +87,11 @@ export default fp(async (fastify) => {
           : await jwtVerify(token, getKey, verifyOptions)
         if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('the token subject must be a user uuid')
         // A token that never expires, or lives longer than JWT_MAX_AGE_S, is refused: a leaked
-        // one would work forever. Without iat the lifetime left (exp - now) is what counts.
+        // one would work (nearly) forever. Without iat, or with one in the future, the lifetime
+        // left (exp - now) is what counts.
         if (payload.exp === undefined) throw unauthorized('the token must expire (exp)')
-        const lifetime = payload.exp - (payload.iat ?? Math.floor(Date.now() / 1000))
+        const now = Math.floor(Date.now() / 1000)
+        const lifetime = payload.exp - Math.min(payload.iat ?? now, now)
         if (lifetime > config.JWT_MAX_AGE_S) throw unauthorized(`the token lives longer than ${config.JWT_MAX_AGE_S} s (exp - iat)`)
         return { userId: payload.sub.toLowerCase(), expiresAt: payload.exp }
       } catch (error) {
