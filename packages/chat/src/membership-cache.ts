@@ -81,8 +81,8 @@ export function createMembershipCache (cache: Pick<Cache, 'getOrLoad' | 'delete'
   return {
     async membership (conversationId, load) {
       const key = conversationId.toLowerCase()
-      // A conversation that does not exist is not cached: its id cannot be created later, but
-      // nothing is gained by remembering it either.
+      // The version of a conversation that does not exist is not kept (the load answers
+      // undefined): there is nothing to check against.
       const version = versions === undefined
         ? await load.version()
         : await versions.getOrLoad<number>(key, load.version, ttlMs)
