@@ -19,7 +19,7 @@ if (secret === undefined || secret.length < 32) {
   process.exit(2)
 }
 const ttl = Number(values.ttl)
-const maxAge = Number(process.env.JWT_MAX_AGE_S ?? 86_400)
+const maxAge = Number.parseInt(process.env.JWT_MAX_AGE_S ?? '', 10) || 86_400
 if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxAge) {
   console.error(`--ttl must be a whole number of seconds from 1 to ${maxAge} (JWT_MAX_AGE_S): the api refuses longer-lived tokens`)
   process.exit(2)
