@@ -26,17 +26,28 @@ export interface RedisServer {
   port: number
   /** Kills the server the way a crash would (SIGKILL) and waits for it to be gone. */
   kill (): Promise<void>
-  /** Starts it again on the same port, empty (no persistence). */
+  /** Starts it again on the same port: empty, or with `appendOnly` from its append-only file. */
   restart (): Promise<void>
 }
 
-/** A private redis-server on a free port, without persistence. The caller kills it at teardown. */
-export async function startRedisServer (binary: string): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /**
+   * Persist every write to an append-only file in this directory (fsync always), as compose
+   * runs Redis, so a restart brings back what was written before the kill.
+   */
+  appendOnlyDir?: string
+}
+
+/** A private redis-server on a free port, by default without persistence. The caller kills it at teardown. */
+export async function startRedisServer (binary: string, options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort()
   let child: ChildProcess | undefined
+  const persistence = options.appendOnlyDir === undefined
+    ? ['--appendonly', 'no']
+    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', options.appendOnlyDir]
 
   async function start (): Promise<void> {
-    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: ['ignore', 'pipe', 'inherit'] })
     child = started
     let output = ''
     await new Promise<void>((resolve, reject) => {

@@ -1,9 +1,9 @@
 // Conversations and their members.
-import type { Kysely, Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
 import { LIMITS } from './rules.ts'
-import { membershipCacheOf, type MembershipCache } from './membership-cache.ts'
+import { membershipCacheOf, type MembershipCache, type MembershipFacts, type MembershipLoaders, type MembershipView } from './membership-cache.ts'
 
 export type Executor = Kysely<Database> | Transaction<Database>
 
@@ -29,6 +29,18 @@ export async function createConversation (db: Kysely<Database>, input: CreateCon
   if (ids.length === 0) throw new InvalidInputError('participant_ids must include at least one user id')
   if (ids.length > LIMITS.participants) throw new InvalidInputError(`a conversation has at most ${LIMITS.participants} participants`)
   return db.transaction().execute(async (trx) => {
+    // A direct conversation is a channel between two people: not between a user and someone
+    // who blocked them (whichever of the two asks).
+    if (ids.length === 2) {
+      const [one, two] = ids as [string, string]
+      const block = await trx.selectFrom('chat.block').select('blocker_id')
+        .where((eb) => eb.or([
+          eb.and([eb('blocker_id', '=', one), eb('blocked_id', '=', two)]),
+          eb.and([eb('blocker_id', '=', two), eb('blocked_id', '=', one)])
+        ]))
+        .executeTakeFirst()
+      if (block !== undefined) throw new BlockedError('one of the two users has blocked the other: no direct conversation between them')
+    }
     const conversation = await trx.insertInto('chat.conversation')
       .values({ tenant_id: input.tenantId ?? null })
       .returning(['id', 'created_at'])
@@ -43,50 +55,66 @@ export async function createConversation (db: Kysely<Database>, input: CreateCon
       })))
       .execute()
     return { id: conversation.id, created_at: conversation.created_at, participant_ids: ids }
-  }).then(async (created) => {
-    // Only a lookup of the id before it existed can be cached; a failed delete must not turn a
-    // stored conversation into an error.
-    await membershipCacheOf(db)?.forgetMembers(created.id).catch(() => {})
-    return created
   })
 }
 
-/** Lower-case member ids of a conversation, or null when it does not exist. */
-async function loadMembers (db: Executor, conversationId: string): Promise<string[] | null> {
-  const rows = await db.selectFrom('chat.conversation as c')
-    .leftJoin('chat.participant as p', 'p.conversation_id', 'c.id')
-    .select('p.user_id')
-    .where('c.id', '=', conversationId)
-    .execute()
-  if (rows.length === 0) return null
-  return rows.flatMap((row) => row.user_id === null ? [] : [row.user_id.toLowerCase()])
-}
-
-async function loadBlocked (db: Executor, blocker: string, blocked: string): Promise<boolean> {
-  const row = await db.selectFrom('chat.block').select('blocker_id').where('blocker_id', '=', blocker).where('blocked_id', '=', blocked).executeTakeFirst()
-  return row !== undefined
+/** The conversation's membership version, or undefined when it does not exist (one primary-key row). */
+async function loadVersion (db: Executor, conversationId: string): Promise<number | undefined> {
+  const row = await db.selectFrom('chat.conversation').select('member_version').where('id', '=', conversationId).executeTakeFirst()
+  return row?.member_version
 }
 
 /**
- * The cached member list, read again from the database when it lacks the user: a member added a
- * moment ago on another process can act at once, before the invalidation arrives here.
+ * Members (lower case) with the version they were read at, and in a direct conversation who
+ * blocked whom; null when the conversation does not exist. The blocks are read after the
+ * version, so they are never older than it.
  */
-async function cachedMembers (cache: MembershipCache, db: Executor, conversationId: string, userId: string): Promise<ReadonlySet<string> | null> {
-  const members = await cache.members(conversationId, () => loadMembers(db, conversationId))
-  if (members === null || members.has(userId)) return members
-  const fresh = await loadMembers(db, conversationId)
-  if (fresh === null || !fresh.includes(userId)) return fresh === null ? null : new Set(fresh)
-  await cache.forgetMembers(conversationId).catch(() => {})
-  return new Set(fresh)
+async function loadFacts (db: Executor, conversationId: string): Promise<MembershipFacts | null> {
+  const rows = await db.selectFrom('chat.conversation as c')
+    .leftJoin('chat.participant as p', 'p.conversation_id', 'c.id')
+    .select(['c.member_version', 'p.user_id'])
+    .where('c.id', '=', conversationId)
+    .execute()
+  if (rows.length === 0) return null
+  const members = rows.flatMap((row) => row.user_id === null ? [] : [row.user_id.toLowerCase()])
+  let blockers: string[] = []
+  if (members.length === 2) {
+    const blocks = await db.selectFrom('chat.block').select('blocker_id')
+      .where('blocker_id', '=', sql<string>`any(${members}::uuid[])`)
+      .where('blocked_id', '=', sql<string>`any(${members}::uuid[])`)
+      .whereRef('blocker_id', '!=', 'blocked_id')
+      .execute()
+    blockers = blocks.map((row) => row.blocker_id.toLowerCase())
+  }
+  return { version: rows[0]!.member_version, members, blockers }
+}
+
+const loaders = (db: Executor, conversationId: string): MembershipLoaders => ({
+  version: () => loadVersion(db, conversationId),
+  facts: () => loadFacts(db, conversationId)
+})
+
+/**
+ * The membership from the cache, read again from the database when it lacks the user and came
+ * from the cache: a member added a moment ago on another process can act at once, before the
+ * change's notification arrives here.
+ */
+async function cachedMembership (cache: MembershipCache, db: Executor, conversationId: string, userId: string): Promise<MembershipView | null> {
+  const membership = await cache.membership(conversationId, loaders(db, conversationId))
+  if (membership === null || membership.members.has(userId) || !membership.cached) return membership
+  const fresh = await loadFacts(db, conversationId)
+  if (fresh === null) return null
+  if (fresh.members.includes(userId)) await cache.forget(conversationId).catch(() => {})
+  return { members: new Set(fresh.members), blockers: fresh.blockers, cached: false }
 }
 
 /** Throws ConversationNotFoundError or NotParticipantError unless the user is a member. */
 export async function requireParticipant (db: Executor, conversationId: string, userId: string): Promise<void> {
   const cache = membershipCacheOf(db)
   if (cache !== undefined) {
-    const members = await cachedMembers(cache, db, conversationId, userId.toLowerCase())
-    if (members === null) throw new ConversationNotFoundError()
-    if (!members.has(userId.toLowerCase())) throw new NotParticipantError()
+    const membership = await cachedMembership(cache, db, conversationId, userId.toLowerCase())
+    if (membership === null) throw new ConversationNotFoundError()
+    if (!membership.members.has(userId.toLowerCase())) throw new NotParticipantError()
     return
   }
   const row = await db.selectFrom('chat.conversation as c')
@@ -106,13 +134,11 @@ export async function requireCanSend (db: Executor, conversationId: string, send
   const cache = membershipCacheOf(db)
   if (cache !== undefined) {
     const sender = senderId.toLowerCase()
-    const members = await cachedMembers(cache, db, conversationId, sender)
-    if (members === null) throw new ConversationNotFoundError()
-    if (!members.has(sender)) throw new NotParticipantError()
-    if (members.size === 2) {
-      const other = [...members].find((id) => id !== sender)!
-      if (await cache.blocked(other, sender, () => loadBlocked(db, other, sender))) throw new BlockedError()
-    }
+    const membership = await cachedMembership(cache, db, conversationId, sender)
+    if (membership === null) throw new ConversationNotFoundError()
+    if (!membership.members.has(sender)) throw new NotParticipantError()
+    // blockers is filled for direct conversations only; the sender blocking the other is no bar.
+    if (membership.members.size === 2 && membership.blockers.some((id) => id !== sender)) throw new BlockedError()
     return
   }
   await requireCanSendNow(db, conversationId, senderId)
@@ -146,7 +172,7 @@ export async function requireCanSendNow (db: Executor, conversationId: string, s
 export async function requireConversation (db: Executor, conversationId: string): Promise<void> {
   const cache = membershipCacheOf(db)
   if (cache !== undefined) {
-    if (await cache.members(conversationId, () => loadMembers(db, conversationId)) === null) throw new ConversationNotFoundError()
+    if (await cache.membership(conversationId, loaders(db, conversationId)) === null) throw new ConversationNotFoundError()
     return
   }
   const row = await db.selectFrom('chat.conversation').select('id').where('id', '=', conversationId).executeTakeFirst()

@@ -1,22 +1,44 @@
 // Blocks (chat.block) and mutes (participant.muted_until).
-import { sql } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Database } from '@chatty/db'
 import type { Executor } from './conversations.ts'
 import { requireParticipant } from './conversations.ts'
 import { InvalidInputError } from './errors.ts'
-import { membershipCacheOf } from './membership-cache.ts'
+import { bumpMemberVersion, membershipCacheOf } from './membership-cache.ts'
 
-export async function blockUser (db: Executor, blockerId: string, blockedId: string): Promise<void> {
+export async function blockUser (db: Kysely<Database>, blockerId: string, blockedId: string): Promise<void> {
   if (blockerId.toLowerCase() === blockedId.toLowerCase()) throw new InvalidInputError('a user cannot block themselves')
-  await db.insertInto('chat.block')
+  await changeBlock(db, blockerId, blockedId, (trx) => trx.insertInto('chat.block')
     .values({ blocker_id: blockerId, blocked_id: blockedId, at: sql<Date>`timezone('utc', now())` })
     .onConflict((oc) => oc.columns(['blocker_id', 'blocked_id']).doNothing())
-    .execute()
-  await membershipCacheOf(db)?.forgetBlock(blockerId, blockedId)
+    .executeTakeFirst())
 }
 
-export async function unblockUser (db: Executor, blockerId: string, blockedId: string): Promise<void> {
-  await db.deleteFrom('chat.block').where('blocker_id', '=', blockerId).where('blocked_id', '=', blockedId).execute()
-  await membershipCacheOf(db)?.forgetBlock(blockerId, blockedId)
+export async function unblockUser (db: Kysely<Database>, blockerId: string, blockedId: string): Promise<void> {
+  await changeBlock(db, blockerId, blockedId, (trx) => trx.deleteFrom('chat.block')
+    .where('blocker_id', '=', blockerId).where('blocked_id', '=', blockedId)
+    .executeTakeFirst())
+}
+
+/**
+ * A block or unblock, and in the same transaction a new membership version for the
+ * conversations the two users share (cached send checks there read the blocks again); their
+ * cached facts are dropped after the commit.
+ */
+async function changeBlock (db: Kysely<Database>, blockerId: string, blockedId: string,
+  write: (trx: Transaction<Database>) => Promise<{ numInsertedOrUpdatedRows?: bigint, numDeletedRows?: bigint }>): Promise<void> {
+  const bumped = await db.transaction().execute(async (trx) => {
+    const result = await write(trx)
+    if ((result.numInsertedOrUpdatedRows ?? result.numDeletedRows ?? 0n) === 0n) return []
+    const shared = await trx.selectFrom('chat.participant as a')
+      .innerJoin('chat.participant as b', 'b.conversation_id', 'a.conversation_id')
+      .select('a.conversation_id')
+      .where('a.user_id', '=', blockerId)
+      .where('b.user_id', '=', blockedId)
+      .execute()
+    return await bumpMemberVersion(trx, shared.map((row) => row.conversation_id))
+  })
+  if (bumped.length > 0) await membershipCacheOf(db)?.forget(bumped).catch(() => {})
 }
 
 export async function listBlocked (db: Executor, blockerId: string): Promise<string[]> {

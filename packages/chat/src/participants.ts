@@ -6,7 +6,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { ConversationNotFoundError, InvalidInputError, NotParticipantError, ChatError } from './errors.ts'
-import { membershipCacheOf } from './membership-cache.ts'
+import { bumpMemberVersion, membershipCacheOf } from './membership-cache.ts'
 import { Role } from './conversations.ts'
 import { insertNextMessage, type Message } from './messages.ts'
 import { LIMITS, MsgType } from './rules.ts'
@@ -69,6 +69,7 @@ async function change (
     message = await db.transaction().execute(async (trx) => {
       members = await lockMembers(trx, conversationId)
       const { actorId, meta, body } = await apply(trx, members)
+      await bumpMemberVersion(trx, [conversationId])
       return await insertNextMessage(trx, {
         conversationId,
         senderId: actorId,
@@ -79,8 +80,9 @@ async function change (
     if (!(error instanceof NoChange)) throw error
   }
   if (message !== null) {
-    // After the commit: a cached list from before it must not let a removed member back in.
-    await membershipCacheOf(db)?.forgetMembers(conversationId).catch(() => {})
+    // After the commit. Should the delete fail, the bumped version still keeps a cached list
+    // from before the change from letting a removed member back in.
+    await membershipCacheOf(db)?.forget(conversationId).catch(() => {})
   }
   return { message, participant_ids: [...members!.keys()].sort() }
 }

@@ -9,6 +9,8 @@ export interface ConversationTable {
   created_at: Generated<Date>
   tenant_id: string | null
   last_seq: Generated<number>
+  /** Bumped with every membership or block change among its members (migration 000009). */
+  member_version: Generated<number>
 }
 
 export interface ParticipantTable {

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
@@ -6,7 +6,7 @@ import type { InjectOptions } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import { onTeardown } from '@chatty/db/testing'
 import { sendMessage } from '@chatty/chat'
-import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
+import { buildTestApp, startJobs, waitFor, users, type TestApp } from './helper.ts'
 import { listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -226,6 +226,22 @@ t.test('a blocked user cannot send into a direct conversation with the blocker; 
   t.equal(await count(dbUrl, 'chat.block'), 0)
 })
 
+t.test('a user blocked by another cannot start a direct conversation with them, whoever asks; groups are not affected', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t, jwtConfig)
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  const before = await count(dbUrl, 'chat.conversation')
+  const refused = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice.toUpperCase()] }, headers: await bearer(bob) })
+  t.equal(refused.statusCode, 403, 'the blocked user asks: 403')
+  t.same(Object.keys(refused.json()).sort(), ['code', 'error'])
+  t.equal(refused.json().code, 'forbidden')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).statusCode, 403, 'the blocker asks: 403 too')
+  t.equal(await count(dbUrl, 'chat.conversation'), before, 'nothing stored')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, eve] }, headers: await bearer(bob) })).statusCode, 201, 'a group with the blocker is allowed')
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [eve] }, headers: await bearer(bob) })).statusCode, 201, 'a direct conversation with someone else is allowed')
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice] }, headers: await bearer(bob) })).statusCode, 201, 'after the unblock: 201')
+})
+
 t.test('a member mutes and unmutes a conversation', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
@@ -269,4 +285,145 @@ t.test('`pnpm token <user>` mints a token the api accepts as that user; bad argu
   const notAUser = await run(['alice'], { JWT_SECRET: SECRET })
   t.equal(notAUser.code, 2)
   t.match(notAUser.stderr, /usage: pnpm token <user-uuid>/)
+  const tooLong = await run([alice, '--ttl', '86401'], { JWT_SECRET: SECRET })
+  t.equal(tooLong.code, 2, 'a lifetime the api would refuse is not minted')
+  t.match(tooLong.stderr, /--ttl must be a whole number of seconds from 1 to 86400/)
+  const longest = await run([alice, '--ttl', '86400'], { JWT_SECRET: SECRET })
+  const accepted = await app.inject({ url: `/api/v1/users/${alice}/conversations`, headers: { authorization: `Bearer ${longest.stdout.trim()}` } })
+  t.equal(accepted.statusCode, 200, 'the longest lifetime it mints is accepted')
+})
+
+t.test('jwt mode: a token without exp, or living longer than JWT_MAX_AGE_S, is 401', async (t) => {
+  const { app } = await buildTestApp(t, jwtConfig)
+  const { app: strict } = await buildTestApp(t, { ...jwtConfig, JWT_MAX_AGE_S: 600 })
+  const now = Math.floor(Date.now() / 1000)
+  const sign = (claims: { iat?: number, exp?: number }) => {
+    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(alice)
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat)
+    if (claims.exp !== undefined) jwt = jwt.setExpirationTime(claims.exp)
+    return jwt.sign(key)
+  }
+  const read = async (target: typeof app, claims: { iat?: number, exp?: number }) =>
+    target.inject({ url: `/api/v1/users/${alice}/conversations`, headers: { authorization: `Bearer ${await sign(claims)}` } })
+  const cases: Array<[string, typeof app, { iat?: number, exp?: number }, number]> = [
+    ['no exp', app, { iat: now }, 401],
+    ['no exp and no iat', app, {}, 401],
+    ['a day and a minute (exp - iat)', app, { iat: now, exp: now + 86_460 }, 401],
+    ['issued long ago, a day and a minute in all, though not expired', app, { iat: now - 60, exp: now + 86_400 }, 401],
+    ['no iat, more than a day left', app, { exp: now + 86_460 }, 401],
+    ['iat in the future, more than a day left', app, { iat: now + 86_400, exp: now + 87_000 }, 401],
+    ['exactly a day', app, { iat: now, exp: now + 86_400 }, 200],
+    ['no iat, an hour left', app, { exp: now + 3600 }, 200],
+    ['an hour, over a ceiling of 600 s', strict, { iat: now, exp: now + 3600 }, 401],
+    ['ten minutes, within a ceiling of 600 s', strict, { iat: now, exp: now + 600 }, 200]
+  ]
+  for (const [name, target, claims, status] of cases) {
+    const res = await read(target, claims)
+    t.equal(res.statusCode, status, name)
+    if (status === 401) t.equal(res.json().code, 'unauthorized', name)
+  }
+  t.match((await read(app, { iat: now })).json().error, /must expire/)
+  await t.rejects(buildTestApp(t, { ...jwtConfig, JWT_MAX_AGE_S: 0 }), /JWT_MAX_AGE_S/, 'a ceiling of 0 is refused at start-up')
+})
+
+/** A JWKS endpoint whose answer a test changes: keys, a status code, or down (connections refused). */
+async function jwksServer (t: Test) {
+  const state = { keys: [] as object[], status: 200, hits: 0 }
+  const server = http.createServer((_req, res) => {
+    state.hits++
+    res.statusCode = state.status
+    res.setHeader('content-type', 'application/json')
+    res.end(state.status === 200 ? JSON.stringify({ keys: state.keys }) : '{"error":"down"}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  let up = true
+  onTeardown(t, () => up ? new Promise((resolve) => server.close(resolve)) : undefined)
+  return {
+    state,
+    url: `http://127.0.0.1:${port}/jwks.json`,
+    async stop () {
+      up = false
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+    async start () {
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()))
+      up = true
+    }
+  }
+}
+
+t.test('with JWKS_URL, an identity provider that is down or failing answers 503 unavailable, never 500 or a grant', async (t) => {
+  const rsa = await generateKeyPair('RS256')
+  const jwks = await jwksServer(t)
+  jwks.state.keys = [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256' }]
+  const sign = (kid: string) => new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid }).setSubject(alice).setIssuedAt().setExpirationTime('5m').sign(rsa.privateKey)
+  const readAs = async (target: TestApp['app'], kid: string) =>
+    target.inject({ url: `/api/v1/users/${alice}/conversations`, headers: { authorization: `Bearer ${await sign(kid)}` } })
+
+  // Down before the first fetch: connections refused.
+  await jwks.stop()
+  const { app: fresh } = await buildTestApp(t, { AUTH_MODE: 'jwt', JWKS_URL: jwks.url, JWKS_COOLDOWN_MS: 0 })
+  const refused = await readAs(fresh, 'rsa-1')
+  t.equal(refused.statusCode, 503, 'provider down: 503')
+  t.same(Object.keys(refused.json()).sort(), ['code', 'error'])
+  t.equal(refused.json().code, 'unavailable')
+  await jwks.start()
+
+  // Answering 500, and answering 200 with something that is not a key set.
+  jwks.state.status = 500
+  const { app } = await buildTestApp(t, { AUTH_MODE: 'jwt', JWKS_URL: jwks.url, JWKS_COOLDOWN_MS: 0 })
+  const failing = await readAs(app, 'rsa-1')
+  t.equal(failing.statusCode, 503, 'provider answering 500: 503')
+  t.equal(failing.json().code, 'unavailable')
+  jwks.state.status = 200
+  const keys = jwks.state.keys
+  jwks.state.keys = 'not keys' as unknown as object[]
+  t.equal((await readAs(app, 'rsa-1')).statusCode, 503, 'a malformed key set: 503')
+  jwks.state.keys = keys
+  t.equal((await readAs(app, 'rsa-1')).statusCode, 200, 'back: the token is accepted')
+  // A token signed by a key the provider does not have stays a token error, not an outage.
+  t.equal((await readAs(app, 'rsa-unknown')).statusCode, 401, 'unknown kid with the provider up: 401')
+})
+
+t.test('with JWKS_URL, refetches are bounded while the provider fails, shared while in flight, and resume when it is back', async (t) => {
+  const rsa = await generateKeyPair('RS256')
+  const next = await generateKeyPair('RS256')
+  const jwks = await jwksServer(t)
+  jwks.state.keys = [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256' }]
+  const cooldown = 3000
+  const { app } = await buildTestApp(t, { AUTH_MODE: 'jwt', JWKS_URL: jwks.url, JWKS_COOLDOWN_MS: cooldown })
+  const sign = (privateKey: Parameters<SignJWT['sign']>[0], kid: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid }).setSubject(alice).setIssuedAt().setExpirationTime('5m').sign(privateKey)
+  const read = async (jwt: string) => app.inject({ url: `/api/v1/users/${alice}/conversations`, headers: { authorization: `Bearer ${jwt}` } })
+  const known = await sign(rsa.privateKey, 'rsa-1')
+  t.equal((await read(known)).statusCode, 200)
+  t.equal(jwks.state.hits, 1)
+
+  // The provider starts failing; a key it does not serve (a rotation in progress) keeps arriving.
+  jwks.state.status = 500
+  await new Promise((resolve) => setTimeout(resolve, cooldown))
+  const started = Date.now()
+  const unknown = await Promise.all(Array.from({ length: 30 }, (_, i) => sign(next.privateKey, `rsa-${i + 2}`)))
+  const burst = await Promise.all(unknown.map(read))
+  const more = []
+  for (const jwt of unknown) more.push(await read(jwt))
+  const within = Date.now() - started < cooldown
+  for (const res of [...burst, ...more]) {
+    t.equal(res.statusCode, 503)
+    t.equal(res.json().code, 'unavailable')
+  }
+  if (within) t.equal(jwks.state.hits, 2, '60 requests with unknown kids within one cooldown: one fetch, shared')
+  else t.ok(jwks.state.hits <= 2 + Math.ceil((Date.now() - started) / cooldown), 'at most one fetch per cooldown')
+  t.equal((await read(known)).statusCode, 200, 'a token whose key is in hand still works during the outage')
+
+  // Back, with the new key: after the cooldown the next request fetches it.
+  jwks.state.status = 200
+  jwks.state.keys = [...jwks.state.keys, { ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256' }]
+  const back = await waitFor(async () => {
+    const res = await read(unknown[0]!)
+    return res.statusCode === 503 ? undefined : res
+  }, 3 * cooldown + 10_000, 200)
+  t.equal(back.statusCode, 200, 'recovered')
 })

@@ -1,9 +1,21 @@
 // Membership checks are served from the cache (packages/chat/src/membership-cache.ts); a block
-// made through one api process must stop sends checked by another, long before the cache TTL.
+// made through one api process must stop sends checked by another, long before the cache TTL,
+// and so must a removal or block whose invalidation could not reach Redis.
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { SignJWT } from 'jose'
 import { buildTestApp, users, waitFor } from './helper.ts'
+import { redisServerBinary, startRedisServer } from './process-helper.ts'
 
-const { alice, bob } = users
+const { alice, bob, eve } = users
+const SECRET = 'membership-secret-membership-secret'
+const bearer = async (sub: string) => ({
+  authorization: `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))}`
+})
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 for (const backend of ['postgres', 'redis'] as const) {
@@ -32,3 +44,48 @@ for (const backend of ['postgres', 'redis'] as const) {
     t.pass('and accepts again after the unblock')
   })
 }
+
+const binary = redisServerBinary()
+t.test('a member removed (or blocked) while Redis is down is refused on every api process after Redis comes back from its append-only file', { skip: binary === undefined ? 'no redis-server binary' : false, timeout: 120_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'chatty-aof-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const redis = await startRedisServer(t, binary!, { appendOnlyDir: dir })
+  const config = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `chatty-aof-${randomUUID()}:`, MEMBERSHIP_CACHE_TTL_MS: 3_600_000 }
+  const { app: first, dbUrl } = await buildTestApp(t, config)
+  const { app: second } = await buildTestApp(t, config, dbUrl)
+  const processes = [first, second]
+  await Promise.all(processes.map((app) => app.cache.ready()))
+  const group = (await first.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob, eve] }, headers: await bearer(alice) })).json().id as string
+  const direct = (await first.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json().id as string
+  const read = async (app: FastifyInstance, chat: string) => app.inject({ url: `/api/v1/chat/${chat}/messages`, headers: await bearer(bob) })
+  const send = async (app: FastifyInstance, chat: string) => app.inject({ method: 'POST', url: `/api/v1/chat/${chat}`, payload: { body: 'hello' }, headers: await bearer(bob) })
+  // Warm: both processes have both conversations' members cached, in Redis and near.
+  for (const app of processes) {
+    t.equal((await read(app, group)).statusCode, 200)
+    t.equal((await send(app, group)).statusCode, 202)
+    t.equal((await send(app, direct)).statusCode, 202)
+  }
+  t.not(await first.cache.get(`members:${group}`), undefined, 'the group\'s members are in Redis')
+
+  await redis.kill()
+  const removed = await first.inject({ method: 'DELETE', url: `/api/v1/chat/${group}/participants/${bob}`, headers: await bearer(alice) })
+  t.equal(removed.statusCode, 200, 'the removal commits while Redis is down')
+  t.same(removed.json().participant_ids, [alice, eve].sort())
+  t.equal((await second.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204, 'so does the block')
+
+  await redis.restart()
+  // Both processes talk to Redis again, which holds the member lists from before the changes.
+  for (const app of processes) {
+    await waitFor(async () => await app.cache.get(`members:${group}`).then(() => true, () => undefined), 20_000, 50)
+    await app.cache.ready()
+  }
+  t.not(await second.cache.get(`members:${group}`), undefined, 'Redis came back with the group\'s old members')
+  for (const [name, app] of [['first', first], ['second', second]] as const) {
+    const refusedRead = await read(app, group)
+    t.equal(refusedRead.statusCode, 403, `${name} process: the removed member cannot read`)
+    t.equal(refusedRead.json().code, 'forbidden')
+    t.equal((await send(app, group)).statusCode, 403, `${name} process: nor send`)
+    t.equal((await send(app, direct)).statusCode, 403, `${name} process: the blocked user cannot send to the blocker`)
+    t.equal((await app.inject({ url: `/api/v1/chat/${group}/messages`, headers: await bearer(eve) })).statusCode, 200, `${name} process: the others still can`)
+  }
+})

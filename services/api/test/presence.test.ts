@@ -162,6 +162,44 @@ t.test('a killed api process\'s users go offline after the TTL, and the others a
   t.pass('a live process swept the dead one and told alice')
 })
 
+t.test('a user blocked by another does not see their presence, by lookup or by frame; others still do', async (t) => {
+  const secret = 'presence-secret-presence-secret-!'
+  const { url: dbUrl } = await testDatabase(t)
+  const { app, url } = await listen(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret, PRESENCE_TTL_MS: STABLE_TTL_MS }, dbUrl)
+  const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  const as = async (sub: string) => ({ authorization: `Bearer ${await token(sub)}` })
+  const dave = '55555555-5555-4555-8555-555555555555'
+  // Bob joined alice's group before she blocked him: a conversation with her stays open to him.
+  const group = (await app.inject({ method: 'POST', url: '/api/v1/chat', headers: await as(alice), payload: { participant_ids: [bob, carol, dave] } })).json().id as string
+  t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await as(alice) })).statusCode, 204)
+
+  const lookup = await fetch(`${url}/api/v1/users/${alice}/presence`, { headers: await as(bob) })
+  t.equal(lookup.status, 403, 'bob may not look up alice, who blocked him')
+  t.same(await lookup.json(), { error: `user ${alice} does not share their presence with you`, code: 'forbidden' })
+  t.equal((await fetch(`${url}/api/v1/users/presence?user_ids=${carol},${alice}`, { headers: await as(bob) })).status, 403, 'nor in a batch')
+  t.equal(await presenceOf(url, alice, await as(carol)), false, 'carol may')
+  t.equal(await presenceOf(url, bob, await as(alice)), false, 'the blocker still sees the blocked user')
+
+  const socketOf = async (user: string) => {
+    const socket = rawSocket(t, url, { access_token: await token(user), presence: 'true' })
+    t.equal((await socket.next()).type, 'connected')
+    socket.send({ type: 'join', conversation_id: group })
+    await socket.until((frame) => frame.type === 'joined')
+    return socket
+  }
+  const bobSocket = await socketOf(bob)
+  const carolSocket = await socketOf(carol)
+  await socketOf(alice)
+  const heard = await carolSocket.until(isPresence(alice, true))
+  t.same(Object.keys(heard).sort(), ['at', 'conversation_id', 'online', 'type', 'user_id'], 'carol hears alice come online, and nothing about who is hidden')
+  // Dave comes online after alice, through the same conversation: once bob hears of dave, he
+  // would have heard of alice.
+  await socketOf(dave)
+  await bobSocket.until(isPresence(dave, true))
+  t.notOk(bobSocket.frames.some((frame) => frame.type === 'presence' && frame.user_id === alice), 'bob hears nothing of alice')
+  t.notOk(bobSocket.texts.some((text) => text.includes('hidden_from')), 'nor who is hidden')
+})
+
 t.test('presence lookups: visibility with a token, bad input', async (t) => {
   const secret = 'presence-secret-presence-secret-!'
   const { one } = await twoProcesses(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret })

@@ -8,7 +8,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
 import { onTeardown } from '@chatty/db/testing'
 import { REPO_ROOT } from '@chatty/db'
-import { startRedisServer as startPrivateRedis, type RedisServer } from '@chatty/bus/testing'
+import { startRedisServer as startPrivateRedis, type RedisServer, type RedisServerOptions } from '@chatty/bus/testing'
 
 export interface Service {
   /** http://127.0.0.1:<port> for an api process; '' for a jobs process. */
@@ -74,8 +74,8 @@ export async function startService (t: Test, script: string, env: Record<string,
 export { freePort, redisServerBinary, type RedisServer } from '@chatty/bus/testing'
 
 /** A private redis-server (see @chatty/bus/testing), killed when the test ends. */
-export async function startRedisServer (t: Test, binary: string): Promise<RedisServer> {
-  const server = await startPrivateRedis(binary)
+export async function startRedisServer (t: Test, binary: string, options: RedisServerOptions = {}): Promise<RedisServer> {
+  const server = await startPrivateRedis(binary, options)
   onTeardown(t, server.kill)
   return server
 }

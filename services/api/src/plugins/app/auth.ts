@@ -3,20 +3,24 @@
 // go-chatty's behaviour: the caller is whoever user_id / sender_id claims, for development only.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { HttpError } from './errors.ts'
+import { createRemoteKeySet, KeySetUnavailableError } from '../../jwks.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export interface Identity {
   userId: string
-  /** Seconds since the epoch; null when the token does not expire. */
+  /** Seconds since the epoch (every accepted token expires); null in none mode's callers. */
   expiresAt: number | null
 }
 
 export interface Authenticator {
   mode: 'none' | 'jwt'
-  /** Verifies a token; throws HttpError 401 unless it is valid now. */
+  /**
+   * Verifies a token; throws HttpError 401 unless it is valid now, or 503 when the identity
+   * provider's keys cannot be fetched.
+   */
   verify (token: string): Promise<Identity>
 }
 
@@ -62,7 +66,12 @@ export default fp(async (fastify) => {
   let getKey: JWTVerifyGetKey | Uint8Array | undefined
   if (config.AUTH_MODE === 'jwt') {
     getKey = config.JWKS_URL !== undefined
-      ? createRemoteJWKSet(new URL(config.JWKS_URL), { cacheMaxAge: config.JWKS_CACHE_MAX_AGE_MS, cooldownDuration: config.JWKS_COOLDOWN_MS })
+      ? createRemoteKeySet({
+        url: new URL(config.JWKS_URL),
+        cacheMaxAgeMs: config.JWKS_CACHE_MAX_AGE_MS,
+        cooldownMs: config.JWKS_COOLDOWN_MS,
+        onError: (err) => fastify.log.warn({ err }, 'cannot fetch the identity provider\'s keys (JWKS_URL); token checks answer 503 until a fetch succeeds')
+      })
       : new TextEncoder().encode(config.JWT_SECRET)
   }
   const algorithms = config.JWKS_URL !== undefined ? ['RS256', 'ES256'] : ['HS256']
@@ -77,9 +86,17 @@ export default fp(async (fastify) => {
           ? await jwtVerify(token, getKey, verifyOptions)
           : await jwtVerify(token, getKey, verifyOptions)
         if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('the token subject must be a user uuid')
-        return { userId: payload.sub.toLowerCase(), expiresAt: payload.exp ?? null }
+        // A token that never expires, or lives longer than JWT_MAX_AGE_S, is refused: a leaked
+        // one would work (nearly) forever. Without iat, or with one in the future, the lifetime
+        // left (exp - now) is what counts.
+        if (payload.exp === undefined) throw unauthorized('the token must expire (exp)')
+        const now = Math.floor(Date.now() / 1000)
+        const lifetime = payload.exp - Math.min(payload.iat ?? now, now)
+        if (lifetime > config.JWT_MAX_AGE_S) throw unauthorized(`the token lives longer than ${config.JWT_MAX_AGE_S} s (exp - iat)`)
+        return { userId: payload.sub.toLowerCase(), expiresAt: payload.exp }
       } catch (error) {
         if (error instanceof HttpError) throw error
+        if (error instanceof KeySetUnavailableError) throw new HttpError(503, 'unavailable', error.message)
         if (error instanceof joseErrors.JWTExpired) throw unauthorized('the token has expired')
         if (error instanceof joseErrors.JOSEError) throw unauthorized(`invalid token (${error.code})`)
         throw error

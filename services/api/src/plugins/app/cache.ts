@@ -1,10 +1,11 @@
 // `fastify.cache`: the cache port (packages/cache), Redis when REDIS_URL is set, else an LRU in
 // this process whose deletes reach the other processes through Postgres NOTIFY. Its first user
 // is membership: sends, joins and reads check membership against it instead of a query each
-// (packages/chat/src/membership-cache.ts); MEMBERSHIP_CACHE_TTL_MS=0 turns that off.
+// (packages/chat/src/membership-cache.ts), each checked against the conversation's membership
+// version; MEMBERSHIP_CACHE_TTL_MS=0 turns that off.
 import fp from 'fastify-plugin'
-import { createCache, createPostgresInvalidationChannel, type Cache } from '@chatty/cache'
-import { useMembershipCache } from '@chatty/chat'
+import { createCache, createMemoryCache, createPostgresInvalidationChannel, type Cache } from '@chatty/cache'
+import { MEMBERSHIP_CHANNEL, useMembershipCache } from '@chatty/chat'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,11 +19,16 @@ export default fp(async (fastify) => {
   const channel = config.REDIS_URL === undefined ? createPostgresInvalidationChannel({ connectionString: config.DB_URL, onError }) : undefined
   const cache = createCache({ redisUrl: config.REDIS_URL, keyPrefix: `${config.REDIS_KEY_PREFIX}cache:`, channel, onError })
   fastify.decorate('cache', cache)
-  const stop = config.MEMBERSHIP_CACHE_TTL_MS > 0 ? useMembershipCache(fastify.db, cache, { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS }) : undefined
+  // Conversations' membership versions, kept here and dropped by the NOTIFY that every
+  // membership change sends in its transaction: cached member lists are checked against them, so
+  // one that missed its invalidation (Redis unreachable at the time) is never used.
+  const versionChannel = config.MEMBERSHIP_CACHE_TTL_MS > 0 ? createPostgresInvalidationChannel({ connectionString: config.DB_URL, channel: MEMBERSHIP_CHANNEL, onError }) : undefined
+  const versions = versionChannel === undefined ? undefined : createMemoryCache({ channel: versionChannel, keyPrefix: '', onError })
+  const stop = config.MEMBERSHIP_CACHE_TTL_MS > 0 ? useMembershipCache(fastify.db, cache, { ttlMs: config.MEMBERSHIP_CACHE_TTL_MS, versions }) : undefined
   fastify.addHook('onClose', async () => {
     stop?.()
-    // The channel first: a cache still waiting for its subscription (Postgres away) stops waiting.
-    await channel?.close()
-    await cache.close()
+    // The channels first: a cache still waiting for its subscription (Postgres away) stops waiting.
+    await Promise.all([channel?.close(), versionChannel?.close()])
+    await Promise.all([cache.close(), versions?.close()])
   })
 }, { name: 'cache', dependencies: ['config', 'db'] })

@@ -7,7 +7,8 @@
 //
 // Transitions become `presence` frames published to every conversation the user is a participant
 // of (rooms.publishEvent), so they reach the sockets joined to those conversations on every
-// process; a socket that asked for them reports each change once (socket/session.ts).
+// process; a socket that asked for them reports each change once (socket/session.ts). A user's
+// presence never reaches the users they blocked (the frame names them for the rooms to skip).
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
@@ -32,9 +33,13 @@ declare module 'fastify' {
   }
 }
 
-/** The `presence` frame (docs/protocol.md), as heard through one conversation. */
-export function presenceFrame (conversationId: string, userId: string, online: boolean, at: Date): string {
-  return JSON.stringify({ type: 'presence', conversation_id: conversationId, user_id: userId, online, at: at.toISOString() })
+/**
+ * The `presence` frame (docs/protocol.md), as heard through one conversation. `hiddenFrom`: the
+ * members the user has blocked; the rooms take the list off and hand them nothing.
+ */
+export function presenceFrame (conversationId: string, userId: string, online: boolean, at: Date, hiddenFrom: string[] = []): string {
+  const frame = { type: 'presence', conversation_id: conversationId, user_id: userId, online, at: at.toISOString() }
+  return JSON.stringify(hiddenFrom.length === 0 ? frame : { ...frame, hidden_from: hiddenFrom })
 }
 
 export interface PresenceTrackerDeps {
@@ -63,11 +68,21 @@ export function createPresenceTracker ({ store, db, rooms, ttlMs, log }: Presenc
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
-  /** Publishes a transition to every conversation of the user. */
+  /** Publishes a transition to every conversation of the user, hidden from the members they blocked. */
   async function announce (userId: string, online: boolean): Promise<void> {
-    const rows = await db.selectFrom('chat.participant').select('conversation_id').where('user_id', '=', userId).execute()
+    const [rows, blocked] = await Promise.all([
+      db.selectFrom('chat.participant').select('conversation_id').where('user_id', '=', userId).execute(),
+      db.selectFrom('chat.participant as mine')
+        .innerJoin('chat.participant as other', 'other.conversation_id', 'mine.conversation_id')
+        .innerJoin('chat.block as b', (join) => join.on('b.blocker_id', '=', userId).onRef('b.blocked_id', '=', 'other.user_id'))
+        .select(['mine.conversation_id', 'other.user_id'])
+        .where('mine.user_id', '=', userId)
+        .execute()
+    ])
+    const hidden = new Map<string, string[]>()
+    for (const row of blocked) hidden.set(row.conversation_id, [...hidden.get(row.conversation_id) ?? [], row.user_id.toLowerCase()])
     const at = new Date()
-    await Promise.all(rows.map((row) => rooms.publishEvent(row.conversation_id, presenceFrame(row.conversation_id, userId, online, at))))
+    await Promise.all(rows.map((row) => rooms.publishEvent(row.conversation_id, presenceFrame(row.conversation_id, userId, online, at, hidden.get(row.conversation_id)))))
   }
 
   /** Brings the store in line with this process's sockets for one user, announcing a change. */

@@ -51,6 +51,8 @@ export interface RoomEvent {
   user_id?: string
   /** `presence` frames: the user's new state. */
   online?: boolean
+  /** Users (lower case) the event is not handed to: the members a user whose presence it is blocked. */
+  hidden_from?: string[]
 }
 
 export interface Rooms {
@@ -228,6 +230,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
   function handOutEvent (room: Room, event: RoomEvent, frame: Buffer): void {
     let camel: Buffer | undefined
     for (const member of room.members) {
+      if (event.hidden_from !== undefined && member.userId !== undefined && event.hidden_from.includes(member.userId.toLowerCase())) continue
       try {
         member.notify?.(event, member.dialect === 'camelCase' ? (camel ??= camelCaseBytes(frame)) : frame)
       } catch (err) {
@@ -236,18 +239,24 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     }
   }
 
-  function parse (room: Room, frame: string): { seq: number, removed: string[] } | RoomEvent | undefined {
+  /** A seq entry, or an event with the bytes its members get. */
+  function parse (room: Room, frame: string): { seq: number, removed: string[] } | { event: RoomEvent, bytes: Buffer } | undefined {
     try {
-      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, seq?: unknown, message?: Message }
+      const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, seq?: unknown, message?: Message, hidden_from?: unknown }
       if (parsed.conversation_id !== room.conversationId || typeof parsed.type !== 'string') throw new Error('not a frame of this room')
       const ordered = parsed.type === 'message' || parsed.type === 'message_updated' || parsed.type === 'message_deleted'
       if (!ordered) {
-        return {
+        const event: RoomEvent = {
           type: parsed.type,
           conversation_id: room.conversationId,
           ...(typeof parsed.user_id === 'string' ? { user_id: parsed.user_id } : {}),
           ...(typeof parsed.online === 'boolean' ? { online: parsed.online } : {})
         }
+        if (parsed.hidden_from === undefined) return { event, bytes: Buffer.from(frame) }
+        // Who is hidden is for this process only: the members get the frame without the list.
+        event.hidden_from = Array.isArray(parsed.hidden_from) ? parsed.hidden_from.filter((id): id is string => typeof id === 'string').map((id) => id.toLowerCase()) : []
+        delete parsed.hidden_from
+        return { event, bytes: Buffer.from(JSON.stringify(parsed)) }
       }
       const seq = frameSeq(parsed)
       if (seq !== undefined) return { seq, removed: parsed.type === 'message' ? removedBy(parsed.message!) : [] }
@@ -272,7 +281,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
         // Parsed once per process; the same bytes go to every local socket.
         const parsed = parse(room, frame)
         if (parsed !== undefined && 'seq' in parsed) accept(room, parsed.seq, Buffer.from(frame), parsed.removed)
-        else if (parsed !== undefined && !room.closed) handOutEvent(room, parsed, Buffer.from(frame))
+        else if (parsed !== undefined && !room.closed) handOutEvent(room, parsed.event, parsed.bytes)
       }
     }
     room.ready = (async () => {

@@ -20,6 +20,7 @@ export const ConfigSchema = Type.Object({
   JWKS_COOLDOWN_MS: Type.Integer({ default: 30_000, minimum: 0 }),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_MAX_AGE_S: Type.Integer({ default: 86_400, minimum: 1, description: 'longest token lifetime accepted (exp - iat; exp - now without iat)' }),
   TRUST_PROXY: Type.Optional(Type.String({ pattern: '^(true|false|\\d+|[0-9a-fA-F.:/]+(\\s*,\\s*[0-9a-fA-F.:/]+)*)$', description: 'true, a hop count, or proxy addresses' })),
   REDIS_KEY_PREFIX: Type.String({ default: 'chatty:', description: 'prefix of every Redis key and channel' }),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated origins, or *' })),

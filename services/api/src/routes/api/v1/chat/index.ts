@@ -39,6 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/chat', {
     schema: {
       summary: 'Create a conversation',
+      description: 'A direct (two-member) conversation between two users one of whom blocked the other is refused (403).',
       tags: ['chat'],
       body: CreateChatBodySchema,
       response: { 201: ChatCreatedSchema, ...errorResponses }

@@ -27,7 +27,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put('/users/:user_id/blocks/:blocked_id', {
     schema: {
       summary: 'Block a user',
-      description: 'A blocked user cannot send into a direct (two-member) conversation with the blocker.',
+      description: 'A blocked user cannot send into a direct (two-member) conversation with the blocker, cannot start one ' +
+        'with them, and does not see their presence.',
       tags: ['users'],
       params: BlockParams,
       response: { 204: Type.Null(), ...errorResponses }

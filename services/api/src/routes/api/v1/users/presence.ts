@@ -28,8 +28,9 @@ const BatchQuery = Type.Object({
 
 /**
  * Who may see whose presence: with a token (or, in none mode, an X-User-Id header) the caller
- * sees themselves and the users they share a conversation with, and asking about anyone else is
- * 403; a none-mode request without X-User-Id is open, like go-chatty's reads.
+ * sees themselves and the users they share a conversation with, except those who blocked them;
+ * asking about anyone else is 403. A none-mode request without X-User-Id is open, like
+ * go-chatty's reads.
  */
 async function checkViewer (request: FastifyRequest, userIds: string[]): Promise<void> {
   const header = request.headers['x-user-id']
@@ -46,6 +47,11 @@ async function checkViewer (request: FastifyRequest, userIds: string[]): Promise
   const shared = new Set(rows.map((row) => row.user_id))
   const hidden = others.find((userId) => !shared.has(userId))
   if (hidden !== undefined) throw new HttpError(403, 'forbidden', `you share no conversation with user ${hidden}`)
+  const blockers = await request.server.db.selectFrom('chat.block').select('blocker_id')
+    .where('blocked_id', '=', viewer)
+    .where('blocker_id', '=', sql<string>`any(${others}::uuid[])`)
+    .executeTakeFirst()
+  if (blockers !== undefined) throw new HttpError(403, 'forbidden', `user ${blockers.blocker_id} does not share their presence with you`)
 }
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -53,7 +59,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Whether a user is online',
       description: 'Online: a websocket of the user is open on any api process. With a token (or an X-User-Id header) ' +
-        'the caller may ask about themselves and users they share a conversation with; anyone else is 403.',
+        'the caller may ask about themselves and users they share a conversation with and who have not blocked them; anyone else is 403.',
       tags: ['users'],
       params: Type.Object({ user_id: UuidSchema }),
       headers: ReaderHeadersSchema,

@@ -1,0 +1,1 @@
+ALTER TABLE chat.conversation DROP COLUMN IF EXISTS member_version;
