@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { testDatabase } from '@chatty/db/testing'
 import { query, waitFor } from './helper.ts'
-import { openSocket, type RawSocket } from './ws-helper.ts'
+import { listen, openSocket, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
 const stalledUsers = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222']
@@ -99,4 +99,39 @@ t.test('two sockets that never read, replaying 60 conversations each, grow the a
   }
   sender.send({ type: 'message', conversation_id: live!.id, body: 'after the cut' })
   t.match(await receiver.until((frame) => frame.type === 'message'), { message: { body: 'after the cut' } })
+})
+
+t.test('replays share WS_MAX_PROCESS_REPLAY_BYTES: a socket that holds its share without reading is cut with 1013 server busy, and the replay waiting behind it completes', async (t) => {
+  const [alice, bob] = stalledUsers as [string, string]
+  const { app, url, dbUrl } = await listen(t, { WS_MAX_PROCESS_REPLAY_BYTES: 262144, WS_REPLAY_DRAIN_TIMEOUT_MS: 3000, WS_PING_INTERVAL_MS: 600000 })
+  const sql = await query(t, dbUrl)
+  // 5000 messages of 4 KB (20 MB: more than the kernel buffers between the two ends), and 300.
+  const [big, small] = (await sql<{ id: string }>(
+    'INSERT INTO chat.conversation (created_at, last_seq) VALUES (now(), 5000), (now(), 300) RETURNING id'
+  )).map((row) => row.id) as [string, string]
+  await sql('INSERT INTO chat.participant (conversation_id, user_id) VALUES ($1, $3), ($2, $4)', [big, small, alice, bob])
+  await sql(
+    `INSERT INTO chat.message (conversation_id, sender_id, created_at, body, seq)
+     SELECT $1, $2, now(), repeat(md5(s::text), 125), s FROM generate_series(1, $3) s`,
+    [big, alice, 5000]
+  )
+  await sql(
+    `INSERT INTO chat.message (conversation_id, sender_id, created_at, body, seq)
+     SELECT $1, $2, now(), repeat(md5(s::text), 125), s FROM generate_series(1, $3) s`,
+    [small, bob, 300]
+  )
+
+  const stalled = await openSocket(t, url, alice)
+  const tcp = (stalled.ws as unknown as { _socket: Socket })._socket
+  tcp.pause()
+  stalled.send({ type: 'join', conversation_id: big, since_seq: 0 })
+  const reader = await openSocket(t, url, bob)
+  reader.send({ type: 'join', conversation_id: small, since_seq: 0, ref: 'r' })
+  t.match(await reader.until((frame) => frame.type === 'joined', 30_000), { conversation_id: small, last_seq: 300, ref: 'r' })
+  t.same(reader.frames.filter((frame) => frame.type === 'message').map((frame) => frame.message.seq), Array.from({ length: 300 }, (_, i) => i + 1),
+    'the reader got its whole replay, in order')
+
+  await waitFor(async () => app.rooms.stats().members === 1 ? true : undefined, 30_000)
+  tcp.resume()
+  t.same(await stalled.closed, { code: 1013, reason: 'server busy' })
 })

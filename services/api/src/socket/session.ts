@@ -278,6 +278,9 @@ class Session implements SignalContext {
     if (this.closed) return
     this.closed = true
     this.log.warn({ user: this.userId, buffered: this.socket.bufferedAmount, backlog: this.backlogBytes, replay: this.replayHeld }, `websocket ${why}; closing a slow consumer`)
+    // Given back now, not when the closing handshake ends (up to 5 s for a client that does not
+    // read): a cut socket takes nothing more, and the replays waiting for room go on.
+    this.releaseReplay(this.replayHeld)
     this.leaveAll()
     this.socket.close(CLOSE_CODES.slowConsumer, reason)
   }
