@@ -3,7 +3,7 @@
 // event with a seq of its own, taken from conversation.last_seq in the same transaction and under
 // the same row lock as sends: live delivery and resume order it among the conversation's
 // messages, and the conversation's seqs stay gap-free over messages and events together.
-import { sql, type Kysely, type Transaction, type UpdateObject } from 'kysely'
+import { sql, type Kysely, type RawBuilder, type Transaction, type UpdateObject } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireParticipant, type Executor } from './conversations.ts'
 import { ChatError, InvalidInputError, MessageDeletedError, MessageNotFoundError } from './errors.ts'
@@ -130,26 +130,48 @@ export async function deleteMessage (db: Kysely<Database>, input: DeleteMessageI
   })
 }
 
+/** About the bytes a message row takes in a frame: its variable fields, and room for the fixed ones. */
+function rowBytes (table: 'm'): RawBuilder<number> {
+  const column = (name: string) => sql.ref(`${table}.${name}`)
+  return sql<number>`512 + coalesce(octet_length(${column('body')}), 0) + coalesce(octet_length(${column('attachment_url')}), 0) + coalesce(octet_length(${column('attachment_meta')}::text), 0)`
+}
+
 /**
  * The conversation's entries after a seq in seq order, at most `limit`: messages and the edit and
  * delete events, merged. The replay for a reconnecting client, and what fills a room's gap.
+ * With `maxBytes`, each of the two reads also stops at the row that takes it past about that many
+ * bytes of frames (at least one row is read), so a page of large messages stays small in memory.
  */
-export async function entriesSince (db: Executor, conversationId: string, sinceSeq: number, limit: number): Promise<ConversationEntry[]> {
+export async function entriesSince (db: Executor, conversationId: string, sinceSeq: number, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<ConversationEntry[]> {
+  // The running total is taken over the first `limit` rows only, never over the whole history.
   const [messages, events] = await Promise.all([
-    db.selectFrom('chat.message').selectAll()
-      .where('conversation_id', '=', conversationId).where('seq', '>', sinceSeq)
-      .orderBy('seq', 'asc').limit(limit).execute(),
-    db.selectFrom('chat.message_event as e')
+    db.selectFrom((eb) => eb.selectFrom((eb) => eb.selectFrom('chat.message as m').selectAll('m').select(rowBytes('m').as('row_bytes'))
+      .where('m.conversation_id', '=', conversationId).where('m.seq', '>', sinceSeq)
+      .orderBy('m.seq', 'asc').limit(limit).as('r'))
+      .selectAll('r').select(sql<number>`sum(r.row_bytes) over (order by r.seq) - r.row_bytes`.as('bytes_before')).as('p'))
+      .selectAll('p').where('p.bytes_before', '<', maxBytes).orderBy('p.seq', 'asc').execute(),
+    db.selectFrom((eb) => eb.selectFrom((eb) => eb.selectFrom('chat.message_event as e')
       .innerJoin('chat.message as m', 'm.id', 'e.message_id')
       .selectAll('m')
-      .select(['e.seq as event_seq', 'e.kind as event_kind'])
+      .select(['e.seq as event_seq', 'e.kind as event_kind', rowBytes('m').as('row_bytes')])
       .where('e.conversation_id', '=', conversationId).where('e.seq', '>', sinceSeq)
-      .orderBy('e.seq', 'asc').limit(limit).execute()
+      .orderBy('e.seq', 'asc').limit(limit).as('r'))
+      .selectAll('r').select(sql<number>`sum(r.row_bytes) over (order by r.event_seq) - r.row_bytes`.as('bytes_before')).as('p'))
+      .selectAll('p').where('p.bytes_before', '<', maxBytes).orderBy('p.event_seq', 'asc').execute()
   ])
-  const entries: ConversationEntry[] = messages.map((row) => ({ type: 'message', seq: row.seq, message: toMessage(row) }))
-  for (const { event_seq: seq, event_kind: kind, ...row } of events) {
-    entries.push({ type: kind === MessageEventKind.deleted ? 'message_deleted' : 'message_updated', seq: Number(seq), message: toMessage(row) })
+  // Each list is a prefix of its kind's entries; together they are complete up to the last seq of
+  // a list that may have been cut short (by `limit` or by `maxBytes`).
+  const cutShort = (rows: Array<{ bytes_before: number | string, row_bytes: number }>): boolean =>
+    rows.length === limit || Number(rows.at(-1)!.bytes_before) + rows.at(-1)!.row_bytes >= maxBytes
+  let complete = Infinity
+  if (messages.length > 0 && cutShort(messages)) complete = messages.at(-1)!.seq
+  if (events.length > 0 && cutShort(events)) complete = Math.min(complete, Number(events.at(-1)!.event_seq))
+  const entries: ConversationEntry[] = []
+  for (const { bytes_before: _before, row_bytes: _bytes, ...row } of messages) {
+    if (row.seq <= complete) entries.push({ type: 'message', seq: row.seq, message: toMessage(row) })
   }
-  // Each list holds its first `limit`; the first `limit` of both together are among them.
+  for (const { event_seq: seq, event_kind: kind, bytes_before: _before, row_bytes: _bytes, ...row } of events) {
+    if (Number(seq) <= complete) entries.push({ type: kind === MessageEventKind.deleted ? 'message_deleted' : 'message_updated', seq: Number(seq), message: toMessage(row) })
+  }
   return entries.sort((a, b) => a.seq - b.seq).slice(0, limit)
 }

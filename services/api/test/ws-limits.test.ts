@@ -1,6 +1,6 @@
 // Websocket abuse limits over real sockets: the per-socket frame rate (WS_RATE_LIMIT_PER_SEC,
-// WS_RATE_LIMIT_BURST), sockets per user (WS_MAX_SOCKETS_PER_USER) and allowed browser origins
-// (WS_ALLOWED_ORIGINS). A limited frame is answered, never stored, and never closes the socket.
+// WS_RATE_LIMIT_BURST), sockets per user (WS_MAX_SOCKETS_PER_USER), joins per socket
+// (WS_MAX_JOINS_PER_SOCKET) and allowed browser origins (WS_ALLOWED_ORIGINS). A limited frame is answered, never stored, and never closes the socket.
 import t from 'tap'
 import pg from 'pg'
 import { onTeardown } from '@chatty/db/testing'
@@ -167,4 +167,30 @@ t.test('a WS_ALLOWED_ORIGINS entry that is not an origin stops start-up with a m
   for (const value of ['chat.example.com', 'https://chat.example.com/path', 'https://a.example, *']) {
     await t.rejects(buildApp({ config: { DB_URL: 'postgres://127.0.0.1:1/none', WS_ALLOWED_ORIGINS: value } }), /WS_ALLOWED_ORIGINS/, value)
   }
+})
+
+t.test('joins sent at once cannot pass WS_MAX_JOINS_PER_SOCKET together; a failed or left join frees its slot', async (t) => {
+  const { app, url } = await listen(t, { WS_MAX_JOINS_PER_SOCKET: 5, WS_RATE_LIMIT_PER_SEC: 0 })
+  const chats: string[] = []
+  for (let i = 0; i < 9; i++) chats.push(await createChat(app, [alice, bob]))
+  const outsider = await createChat(app, [bob])
+  const socket = await openSocket(t, url, alice)
+  for (const [i, chat] of chats.slice(0, 8).entries()) socket.send({ type: 'join', conversation_id: chat, ref: i })
+  const answers = await replies(socket, 8)
+  const joined = answers.filter((frame) => frame.type === 'joined')
+  t.equal(joined.length, 5, 'exactly the cap joined')
+  t.same(answers.filter((frame) => frame.type !== 'joined').map(({ ref: _ref, ...frame }) => frame),
+    Array.from({ length: 3 }, () => ({ type: 'error', code: 'bad_request', error: 'a socket may join at most 5 conversations' })),
+    'the rest get a bad_request error frame')
+
+  // Leaving frees a slot; a join that fails (not a member) gives its slot back.
+  const left = joined[0]!.conversation_id
+  socket.send({ type: 'leave', conversation_id: left, ref: 'leave' })
+  t.match(await replies(socket, 1), [{ type: 'left', ref: 'leave' }])
+  socket.send({ type: 'join', conversation_id: outsider, ref: 'outsider' })
+  t.match(await replies(socket, 1), [{ type: 'error', code: 'forbidden', ref: 'outsider' }])
+  socket.send({ type: 'join', conversation_id: chats[8], ref: 'last' })
+  t.match(await replies(socket, 1), [{ type: 'joined', conversation_id: chats[8], ref: 'last' }])
+  socket.send({ type: 'join', conversation_id: left, ref: 'over' })
+  t.match(await replies(socket, 1), [{ type: 'error', code: 'bad_request', ref: 'over' }])
 })

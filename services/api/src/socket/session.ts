@@ -10,7 +10,7 @@ import type { Socket } from 'node:net'
 import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import { ChatError, deleteMessage, editMessage, entriesSince, MessageNotFoundError, NotParticipantError, requireParticipant, sendMessage, type Message, type MessageChange } from '@chatty/chat'
+import { ChatError, deleteMessage, editMessage, entriesSince, MessageNotFoundError, NotParticipantError, requireParticipant, sendMessage, type ConversationEntry, type Message, type MessageChange } from '@chatty/chat'
 import type { Database } from '@chatty/db'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import { lastSeq, type RoomEvent, type RoomMember, type Rooms } from '../plugins/app/rooms.ts'
@@ -19,23 +19,27 @@ import {
   type ClientFrame, type DeleteFrame, type Dialect, type EditFrame, type JoinFrame, type LeaveFrame, type Ref, type SendFrame
 } from './frames.ts'
 import { publishChange } from './edits.ts'
+import type { ByteBudget } from './budget.ts'
 import { TokenBucket } from './token-bucket.ts'
 import { handleDelivered, handleRead, handleTyping, type SignalContext } from './signals.ts'
 
 /** Close codes this server sends (docs/protocol.md). 1009 (frame too large) is sent by ws itself. */
 export const CLOSE_CODES = {
-  /** The socket's send buffer went over WS_MAX_BUFFERED_BYTES: it does not read fast enough. */
+  /**
+   * Try again later: the socket went over its budget (WS_MAX_BUFFERED_BYTES) because it does not
+   * read fast enough, or its replay found no room in the process's (WS_MAX_PROCESS_REPLAY_BYTES).
+   */
   slowConsumer: 1013,
   /** The bearer token the socket was opened with expired (AUTH_MODE=jwt). */
   tokenExpired: 4001
 } as const
 
-/** Conversations one socket may have joined at once. */
-export const MAX_JOINED = 1000
 /** Client frames in progress on one socket before the server stops reading from it. */
 const MAX_IN_FLIGHT = 256
 /** Entries (messages, edits, deletes) read per database round trip when replaying after since_seq. */
 const REPLAY_PAGE = 200
+/** The most bytes of frames a replay reads at once (a quarter of the socket's budget when less). */
+const REPLAY_PAGE_BYTES = 256 * 1024
 /** Node's timers hold at most this many milliseconds. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -44,7 +48,17 @@ export interface SessionContext {
   db: Kysely<Database>
   rooms: Rooms
   log: FastifyBaseLogger
+  /**
+   * The bytes one socket may hold queued (WS_MAX_BUFFERED_BYTES): its send buffer, the live
+   * entries held back while it joins, and the replay page it is reading.
+   */
   maxBufferedBytes: number
+  /** Conversations one socket may have joined, or be joining, at once (WS_MAX_JOINS_PER_SOCKET). */
+  maxJoined: number
+  /** Replay pages read and not yet written out, over every socket of the process (WS_MAX_PROCESS_REPLAY_BYTES). */
+  replayBudget: ByteBudget
+  /** How long a replay waits for its last page to be written out, or for room in replayBudget (WS_REPLAY_DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs: number
   /** Client frames per second and burst (WS_RATE_LIMIT_*); null: no limit. */
   rateLimit: { perSecond: number, burst: number } | null
   /** Called once per message a socket stored (not for a repeat found by its dedupe_key). */
@@ -120,6 +134,17 @@ function armExpiryAgain (session: Session, at: number): void {
   session.armExpiry(at)
 }
 
+/** True when `promise` settles within `ms`, false when it does not. */
+async function settlesWithin (promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, ms, false) })
+  try {
+    return await Promise.race([promise.then(() => true), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 function uncork (session: Session): void {
   session.corked = false
   session.wire()?.uncork()
@@ -138,6 +163,16 @@ class Session implements SignalContext {
   /** Tail of each conversation's frame chain; only while frames are in progress. */
   chains: Map<string, Promise<void>> | undefined = undefined
   inFlight = 0
+  /** Joins past the cap check whose membership query is in progress: each holds a slot. */
+  joining = 0
+  /** Live entries held back, over the conversations this socket is joining. */
+  backlogBytes = 0
+  /** The estimated size of the replay page being read from the database. */
+  reading = 0
+  /** Bytes this socket's replays hold in the process's replay budget. */
+  replayHeld = 0
+  /** Settles once the replay in progress ends: one socket's replays run one after another. */
+  replayTail: Promise<void> | undefined = undefined
   closed = false
   /** Answered the last ping. */
   alive = true
@@ -146,8 +181,6 @@ class Session implements SignalContext {
   limitedLogged = false
   /** The TCP socket is corked while frames of one turn gather. */
   corked = false
-  /** Settles once the last frame sent patiently has been written out (or could not be). */
-  lastWritten: Promise<void> | undefined = undefined
   /** The online state last reported per user: one change arrives once per joined conversation. */
   presenceSent: Map<string, boolean> | undefined = undefined
   typingSent: Map<string, number> | undefined = undefined
@@ -201,6 +234,8 @@ class Session implements SignalContext {
   onClose (): void {
     this.closed = true
     clearTimeout(this.expiry)
+    // The socket's buffers are gone with it.
+    this.releaseReplay(this.replayHeld)
     this.leaveAll()
     this.context.onClose?.(this.userId)
   }
@@ -211,6 +246,11 @@ class Session implements SignalContext {
     this.joined.clear()
   }
 
+  /** What the socket holds queued, counted against WS_MAX_BUFFERED_BYTES. */
+  queued (): number {
+    return this.socket.bufferedAmount + this.backlogBytes + this.reading
+  }
+
   /** Sends a frame made for this socket (in snake_case), in the socket's dialect. */
   send (data: string | Buffer): boolean {
     return this.write(this.dialect === 'camelCase' ? camelCaseFrame(data) : data)
@@ -218,14 +258,14 @@ class Session implements SignalContext {
 
   /**
    * Sends a frame already in the socket's dialect (a room's, shared by its sockets) unless the
-   * socket's buffer is over the limit: then the socket is cut instead (close 1013), so one slow
-   * reader neither grows the server's memory nor holds back its rooms.
+   * socket is over its budget: then the socket is cut instead (close 1013), so one slow reader
+   * neither grows the server's memory nor holds back its rooms.
    */
   write (data: string | Buffer): boolean {
     const { socket } = this
     if (this.closed || socket.readyState !== socket.OPEN) return false
     const buffered = socket.bufferedAmount
-    if (buffered > 0 && buffered + (typeof data === 'string' ? Buffer.byteLength(data) : data.length) > this.context.maxBufferedBytes) {
+    if (buffered > 0 && buffered + this.backlogBytes + this.reading + (typeof data === 'string' ? Buffer.byteLength(data) : data.length) > this.context.maxBufferedBytes) {
       this.cutSlowConsumer()
       return false
     }
@@ -243,23 +283,23 @@ class Session implements SignalContext {
     return true
   }
 
-  /** Sends as soon as the buffer has room: for a replay, which the client asked for. */
-  async sendPatiently (data: string): Promise<boolean> {
-    if (this.dialect === 'camelCase') data = camelCaseFrame(data)
-    const { socket } = this
-    if (socket.bufferedAmount > 0 && socket.bufferedAmount + Buffer.byteLength(data) > this.context.maxBufferedBytes) await this.lastWritten
-    if (this.closed || socket.readyState !== socket.OPEN) return false
-    // ws calls back once the frame is written to the TCP socket, or with an error when it closes.
-    this.lastWritten = new Promise((resolve) => socket.send(data, { binary: false }, () => resolve()))
-    return true
-  }
-
-  cutSlowConsumer (): void {
+  /** Cuts the socket with 1013; `why` is for the log line. */
+  cutSlowConsumer (why = 'over its budget', reason = 'slow consumer'): void {
     if (this.closed) return
     this.closed = true
-    this.log.warn({ user: this.userId, buffered: this.socket.bufferedAmount }, 'websocket send buffer over the limit; closing a slow consumer')
+    this.log.warn({ user: this.userId, buffered: this.socket.bufferedAmount, backlog: this.backlogBytes, replay: this.replayHeld }, `websocket ${why}; closing a slow consumer`)
+    // Given back now, not when the closing handshake ends (up to 5 s for a client that does not
+    // read): a cut socket takes nothing more, and the replays waiting for room go on.
+    this.releaseReplay(this.replayHeld)
     this.leaveAll()
-    this.socket.close(CLOSE_CODES.slowConsumer, 'slow consumer')
+    this.socket.close(CLOSE_CODES.slowConsumer, reason)
+  }
+
+  /** Gives replay bytes back to the process (none once the socket closed and gave back all). */
+  releaseReplay (bytes: number): void {
+    const held = Math.min(bytes, this.replayHeld)
+    this.replayHeld -= held
+    this.context.replayBudget.give(held)
   }
 
   /** A `presence` frame: only when asked for, never about the socket's own user, each change once. */
@@ -346,10 +386,18 @@ class Session implements SignalContext {
       this.send(joinedFrame(conversationId, Math.max(current.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
       return
     }
-    if ((this.joined?.size ?? 0) >= MAX_JOINED) {
-      throw new ChatError('bad_request', `a socket may join at most ${MAX_JOINED} conversations`)
+    // The slot is held from before the membership query until the membership takes it, so
+    // joins running side by side cannot all pass the check.
+    const { maxJoined } = this.context
+    if ((this.joined?.size ?? 0) + this.joining >= maxJoined) {
+      throw new ChatError('bad_request', `a socket may join at most ${maxJoined} conversations`)
     }
-    await requireParticipant(this.db, conversationId, this.userId)
+    this.joining++
+    try {
+      await requireParticipant(this.db, conversationId, this.userId)
+    } finally {
+      this.joining--
+    }
     if (this.closed) return
     const joined = this.joined ??= new Map()
     const membership = new Membership(this, conversationId)
@@ -358,33 +406,109 @@ class Session implements SignalContext {
       // Live messages reach the backlog from here on; the replay below reads the database after
       // this, so together they miss nothing, and seq drops what both carry.
       await rooms.join(conversationId, membership)
+      if (frame.since_seq !== undefined) {
+        // Later entries reach the backlog. A since_seq from the future (another database, a bug)
+        // would hide the next messages.
+        const until = await lastSeq(this.db, conversationId)
+        membership.lastSent = Math.min(frame.since_seq, until)
+        await this.replay(membership, until)
+      }
     } catch (error) {
-      joined.delete(conversationId)
+      this.drop(membership)
       throw error
     }
-    if (frame.since_seq !== undefined) {
-      // A since_seq from the future (another database, a bug) would hide the next messages.
-      membership.lastSent = Math.min(frame.since_seq, await lastSeq(this.db, conversationId))
-      await this.replay(membership)
-    }
     if (this.closed) return
-    // Removed from the conversation while joining: the room let go of the membership.
-    if (joined.get(conversationId) !== membership) throw new NotParticipantError()
     const backlog = membership.backlog ?? []
+    this.backlogBytes -= membership.backlogBytes
     membership.backlog = null
     membership.backlogBytes = 0
+    // Removed from the conversation while joining: the room let go of the membership.
+    if (joined.get(conversationId) !== membership) throw new NotParticipantError()
     for (const { seq, frame: data } of backlog) membership.deliver(seq, data)
     this.send(joinedFrame(conversationId, Math.max(membership.lastSent, rooms.position(conversationId) ?? 0), frame.ref))
   }
 
-  async replay (membership: Membership): Promise<void> {
-    for (;;) {
-      const page = await entriesSince(this.db, membership.conversationId, membership.lastSent, REPLAY_PAGE)
-      for (const entry of page) {
-        if (!await this.sendPatiently(entryFrame(entry))) return
-        membership.lastSent = entry.seq
+  /** A join that failed half way lets go of its room and its backlog. */
+  drop (membership: Membership): void {
+    const { conversationId } = membership
+    if (this.joined?.get(conversationId) === membership) {
+      this.joined.delete(conversationId)
+      this.rooms.leave(conversationId, membership)
+    }
+    this.backlogBytes -= membership.backlogBytes
+    membership.backlog = null
+    membership.backlogBytes = 0
+  }
+
+  /** Replays the entries after membership.lastSent up to `until`, after this socket's other replays. */
+  async replay (membership: Membership, until: number): Promise<void> {
+    const previous = this.replayTail
+    let done!: () => void
+    const mine = new Promise<void>((resolve) => { done = resolve })
+    this.replayTail = mine
+    try {
+      await previous
+      await this.replayPages(membership, until)
+    } finally {
+      done()
+      if (this.replayTail === mine) this.replayTail = undefined
+    }
+  }
+
+  /**
+   * Reads a page only when the socket has room for it (its last page written out once it holds
+   * half its budget) and the process has (replayBudget), each waited for at most drainTimeoutMs:
+   * a socket that does not read holds at most its budget, and is then cut.
+   */
+  async replayPages (membership: Membership, until: number): Promise<void> {
+    const { context, socket } = this
+    const max = context.maxBufferedBytes
+    const pageBytes = Math.min(REPLAY_PAGE_BYTES, Math.floor(max / 4), context.replayBudget.limit)
+    let written: Promise<void> | undefined
+    while (membership.lastSent < until) {
+      if (written !== undefined && this.queued() > max / 2 && !await settlesWithin(written, context.drainTimeoutMs)) {
+        this.cutSlowConsumer(`did not take its replay within ${context.drainTimeoutMs} ms`)
+        return
       }
-      if (page.length < REPLAY_PAGE) return
+      if (this.closed) return
+      const estimate = Math.max(1, Math.min(pageBytes, max - this.queued()))
+      if (!await context.replayBudget.take(estimate, context.drainTimeoutMs)) {
+        this.cutSlowConsumer(`found no room for its replay within ${context.drainTimeoutMs} ms`, 'server busy')
+        return
+      }
+      this.replayHeld += estimate
+      this.reading = estimate
+      let page: ConversationEntry[]
+      try {
+        page = await entriesSince(this.db, membership.conversationId, membership.lastSent, REPLAY_PAGE, estimate)
+      } finally {
+        this.reading = 0
+      }
+      if (this.closed || page.length === 0 || socket.readyState !== socket.OPEN) {
+        this.releaseReplay(estimate)
+        return
+      }
+      const frames = this.dialect === 'camelCase' ? page.map((entry) => camelCaseFrame(entryFrame(entry))) : page.map(entryFrame)
+      let bytes = 0
+      for (const data of frames) bytes += Buffer.byteLength(data)
+      // The estimate is near, not exact: the process's count takes the page's real size.
+      if (bytes > estimate) {
+        context.replayBudget.takeMore(bytes - estimate)
+        this.replayHeld += bytes - estimate
+      } else {
+        this.releaseReplay(estimate - bytes)
+      }
+      // ws calls back once the page's last frame is written to the TCP socket, or with an error
+      // when it closes; the page's bytes are given back then.
+      written = new Promise((resolve) => {
+        const last = frames.length - 1
+        for (let i = 0; i < last; i++) socket.send(frames[i]!, { binary: false })
+        socket.send(frames[last]!, { binary: false }, () => {
+          this.releaseReplay(bytes)
+          resolve()
+        })
+      })
+      membership.lastSent = page.at(-1)!.seq
     }
   }
 
@@ -471,9 +595,11 @@ class Membership implements RoomMember {
       this.session.write(data)
       return
     }
+    const { session } = this
     this.backlog.push({ seq, frame: data })
     this.backlogBytes += data.length
-    if (this.backlogBytes > this.session.context.maxBufferedBytes) this.session.cutSlowConsumer()
+    session.backlogBytes += data.length
+    if (session.queued() > session.context.maxBufferedBytes) session.cutSlowConsumer()
   }
 
   notify (event: RoomEvent, data: Buffer): void {

@@ -33,6 +33,9 @@ export const ConfigSchema = Type.Object({
   WS_MAX_PAYLOAD: Type.Integer({ default: 65536, minimum: 1024 }),
   // Bytes queued for one socket before it is cut as a slow consumer (close 1013).
   WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  WS_MAX_PROCESS_REPLAY_BYTES: Type.Integer({ default: 33554432, minimum: 65536, description: 'bytes of replay pages (read, not yet written out) all websockets of the process may hold' }),
+  WS_REPLAY_DRAIN_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100, description: 'how long a replay waits for its socket to write out its last page, or for room in WS_MAX_PROCESS_REPLAY_BYTES, before the socket is cut (1013)' }),
+  WS_MAX_JOINS_PER_SOCKET: Type.Integer({ default: 1000, minimum: 1, description: 'conversations one websocket may have joined at once' }),
   // Per-socket token bucket for client frames; over it a frame gets a rate_limited error frame.
   WS_RATE_LIMIT_PER_SEC: Type.Number({ default: 20, minimum: 0, description: 'client frames per second per socket; 0 turns the limit off' }),
   WS_RATE_LIMIT_BURST: Type.Integer({ default: 40, minimum: 1, description: 'client frames a socket may send at once before WS_RATE_LIMIT_PER_SEC applies' }),

@@ -17,6 +17,7 @@ import { ErrorSchema, UuidSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
 import { startHeartbeat, startSession, type SessionContext } from '../../../../socket/session.ts'
 import type { Dialect } from '../../../../socket/frames.ts'
+import { ByteBudget } from '../../../../socket/budget.ts'
 import { notifyOfflineJob, type Message } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
 
@@ -59,6 +60,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     rooms: fastify.rooms,
     log: fastify.log,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    maxJoined: config.WS_MAX_JOINS_PER_SOCKET,
+    replayBudget: new ByteBudget(config.WS_MAX_PROCESS_REPLAY_BYTES),
+    drainTimeoutMs: config.WS_REPLAY_DRAIN_TIMEOUT_MS,
     rateLimit: config.WS_RATE_LIMIT_PER_SEC > 0
       ? { perSecond: config.WS_RATE_LIMIT_PER_SEC, burst: config.WS_RATE_LIMIT_BURST }
       : null,
