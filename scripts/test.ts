@@ -1,6 +1,7 @@
 // `pnpm test`: finds a Postgres (DB_URL, else 127.0.0.1:5432, else an embedded one), builds the
 // migrated template every test file clones, runs tap over the given files (default: all), and
-// ends with a plain "N passed, N failed" line.
+// ends with the tests skipped here (each with its reason) and a plain "N passed, N failed,
+// N skipped" line.
 import { spawn } from 'node:child_process'
 import { globSync, statSync } from 'node:fs'
 import { startTestServer, ensureTemplate } from '@chatty/db/testing'
@@ -21,6 +22,8 @@ try {
   // Tests are the named subtests of each file (one level below the file).
   let passed = 0
   let failed = 0
+  const skipped: string[] = []
+  let file = ''
   let pending = ''
   tap.stdout.on('data', (chunk: Buffer) => {
     process.stdout.write(chunk)
@@ -28,15 +31,18 @@ try {
     const lines = pending.split('\n')
     pending = lines.pop() ?? ''
     for (const line of lines) {
-      const match = /^ {4}(not )?ok \d+ /.exec(line)
+      file = /^# Subtest: (.+)$/.exec(line)?.[1] ?? file
+      const match = /^ {4}(not )?ok \d+(?: - (.*?))?(?: # SKIP(?: (.*))?)?$/.exec(line)
       if (match === null) continue
-      if (match[1] === undefined) passed++
-      else failed++
+      if (match[1] !== undefined) failed++
+      else if (/ # SKIP\b/.test(line)) skipped.push(`${file} "${match[2] ?? ''}": ${match[3] ?? 'skipped'}`)
+      else passed++
     }
   })
   code = await new Promise<number>((resolve) => tap.on('close', (status) => resolve(status ?? 1)))
   if (code !== 0 && failed === 0) failed = 1 // a file that crashed before reporting still fails the run
-  console.log(`\n${passed} passed, ${failed} failed`)
+  if (skipped.length > 0) console.log(`\nskipped here:\n${skipped.map((line) => `  ${line}`).join('\n')}`)
+  console.log(`\n${passed} passed, ${failed} failed, ${skipped.length} skipped`)
 } finally {
   await server.stop()
 }
