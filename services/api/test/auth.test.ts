@@ -265,10 +265,10 @@ t.test('jwt mode needs a secret or a JWKS URL, and none mode is refused in produ
   await t.rejects(buildTestApp(t, { NODE_ENV: 'production' }), /JWT_SECRET/, 'production defaults to jwt')
 })
 
-t.test('`pnpm token <user>` mints a token the api accepts as that user; bad arguments exit 2 with usage', async (t) => {
+t.test('`pnpm mint-token <user>` mints a token the api accepts as that user; bad arguments exit 2 with usage', async (t) => {
   const { execFile } = await import('node:child_process')
   const run = (args: string[], env: Record<string, string>) => new Promise<{ code: number, stdout: string, stderr: string }>((resolve) => {
-    execFile(process.execPath, ['scripts/token.ts', ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['scripts/mint-token.ts', ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr })
     })
   })
@@ -284,7 +284,7 @@ t.test('`pnpm token <user>` mints a token the api accepts as that user; bad argu
   t.match(noSecret.stderr, /JWT_SECRET must be set/)
   const notAUser = await run(['alice'], { JWT_SECRET: SECRET })
   t.equal(notAUser.code, 2)
-  t.match(notAUser.stderr, /usage: pnpm token <user-uuid>/)
+  t.match(notAUser.stderr, /usage: pnpm mint-token <user-uuid>/)
   const tooLong = await run([alice, '--ttl', '86401'], { JWT_SECRET: SECRET })
   t.equal(tooLong.code, 2, 'a lifetime the api would refuse is not minted')
   t.match(tooLong.stderr, /--ttl must be a whole number of seconds from 1 to 86400/)

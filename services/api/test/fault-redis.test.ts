@@ -7,7 +7,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { onTeardown, testDatabase, testMissingProgram } from '@chatty/db/testing'
 import { connectChat, type ChatSocket, type Message } from '@chatty/client'
 import { startJobs, users } from './helper.ts'
 import { createChat, eventually, listen, range, sleep } from './ws-helper.ts'
@@ -42,10 +42,11 @@ async function post (url: string, chatId: string, senderId: string, body: string
   }
 }
 
+const name = 'Redis killed and restarted: fan-out between two api processes and the Redis queue resume with no restart of ours; nothing stored is lost'
 if (binary === undefined) {
-  t.plan(0, 'no redis-server binary on this host')
+  testMissingProgram(t, name, 'redis-server')
 } else {
-  t.test('Redis killed and restarted: fan-out between two api processes and the Redis queue resume with no restart of ours; nothing stored is lost', { timeout: 120_000 }, async (t) => {
+  t.test(name, { timeout: 120_000 }, async (t) => {
     const redis = await startRedisServer(t, binary)
     const { url: dbUrl } = await testDatabase(t)
     const config = {

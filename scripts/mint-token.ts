@@ -1,4 +1,4 @@
-// `pnpm token <user-uuid> [--ttl 3600]`: mints a development HS256 token with JWT_SECRET, for
+// `pnpm mint-token <user-uuid> [--ttl 3600]`: mints a development HS256 token with JWT_SECRET, for
 // trying AUTH_MODE=jwt locally. Production tokens come from your identity provider. The token
 // carries iat and exp, and its lifetime must be within the api's JWT_MAX_AGE_S (default 86400).
 import { parseArgs } from 'node:util'
@@ -11,7 +11,7 @@ const { positionals, values } = parseArgs({
 const [userId] = positionals
 const secret = process.env.JWT_SECRET
 if (userId === undefined || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) {
-  console.error('usage: pnpm token <user-uuid> [--ttl seconds] [--issuer iss] [--audience aud]')
+  console.error('usage: pnpm mint-token <user-uuid> [--ttl seconds] [--issuer iss] [--audience aud]')
   process.exit(2)
 }
 if (secret === undefined || secret.length < 32) {
