@@ -5,6 +5,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { REPO_ROOT } from '@chatty/db'
 import { createTestDatabase, onTeardown, startTestServer } from '@chatty/db/testing'
 import { query, users } from './helper.ts'
@@ -12,14 +13,13 @@ import { startService } from './process-helper.ts'
 
 const { alice, bob } = users
 
-/** Runs the root package's `db:migrate` script line (`node <file>`) with these arguments, as `pnpm db:migrate` does. */
+/** Runs the root package's `db:migrate` script line with these arguments through a shell, as `pnpm db:migrate` does. */
 async function dbMigrate (dbUrl: string, args: string[]): Promise<{ code: number | null, output: string }> {
   const scripts = JSON.parse(await readFile(`${REPO_ROOT}package.json`, 'utf8')).scripts as Record<string, string>
-  const [program, ...entry] = scripts['db:migrate']!.split(' ')
-  if (program !== 'node') throw new Error(`db:migrate is not a node script: ${scripts['db:migrate']}`)
-  const child = spawn(process.execPath, [...entry, ...args], {
+  // `node` in the line is this test's Node, as it is pnpm's.
+  const child = spawn('sh', ['-c', `${scripts['db:migrate']!} "$@"`, 'sh', ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', DB_URL: dbUrl },
+    env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, DB_URL: dbUrl },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
