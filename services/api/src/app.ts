@@ -1,9 +1,11 @@
 // The api as a plugin: everything registered, nothing listening. server.ts runs it; tests build
 // it with buildApp().
 import { isUtf8 } from 'node:buffer'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { answerClientError, HTTP_SERVER_OPTIONS } from '@chatty/server'
 import env, { type EnvOptions } from './plugins/external/env.ts'
 import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
@@ -80,7 +82,7 @@ function trustProxy (value: unknown): boolean | number | string[] {
   return value.split(',').map((entry) => entry.trim())
 }
 
-export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
+export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyHttpOptions<Server> {
   return {
     logger,
     // Behind a load balancer, the client address (rate limits, logs) comes from X-Forwarded-For.
@@ -91,7 +93,11 @@ export function serverOptions (config: Record<string, unknown>, logger: FastifyS
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    frameworkErrors: answerFrameworkError
+    frameworkErrors: answerFrameworkError,
+    // Requests Node refuses before routing (431, a malformed request line) answer {error, code} too.
+    clientErrorHandler: answerClientError,
+    // A missing Host header is refused by the errors plugin, with {error, code}.
+    http: HTTP_SERVER_OPTIONS
   }
 }
 

@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatError } from '@chatty/chat'
+import { answerExpectationFailed, lacksHost } from '@chatty/server'
 
 const STATUS_BY_CODE = { bad_request: 400, forbidden: 403, not_found: 404, conflict: 409 } as const
 
@@ -57,6 +58,12 @@ export function answerFrameworkError (error: FastifyError, _request: FastifyRequ
 }
 
 export default fp(async (fastify) => {
+  // Checks Node makes before Fastify, answered here as {error, code} (@chatty/server).
+  fastify.server.on('checkExpectation', answerExpectationFailed)
+  fastify.addHook('onRequest', async (request) => {
+    if (lacksHost(request)) throw new HttpError(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
+  })
+
   fastify.setErrorHandler((error: FastifyError | ChatError | HttpError, request, reply) => {
     if (error instanceof ChatError) {
       return reply.code(STATUS_BY_CODE[error.code]).send({ error: error.message, code: error.code })
