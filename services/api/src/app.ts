@@ -90,7 +90,8 @@ export function serverOptions (config: Record<string, unknown>, logger: FastifyS
     bodyLimit: Number(config.BODY_LIMIT ?? 65536),
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
-    return503OnClosing: true,
+    // The errors plugin answers requests that arrive while closing: 503 {error, code}.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors: answerFrameworkError,

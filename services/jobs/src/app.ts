@@ -88,6 +88,8 @@ export async function buildJobs (options: { config: Record<string, unknown>, log
     // request line) included.
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
+    // The dashboard answers requests that arrive while closing: 503 {error, code}.
+    return503OnClosing: false,
     // A missing Host header is refused by the dashboard's first hook, with {error, code}.
     http: HTTP_SERVER_OPTIONS
   })

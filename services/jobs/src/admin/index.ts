@@ -20,8 +20,16 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   setAdminNotFoundHandler(fastify)
   // Checks Node makes before Fastify, answered here as {error, code} (@chatty/server).
   fastify.server.on('checkExpectation', answerExpectationFailed)
-  fastify.addHook('onRequest', async (request) => {
+  // Requests that arrive on an open connection once close() began: Fastify's own answer
+  // (return503OnClosing, off in buildJobs) is {error, message, statusCode}.
+  let closing = false
+  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('onRequest', async (request, reply) => {
     if (lacksHost(request)) throw new AdminError(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
+    if (closing) {
+      void reply.header('connection', 'close')
+      throw new AdminError(503, 'unavailable', 'the jobs service is shutting down; retry')
+    }
   })
 
   // A cookie-authenticated change must come from the page itself, not from another site's form.
