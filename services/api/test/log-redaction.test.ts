@@ -5,6 +5,9 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { connect } from 'node:net'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import { loggerOptions } from '@chatty/server'
 import { SignJWT } from 'jose'
 import { testDatabase } from '@chatty/db/testing'
 import { users, waitFor } from './helper.ts'
@@ -124,4 +127,26 @@ t.test('tokens, cookies and admin tokens never appear in the api\'s or the jobs\
     }
     t.notOk(output.includes('rawPacket'), `${name}'s log holds no refused request's bytes`)
   }
+})
+
+t.test('a line that holds headers or a parser error has the credentials censored', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
+  const app = Fastify({ logger: { ...loggerOptions({ level: 'info', pretty: false }), stream } })
+  t.teardown(() => app.close())
+  app.get('/', async (request) => {
+    const parserError = Object.assign(new Error('Parse Error'), { code: 'HPE_INVALID_METHOD', rawPacket: Buffer.from('GET /?access_token=raw-secret') })
+    request.log.info({ headers: request.headers, upstream: { headers: { 'set-cookie': 'session=cookie-secret', 'x-chatty-signature': 'sha256=sig-secret' } }, err: parserError }, 'details')
+    return { ok: true }
+  })
+  await app.inject({ url: '/?token=query-secret', headers: { authorization: 'Bearer header-secret', cookie: 'chatty_jobs_admin=cookie-secret' } })
+  const details = JSON.parse(lines.find((line) => line.includes('"details"'))!)
+  t.equal(details.headers.authorization, '[redacted]')
+  t.equal(details.headers.cookie, '[redacted]')
+  t.same(details.upstream.headers, { 'set-cookie': '[redacted]', 'x-chatty-signature': '[redacted]' })
+  t.equal(details.err.rawPacket, '[redacted]')
+  t.equal(details.err.code, 'HPE_INVALID_METHOD', 'the rest of the error is kept')
+  const all = lines.join('')
+  for (const secret of ['query-secret', 'header-secret', 'cookie-secret', 'sig-secret']) t.notOk(all.includes(secret), `no ${secret} in any line`)
+  t.ok(all.includes('/?token=[redacted]'), 'the request is logged, its token redacted')
 })
