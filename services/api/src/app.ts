@@ -1,9 +1,11 @@
 // The api as a plugin: everything registered, nothing listening. server.ts runs it; tests build
 // it with buildApp().
 import { isUtf8 } from 'node:buffer'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { answerClientError, HTTP_SERVER_OPTIONS } from '@chatty/server'
 import env, { type EnvOptions } from './plugins/external/env.ts'
 import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
@@ -80,7 +82,7 @@ function trustProxy (value: unknown): boolean | number | string[] {
   return value.split(',').map((entry) => entry.trim())
 }
 
-export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
+export function serverOptions (config: Record<string, unknown>, logger: FastifyServerOptions['logger'] = false): FastifyHttpOptions<Server> {
   return {
     logger,
     // Behind a load balancer, the client address (rate limits, logs) comes from X-Forwarded-For.
@@ -88,10 +90,15 @@ export function serverOptions (config: Record<string, unknown>, logger: FastifyS
     bodyLimit: Number(config.BODY_LIMIT ?? 65536),
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
-    return503OnClosing: true,
+    // The errors plugin answers requests that arrive while closing: 503 {error, code}.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    frameworkErrors: answerFrameworkError
+    frameworkErrors: answerFrameworkError,
+    // Requests Node refuses before routing (431, a malformed request line) answer {error, code} too.
+    clientErrorHandler: answerClientError,
+    // A missing Host header is refused by the errors plugin, with {error, code}.
+    http: HTTP_SERVER_OPTIONS
   }
 }
 

@@ -254,3 +254,33 @@ t.test('nginx.conf in front of two api processes: REST, websockets on both, ever
     t.equal(api, emptied, `new socket ${n} went to the process whose sockets closed`)
   }
 })
+
+t.test('nginx.conf\'s access log holds the paths of requests, never the ?access_token= of a websocket upgrade', { skip: skipUnlessInstalled(['nginx']) }, async (t) => {
+  const { SignJWT } = await import('jose')
+  const { rawSocket } = await import('./ws-helper.ts')
+  const secret = 'nginx-log-secret-nginx-log-secret-01'
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(alice).setIssuedAt().setExpirationTime('1h')
+    .sign(new TextEncoder().encode(secret))
+  const database = await testDatabase(t)
+  const api = await startService(t, 'services/api/src/server.ts', { DB_URL: database.url, DB_POOL_MAX: '3', AUTH_MODE: 'jwt', JWT_SECRET: secret, TRUST_PROXY: '127.0.0.1' })
+  const dir = await mkdtemp(join(tmpdir(), 'chatty-nginx-'))
+  onTeardown(t, () => rm(dir, { recursive: true, force: true }))
+  const port = await freePort()
+  const source = readFileSync(join(REPO_ROOT, 'infra/nginx.conf'), 'utf8')
+  const nginx = await startNginx(t, deriveConfig(source, { apiPorts: [Number(new URL(api.url).port)], port, dir, runAsRoot: process.getuid?.() === 0 }), dir, port)
+
+  const socket = rawSocket(t, nginx.url, { access_token: token })
+  t.match(await socket.next(), { type: 'connected' }, 'the upgrade through nginx with ?access_token= is accepted')
+  socket.ws.close()
+  await socket.closed
+  t.equal((await fetch(`${nginx.url}/healthz?access_token=${token}`)).status, 200)
+
+  // nginx writes a websocket's line when the connection ends.
+  const accessLog = () => readFileSync(join(dir, 'access.log'), 'utf8')
+  await eventually(() => accessLog().includes('/healthz') && / 101 /.test(accessLog()), 5000, 'the request and the upgrade to be logged')
+  t.notOk(accessLog().includes(token), 'the access log holds no token')
+  t.notOk(accessLog().includes('access_token'), 'nor the query string that carried it')
+  t.ok(accessLog().includes('"GET /api/v1/chat/ws HTTP/1.1" 101'), 'the upgrade is logged with its path')
+  t.ok(accessLog().includes('"GET /healthz HTTP/1.1" 200'), 'the request is logged with its path')
+  t.notOk(api.output.join('\n').includes(token), 'nor does the api\'s log')
+})

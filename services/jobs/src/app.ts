@@ -8,8 +8,10 @@ import { createQueueClient, createQueueServer, DEFAULT_QUEUE } from '@chatty/que
 import { NOTIFY_OFFLINE_TASK, SEND_MESSAGE_TASK, messageFrame, notifyOfflineJob, useGroupCommit, type Message } from '@chatty/chat'
 import { createPresenceStore } from '@chatty/presence'
 import { conversationTopic, createBus } from '@chatty/bus'
+import { answerClientError, HTTP_SERVER_OPTIONS } from '@chatty/server'
 import env, { queueConfig } from './plugins/env.ts'
 import admin from './admin/index.ts'
+import { answerFrameworkError } from './admin/errors.ts'
 import { sendMessageTask } from './tasks/send-message.ts'
 import { notifyOfflineTask } from './tasks/notify-offline.ts'
 
@@ -80,7 +82,17 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
 }, { name: 'chatty-jobs' })
 
 export async function buildJobs (options: { config: Record<string, unknown>, logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {
-  const fastify = Fastify({ logger: options.logger ?? false })
+  const fastify = Fastify({
+    logger: options.logger ?? false,
+    // Every answer is {error, code}: requests refused before routing (a bad url, 431, a malformed
+    // request line) included.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
+    // The dashboard answers requests that arrive while closing: 503 {error, code}.
+    return503OnClosing: false,
+    // A missing Host header is refused by the dashboard's first hook, with {error, code}.
+    http: HTTP_SERVER_OPTIONS
+  })
   await fastify.register(jobs, { data: options.config })
   return fastify
 }

@@ -1,15 +1,14 @@
 // The jobs process: runs the queue worker and serves the queue dashboard on JOBS_ADMIN_PORT until
 // SIGINT/SIGTERM, then finishes in-flight jobs.
 import closeWithGrace from 'close-with-grace'
+import { loggerOptions } from '@chatty/server'
 import { buildJobs } from './app.ts'
 
 const pretty = process.stdout.isTTY && process.env.NODE_ENV !== 'production'
 const app = await buildJobs({
   config: process.env,
-  logger: {
-    level: process.env.LOG_LEVEL ?? 'info',
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {})
-  }
+  // Credentials in urls and headers are redacted (@chatty/server).
+  logger: loggerOptions({ level: process.env.LOG_LEVEL ?? 'info', pretty })
 }).catch((error: Error) => {
   console.error(`chatty jobs: cannot start: ${error.message}`)
   process.exit(1)

@@ -80,3 +80,46 @@ t.test('the jobs process refuses to start with a bad WORKER_QUEUES', async (t) =
   t.equal(code, 1)
   t.match(server.output(), 'chatty jobs: cannot start: WORKER_QUEUES="default=0": invalid queue weight "default=0"')
 })
+
+t.test('with NODE_ENV=production the jobs service refuses to start without JOBS_ADMIN_TOKEN, with one clear line', async (t) => {
+  await t.rejects(buildJobs({ config: { DB_URL: 'postgres://127.0.0.1/unused', NODE_ENV: 'production' } }),
+    /^JOBS_ADMIN_TOKEN \(16\+ characters\) is required when NODE_ENV=production/)
+  // compose's `${JOBS_ADMIN_TOKEN:-}` passes an empty one: that is none.
+  await t.rejects(buildJobs({ config: { DB_URL: 'postgres://127.0.0.1/unused', NODE_ENV: 'production', JOBS_ADMIN_TOKEN: '' } }), /JOBS_ADMIN_TOKEN/)
+  const server = runServer({ DB_URL: 'postgres://127.0.0.1/unused', NODE_ENV: 'production', JOBS_ADMIN_TOKEN: '' })
+  onTeardown(t, () => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
+  const [code] = await server.exited
+  t.equal(code, 1)
+  t.equal(server.output().trim(), 'chatty jobs: cannot start: JOBS_ADMIN_TOKEN (16+ characters) is required when NODE_ENV=production: without it the queue dashboard is open to anyone who reaches JOBS_ADMIN_PORT')
+})
+
+t.test('JOBS_ADMIN_HOST defaults to 127.0.0.1 without a token and 0.0.0.0 with one; a set value is kept', async (t) => {
+  const host = async (config: Record<string, unknown>) => {
+    const jobs = await buildJobs({ config: { DB_URL: 'postgres://127.0.0.1/unused', ...config } })
+    const value = jobs.jobsConfig.JOBS_ADMIN_HOST
+    await jobs.close()
+    return value
+  }
+  t.equal(await host({}), '127.0.0.1', 'no token: an open dashboard stays on this machine')
+  t.equal(await host({ JOBS_ADMIN_TOKEN: 'a-token-of-16-chars+' }), '0.0.0.0', 'with a token')
+  t.equal(await host({ JOBS_ADMIN_TOKEN: 'a-token-of-16-chars+', NODE_ENV: 'production' }), '0.0.0.0', 'production with a token')
+  t.equal(await host({ JOBS_ADMIN_HOST: '0.0.0.0' }), '0.0.0.0', 'no token, set explicitly')
+})
+
+t.test('the jobs process without a token answers on 127.0.0.1 only; with one, on every address', async (t) => {
+  const { url } = await testDatabase(t)
+  /** 'ok', or the error code of the connection attempt. */
+  const reach = (host: string, port: number) => fetch(`http://${host}:${port}/healthz`).then(
+    (response) => response.ok ? 'ok' : `status ${response.status}`,
+    (error: { cause?: { code?: string } }) => error.cause?.code ?? String(error))
+  for (const [token, elsewhere] of [[undefined, 'ECONNREFUSED'], ['process-test-token-0123', 'ok']] as const) {
+    const port = await freePort()
+    const server = runServer({ DB_URL: url, QUEUE_BACKEND: 'postgres', JOBS_ADMIN_PORT: String(port), ...(token === undefined ? {} : { JOBS_ADMIN_TOKEN: token }) })
+    onTeardown(t, () => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
+    await waitFor(async () => await reach('127.0.0.1', port) === 'ok', `the jobs process to listen (output: ${server.output()})`, 20_000)
+    // 127.0.0.2 is this machine too, but not an address a socket bound to 127.0.0.1 accepts on.
+    t.equal(await reach('127.0.0.2', port), elsewhere, token === undefined ? 'no token: another address is refused' : 'with a token: another address answers')
+    server.child.kill('SIGTERM')
+    await server.exited
+  }
+})

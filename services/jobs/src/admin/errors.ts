@@ -1,6 +1,6 @@
 // The dashboard's errors and their one handler: every error answer is {error, code} with its
 // status; anything unexpected is logged with its request and answered as a bare internal_error.
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export class AdminError extends Error {
   readonly statusCode: number
@@ -24,7 +24,17 @@ const CODE_BY_STATUS: Record<number, string> = {
   405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type'
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors raised before routing (a malformed percent-encoding,
+ * an over-long path parameter), which never reach the error handler, answer {error, code} too.
+ */
+export function answerFrameworkError (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+  void reply.code(status).send({ error: error.message, code: CODE_BY_STATUS[status] ?? 'bad_request' })
 }
 
 export function setAdminErrorHandler (fastify: FastifyInstance): void {
@@ -42,7 +52,7 @@ export function setAdminErrorHandler (fastify: FastifyInstance): void {
   })
 }
 
-/** For /admin/api: an unknown route is an {error, code} answer too. */
+/** An unknown route is an {error, code} answer too (the whole admin port, and /admin/api). */
 export function setAdminNotFoundHandler (fastify: FastifyInstance): void {
   fastify.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' })

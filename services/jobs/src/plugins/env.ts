@@ -21,8 +21,9 @@ export const JobsConfigSchema = Type.Object({
   JOBS_LOCK_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   JOBS_BACKOFF_BASE_MS: Type.Integer({ default: 1000, minimum: 1, maximum: 3_600_000 }),
   JOBS_ADMIN_PORT: Type.Integer({ default: 8081, minimum: 0, maximum: 65535 }),
-  JOBS_ADMIN_HOST: Type.String({ default: '0.0.0.0' }),
-  JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset' })),
+  // Unset: 0.0.0.0 with JOBS_ADMIN_TOKEN, 127.0.0.1 without (an open dashboard stays on this machine).
+  JOBS_ADMIN_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  JOBS_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'bearer token of the dashboard; open when unset, required when NODE_ENV=production' })),
   WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'where chat:notify_offline POSTs; unset: no offline notifications' })),
   WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'HMAC-SHA256 key of X-Chatty-Signature; required with WEBHOOK_URL' })),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000, description: 'a webhook that has not answered by then fails the attempt' }),
@@ -30,7 +31,7 @@ export const JobsConfigSchema = Type.Object({
   GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
 })
 
-export type JobsConfig = Static<typeof JobsConfigSchema>
+export type JobsConfig = Static<typeof JobsConfigSchema> & { JOBS_ADMIN_HOST: string }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -75,6 +76,11 @@ export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) =
   const data = withAliases(raw)
   await fastify.register(env, { schema: JobsConfigSchema, data, dotenv: false, env: false, confKey: 'jobsConfig' })
   const config = fastify.jobsConfig
+  // The dashboard shows pending payloads (message bodies) and deletes accepted sends.
+  if (config.JOBS_ADMIN_TOKEN === undefined && config.NODE_ENV === 'production') {
+    throw new Error('JOBS_ADMIN_TOKEN (16+ characters) is required when NODE_ENV=production: without it the queue dashboard is open to anyone who reaches JOBS_ADMIN_PORT')
+  }
+  config.JOBS_ADMIN_HOST ??= config.JOBS_ADMIN_TOKEN === undefined ? '127.0.0.1' : '0.0.0.0'
   if (config.QUEUE_BACKEND === 'redis' && config.REDIS_URL === undefined) {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
   }

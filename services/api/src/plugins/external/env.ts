@@ -7,7 +7,8 @@ import { Type, type Static } from 'typebox'
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-  HOST: Type.String({ default: '0.0.0.0' }),
+  // Unset: 127.0.0.1 with AUTH_MODE=none (an open API stays on this machine), else 0.0.0.0.
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
   DB_URL: Type.String({ minLength: 1 }),
   DB_POOL_MAX: Type.Integer({ default: 20, minimum: 1 }),
@@ -48,7 +49,7 @@ export const ConfigSchema = Type.Object({
   GROUP_COMMIT_WINDOW_MS: Type.Integer({ default: 0, minimum: 0, maximum: 100, description: 'how long a batch waits for more messages when a write slot is free' })
 })
 
-export type Config = Static<typeof ConfigSchema> & { AUTH_MODE: 'none' | 'jwt' }
+export type Config = Static<typeof ConfigSchema> & { AUTH_MODE: 'none' | 'jwt', HOST: string }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -73,6 +74,8 @@ export default fp<EnvOptions>(async (fastify, options) => {
   if (config.AUTH_MODE === 'none' && config.NODE_ENV === 'production') {
     throw new Error('AUTH_MODE=none is refused when NODE_ENV=production: anyone could act as any user')
   }
+  // Without identity anyone who can connect can act as anyone: listen on every interface only when asked.
+  config.HOST ??= config.AUTH_MODE === 'none' ? '127.0.0.1' : '0.0.0.0'
   if (config.AUTH_MODE === 'jwt' && config.JWT_SECRET === undefined && config.JWKS_URL === undefined) {
     throw new Error('AUTH_MODE=jwt needs JWT_SECRET (HS256, at least 32 characters) or JWKS_URL (RS256/ES256)')
   }

@@ -1,0 +1,82 @@
+// Every error answer of a listening api is {error, code}, including those Node and Fastify give
+// before a route runs: header fields too large (431), a malformed request (400), a missing Host,
+// an unknown Expect (417), a bad url, an unknown route, a body too large or of the wrong type.
+// Sent as raw bytes, so nothing between the test and the server tidies the request.
+import t from 'tap'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { waitFor } from './helper.ts'
+import { listen } from './ws-helper.ts'
+
+interface Answer { status: number, headers: string, body: string }
+
+/** Writes the bytes and reads the answer until the server closes the connection. */
+function rawRequest (port: number, bytes: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let text = ''
+    socket.on('data', (chunk) => { text += chunk.toString() })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const at = text.indexOf('\r\n\r\n')
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0), headers: text.slice(0, at), body: text.slice(at + 4) })
+    })
+    socket.write(bytes)
+  })
+}
+
+const close = 'Host: x\r\nConnection: close\r\n'
+
+const cases: Array<[string, string, number, string]> = [
+  ['header fields too large', `GET / HTTP/1.1\r\n${close}X-Padding: ${'p'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+  ['a url too long (Node counts it with the headers)', `GET /?q=${'q'.repeat(20_000)} HTTP/1.1\r\n${close}\r\n`, 431, 'headers_too_large'],
+  ['a malformed request line', 'GET / HTTP/1.1 extra\r\n\r\n', 400, 'bad_request'],
+  ['a method Node does not know', `BREW / HTTP/1.1\r\n${close}\r\n`, 400, 'bad_request'],
+  ['a bad Content-Length', `POST /api/v1/chat HTTP/1.1\r\n${close}Content-Length: abc\r\n\r\n`, 400, 'bad_request'],
+  ['both Content-Length and chunked', `POST /api/v1/chat HTTP/1.1\r\n${close}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n`, 400, 'bad_request'],
+  ['no Host header', 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'bad_request'],
+  ['an Expect other than 100-continue', `GET / HTTP/1.1\r\n${close}Expect: coffee\r\n\r\n`, 417, 'expectation_failed'],
+  ['a malformed percent-encoding', `GET /api/v1/chat/%E0%A4%A/messages HTTP/1.1\r\n${close}\r\n`, 400, 'bad_request'],
+  ['an unknown route', `GET /nowhere HTTP/1.1\r\n${close}\r\n`, 404, 'not_found'],
+  ['a method with no route', `PROPFIND / HTTP/1.1\r\n${close}\r\n`, 404, 'not_found'],
+  ['a body over BODY_LIMIT', `POST /api/v1/chat HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 2000\r\n\r\n{"participant_ids":"${'x'.repeat(1970)}"}`, 413, 'payload_too_large'],
+  ['a body that is not JSON', `POST /api/v1/chat HTTP/1.1\r\n${close}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi`, 415, 'unsupported_media_type'],
+  ['broken JSON', `POST /api/v1/chat HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{x`, 400, 'bad_request']
+]
+
+t.test('every error answer before and around routing is {error, code} with its status', async (t) => {
+  const { url } = await listen(t, { BODY_LIMIT: 1024 })
+  const port = Number(new URL(url).port)
+  for (const [what, bytes, status, code] of cases) {
+    const answer = await rawRequest(port, bytes)
+    t.equal(answer.status, status, `${what}: ${status}`)
+    t.match(answer.headers, /\r\ncontent-type: application\/json/i, `${what}: a JSON answer`)
+    let body: unknown
+    try { body = JSON.parse(answer.body) } catch { body = answer.body }
+    t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
+    t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
+  }
+})
+
+t.test('a request that arrives on an open connection while the api shuts down is 503 {error, code}', async (t) => {
+  const { app, url } = await listen(t)
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  let text = ''
+  socket.on('data', (chunk) => { text += chunk.toString() })
+  const ended = once(socket, 'close')
+  // A request whose body is half sent keeps the connection busy, so closing does not cut it.
+  const routed = once(app.server, 'request')
+  const body = '{"participant_ids": []}'
+  socket.write(`POST /api/v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`)
+  await routed
+  const closed = app.close()
+  await waitFor(async () => app.server.listening ? undefined : true)
+  // The rest of the body, and a second request on the same connection once close() began.
+  socket.write(`${body.slice(5)}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`)
+  await ended
+  await closed
+  const second = text.slice(text.indexOf('HTTP/1.1 ', 1))
+  t.match(second, /^HTTP\/1\.1 503 /, 'the second request is 503')
+  t.match(second, /\r\nconnection: close\r\n/i, 'and the connection is closed after it')
+  t.same(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), { error: 'the server is shutting down; retry', code: 'unavailable' })
+})

@@ -1,0 +1,78 @@
+// Every error answer of the listening jobs service (dashboard, its API, /healthz) is {error,
+// code}, including those Node and Fastify give before a route runs. Sent as raw bytes.
+import t from 'tap'
+import { once } from 'node:events'
+import { connect, type AddressInfo } from 'node:net'
+import { startJobs, waitFor } from './helper.ts'
+
+interface Answer { status: number, headers: string, body: string }
+
+/** Writes the bytes and reads the answer until the server closes the connection. */
+function rawRequest (port: number, bytes: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let text = ''
+    socket.on('data', (chunk) => { text += chunk.toString() })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const at = text.indexOf('\r\n\r\n')
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0), headers: text.slice(0, at), body: text.slice(at + 4) })
+    })
+    socket.write(bytes)
+  })
+}
+
+const close = 'Host: x\r\nConnection: close\r\n'
+
+const cases: Array<[string, string, number, string]> = [
+  ['header fields too large', `GET /healthz HTTP/1.1\r\n${close}X-Padding: ${'p'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+  ['a malformed request line', 'GET /healthz HTTP/1.1 extra\r\n\r\n', 400, 'bad_request'],
+  ['a bad Content-Length', `POST /admin/login HTTP/1.1\r\n${close}Content-Length: abc\r\n\r\n`, 400, 'bad_request'],
+  ['no Host header', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'bad_request'],
+  ['an Expect other than 100-continue', `GET /healthz HTTP/1.1\r\n${close}Expect: coffee\r\n\r\n`, 417, 'expectation_failed'],
+  ['a malformed percent-encoding', `GET /admin/api/jobs/%E0%A4%A HTTP/1.1\r\n${close}\r\n`, 400, 'bad_request'],
+  ['an unknown route', `GET /nowhere HTTP/1.1\r\n${close}\r\n`, 404, 'not_found'],
+  ['an unknown page route', `GET /admin/nowhere HTTP/1.1\r\n${close}\r\n`, 404, 'not_found'],
+  ['an unknown API route', `GET /admin/api/nowhere HTTP/1.1\r\n${close}\r\n`, 404, 'not_found'],
+  ['a login form over its limit', `POST /admin/login HTTP/1.1\r\n${close}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\ntoken=${'t'.repeat(4994)}`, 413, 'payload_too_large'],
+  ['a body of a type nobody parses', `POST /admin/api/jobs/1/retry HTTP/1.1\r\n${close}Content-Type: application/xml\r\nContent-Length: 4\r\n\r\n<a/>`, 415, 'unsupported_media_type']
+]
+
+t.test('every error answer of the jobs service, before and around routing, is {error, code} with its status', async (t) => {
+  const { jobs } = await startJobs(t, 'postgres')
+  await jobs.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = jobs.server.address() as AddressInfo
+  for (const [what, bytes, status, code] of cases) {
+    const answer = await rawRequest(port, bytes)
+    t.equal(answer.status, status, `${what}: ${status}`)
+    t.match(answer.headers, /\r\ncontent-type: application\/json/i, `${what}: a JSON answer`)
+    let body: unknown
+    try { body = JSON.parse(answer.body) } catch { body = answer.body }
+    t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
+    t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
+  }
+})
+
+t.test('a request that arrives on an open connection while the jobs service shuts down is 503 {error, code}', async (t) => {
+  const { jobs } = await startJobs(t, 'postgres')
+  await jobs.listen({ port: 0, host: '127.0.0.1' })
+  const socket = connect((jobs.server.address() as AddressInfo).port, '127.0.0.1')
+  let text = ''
+  socket.on('data', (chunk) => { text += chunk.toString() })
+  const ended = once(socket, 'close')
+  // A request whose body is half sent keeps the connection busy, so closing does not cut it.
+  const routed = once(jobs.server, 'request')
+  const body = 'token=not-the-token'
+  socket.write(`POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`)
+  await routed
+  const closed = jobs.close()
+  await waitFor(async () => !jobs.server.listening, 'the server to stop listening')
+  // The rest of the body, and a second request on the same connection once close() began.
+  socket.write(`${body.slice(5)}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`)
+  await ended
+  await closed
+  const second = text.slice(text.indexOf('HTTP/1.1 ', 1))
+  t.match(second, /^HTTP\/1\.1 503 /, 'the second request is 503')
+  t.match(second, /\r\nconnection: close\r\n/i, 'and the connection is closed after it')
+  t.same(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), { error: 'the jobs service is shutting down; retry', code: 'unavailable' })
+})
