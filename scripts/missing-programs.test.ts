@@ -54,12 +54,15 @@ t.test('without nginx, chromium and redis-server the tests needing them are skip
   const PATH = await pathWithout(t, HIDDEN)
   const { code, stdout } = await runSuite(FILES, { PATH })
   t.equal(code, 0, 'the run passes')
-  const summary = stdout.trim().split('\n').at(-1)
-  t.equal(summary, '0 passed, 0 failed, 3 skipped', 'the summary counts the skips')
+  const summary = /^0 passed, 0 failed, (\d+) skipped$/.exec(stdout.trim().split('\n').at(-1) ?? '')
+  t.ok(summary, 'nothing passed or failed: every test was skipped')
+  let named = 0
   for (const [program, install] of [['nginx', 'apt-get install -y nginx-light'], ['chromium', 'apt-get install -y chromium'], ['redis-server', 'apt-get install -y redis-server']]) {
     const lines = stdout.split('\n').filter((line) => line.startsWith('  services/') && line.includes(`needs ${program}, which is not on PATH: install it (${install})`))
-    t.equal(lines.length, 1, `one line after the run names ${program} and how to install it`)
+    t.ok(lines.length >= 1, `a line after the run names ${program} and how to install it`)
+    named += lines.length
   }
+  t.equal(Number(summary?.[1]), named, 'the summary counts each skipped test, and each has its line')
 })
 
 t.test('under CI=true a missing program fails its test instead of skipping it', { timeout: 180_000 }, async (t) => {
