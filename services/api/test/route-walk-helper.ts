@@ -6,6 +6,9 @@ import type { Test } from 'tap'
 import { Agent, request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { users } from './helper.ts'
+
+const { alice, bob, eve } = users
 
 export interface Answer {
   status: number
@@ -105,6 +108,17 @@ export interface WalkValues {
   params: Record<string, string>
   query: Record<string, string>
   body: Record<string, unknown>
+}
+
+/** The victim's values for every field a route may name: alice's conversation, message and id. */
+export function victimValues (chat: string, message: string): WalkValues {
+  return {
+    params: { chat_id: chat, message_id: message, user_id: alice, blocked_id: bob },
+    // user_id on the websocket names who connects: the victim.
+    query: { user_id: alice, user_ids: alice },
+    // No sender_id / user_id / actor_id in bodies: the token's user acts as themselves.
+    body: { participant_ids: [alice, eve], user_ids: [eve], body: 'forged', until: '2099-01-01T00:00:00.000Z', message_id: message }
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { Type } from 'typebox'
 import { buildApp } from '../src/app.ts'
 import { onTeardown, testDatabase } from '@chatty/db/testing'
 import { buildTestApp, storeMessages, users } from './helper.ts'
-import { rawRequest, routesOf, storedState, walkRoutes, type WalkValues } from './route-walk-helper.ts'
+import { rawRequest, routesOf, storedState, victimValues, walkRoutes } from './route-walk-helper.ts'
 
 const { alice, bob, eve } = users
 const SECRET = 'test-secret-test-secret-test-secret!'
@@ -19,17 +19,6 @@ const jwtConfig = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, RATE_LIMIT_IP_MAX: 1_0
 
 const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h')
   .sign(new TextEncoder().encode(SECRET))
-
-/** The victim's values for every field a route may name: alice's conversation, message and id. */
-export function victimValues (chat: string, message: string): WalkValues {
-  return {
-    params: { chat_id: chat, message_id: message, user_id: alice, blocked_id: bob },
-    // user_id on the websocket names who connects: the victim.
-    query: { user_id: alice, user_ids: alice },
-    // No sender_id / user_id / actor_id in bodies: the token's user acts as themselves.
-    body: { participant_ids: [alice, eve], user_ids: [eve], body: 'forged', until: '2099-01-01T00:00:00.000Z', message_id: message }
-  }
-}
 
 t.test('every route and the websocket, in every spelling of its path, with no token or a non-member\'s: no 2xx, no upgrade, nothing stored', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
