@@ -5,7 +5,8 @@
 // rate limited per address, the query-string token works only on the websocket upgrade, CORS
 // allows every routed method, and none mode counts a user's case variants as one user.
 import t from 'tap'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
+import { once } from 'node:events'
 import { SignJWT } from 'jose'
 import { Type } from 'typebox'
 import { buildApp } from '../src/app.ts'
@@ -94,6 +95,30 @@ t.test('a token in the query string is ignored on REST and accepted on the webso
   t.equal(upgrade.status, 101, 'the websocket upgrade takes ?access_token=')
   const plain = await rawRequest(base, { method: 'GET', target: `/api/v1/chat/ws?access_token=${aliceToken}` })
   t.same([plain.status, plain.body.code], [401, 'unauthorized'], 'the websocket route without an upgrade does not')
+})
+
+t.test('a refused websocket upgrade is answered and its connection closed by the server', async (t) => {
+  const { app } = await buildTestApp(t, { ...jwtConfig, RATE_LIMIT_IP_MAX: 2 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  /** The first line of the answer to a hand-written upgrade request, once the server has closed the connection. */
+  async function upgrade (target: string): Promise<string> {
+    const socket = connect(port, '127.0.0.1')
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\n\r\n`)
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString() })
+    const timer = setTimeout(() => socket.destroy(new Error(`the server kept the connection of ${target} open`)), 10_000)
+    try {
+      await once(socket, 'end')
+    } finally {
+      clearTimeout(timer)
+      socket.destroy()
+    }
+    return answer.split('\r\n')[0]!
+  }
+  t.equal(await upgrade(`/%61pi/v1/chat/ws?user_id=${alice}`), 'HTTP/1.1 400 Bad Request', 'a non-canonical path')
+  t.equal(await upgrade(`/api/v1/chat/ws?user_id=${alice}`), 'HTTP/1.1 401 Unauthorized', 'no token')
+  t.equal(await upgrade(`/api/v1/chat/ws?user_id=${alice}`), 'HTTP/1.1 429 Too Many Requests', 'over the address\'s limit')
 })
 
 t.test('CORS: a browser preflight for every method a route answers is allowed, PATCH included, without a token', async (t) => {
