@@ -16,6 +16,7 @@ import errors, { answerFrameworkError, HttpError } from './plugins/app/errors.ts
 import db from './plugins/app/db.ts'
 import cache from './plugins/app/cache.ts'
 import queue from './plugins/app/queue.ts'
+import access from './plugins/app/access.ts'
 import auth from './plugins/app/auth.ts'
 import bus from './plugins/app/bus.ts'
 import rooms from './plugins/app/rooms.ts'
@@ -48,12 +49,17 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   })
   fastify.decorate('readinessProbes', {})
   await fastify.register(errors)
+  // Order matters: the hooks of every request run as registered. @fastify/websocket's marks an
+  // upgrade first (so a refused upgrade's socket is closed, whichever hook refuses it); the
+  // address limit counts everything; non-canonical paths are refused next; CORS answers
+  // preflights (which carry no token); then auth. access's onRoute hook sees every route.
+  await fastify.register(websocket)
   await fastify.register(underPressure)
+  await fastify.register(rateLimit)
+  await fastify.register(access)
   await fastify.register(security)
   await fastify.register(swagger)
-  await fastify.register(websocket)
   await fastify.register(auth)
-  await fastify.register(rateLimit)
   await fastify.register(db)
   await fastify.register(cache)
   await fastify.register(queue)

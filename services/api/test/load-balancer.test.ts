@@ -15,12 +15,16 @@ import { join } from 'node:path'
 import { onTeardown, programPath, skipUnlessInstalled, testDatabase } from '@chatty/db/testing'
 import { REPO_ROOT } from '@chatty/db'
 import { connectChat, createRestClient, type ChatSocket, type Message } from '@chatty/client'
+import { SignJWT } from 'jose'
+import { sendMessage } from '@chatty/chat'
 import { ConfigSchema } from '../src/plugins/external/env.ts'
-import { users } from './helper.ts'
+import { nonCanonical } from '../src/plugins/app/access.ts'
+import { buildTestApp, users } from './helper.ts'
+import { rawRequest, routesOf, storedState, victimValues, walkRoutes } from './route-walk-helper.ts'
 import { eventually, range, sleep } from './ws-helper.ts'
 import { freePort, startService, type Service } from './process-helper.ts'
 
-const { alice, bob } = users
+const { alice, bob, eve } = users
 const carol = '44444444-4444-4444-8444-444444444444'
 /** Messages exchanged: half over websockets, half over HTTP POST. */
 const TOTAL = 40
@@ -283,4 +287,50 @@ t.test('nginx.conf\'s access log holds the paths of requests, never the ?access_
   t.ok(accessLog().includes('"GET /api/v1/chat/ws HTTP/1.1" 101'), 'the upgrade is logged with its path')
   t.ok(accessLog().includes('"GET /healthz HTTP/1.1" 200'), 'the request is logged with its path')
   t.notOk(api.output.join('\n').includes(token), 'nor does the api\'s log')
+})
+
+t.test('nginx.conf in front of api processes in jwt mode: every route and the websocket in every spelling of its path, with no token or a non-member\'s: no 2xx, no upgrade, nothing stored', { skip: skipUnlessInstalled(['nginx']) }, async (t) => {
+  const source = readFileSync(join(REPO_ROOT, 'infra/nginx.conf'), 'utf8')
+  const database = await testDatabase(t)
+  const secret = 'nginx-test-secret-nginx-test-secret!'
+  const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h')
+    .sign(new TextEncoder().encode(secret))
+  const env = { DB_URL: database.url, DB_POOL_MAX: '5', AUTH_MODE: 'jwt', JWT_SECRET: secret }
+  const apis = await Promise.all([startService(t, 'services/api/src/server.ts', env), startService(t, 'services/api/src/server.ts', env)])
+  const dir = await mkdtemp(join(tmpdir(), 'chatty-nginx-'))
+  onTeardown(t, () => rm(dir, { recursive: true, force: true }))
+  const port = await freePort()
+  const config = deriveConfig(source, { apiPorts: apis.map((api) => Number(new URL(api.url).port)), port, dir, runAsRoot: process.getuid?.() === 0 })
+  const nginx = await startNginx(t, config, dir, port)
+
+  // Alice and bob's conversation with history, a read position and a block, made through nginx
+  // (the messages stored directly: no jobs process here).
+  const { app } = await buildTestApp(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret }, database.url)
+  const asAlice = { authorization: `Bearer ${await token(alice)}` }
+  const created = await rawRequest(nginx.url, { method: 'POST', target: '/api/v1/chat', headers: asAlice, body: { participant_ids: [bob] } })
+  t.equal(created.status, 201)
+  const chat = created.body.id as string
+  const { message } = await sendMessage(app.db, { conversationId: chat, senderId: alice, body: 'hello bob' })
+  t.equal((await rawRequest(nginx.url, { method: 'POST', target: `/api/v1/chat/${chat}/read`, headers: { authorization: `Bearer ${await token(bob)}` }, body: { message_id: message.id } })).status, 200)
+  t.equal((await rawRequest(nginx.url, { method: 'PUT', target: `/api/v1/users/${alice}/blocks/${eve}`, headers: asAlice })).status, 204)
+
+  const refused = await rawRequest(nginx.url, { method: 'GET', target: `/%61pi/v1/chat/${chat}/messages` })
+  t.same(refused, { status: 400, body: { error: 'the request target is not in canonical form', code: 'bad_request' } }, 'nginx answers a non-canonical path itself, in the api\'s error shape')
+
+  const docs = await rawRequest(nginx.url, { method: 'GET', target: '/docs/json' })
+  t.equal(docs.status, 200)
+  const routes = routesOf(docs.body, victimValues(chat, message.id))
+  const before = await storedState(database.url)
+  const eveToken = await token(eve)
+  await walkRoutes(t, nginx.url, routes, [{ name: 'no token', headers: {} }])
+  await walkRoutes(t, nginx.url, routes.filter((route) => !(route.method === 'POST' && route.route === '/api/v1/chat')), [
+    { name: 'eve\'s token', headers: { authorization: `Bearer ${eveToken}` } },
+    { name: 'eve\'s token in the query', headers: {}, query: { access_token: eveToken } }
+  ])
+  t.same(await storedState(database.url), before, 'nothing stored or changed')
+
+  // nginx refused every non-canonical spelling: none reached an api process.
+  const reached = apis.flatMap((api) => requestsOf(api)).map((request) => request.url)
+  t.ok(reached.length > 100, `${reached.length} requests reached the api processes`)
+  t.same(reached.filter((url) => nonCanonical(url) !== undefined), [], 'no non-canonical target was proxied')
 })

@@ -1,11 +1,13 @@
-// Identity (DESIGN.md section 5). AUTH_MODE=jwt: every /api/v1 request carries a bearer token
-// (the websocket may pass it as ?access_token=) and the user is its `sub`. AUTH_MODE=none is
-// go-chatty's behaviour: the caller is whoever user_id / sender_id claims, for development only.
+// Identity (DESIGN.md section 5). AUTH_MODE=jwt: every request to a route that is not declared
+// public (access.ts) carries a bearer token (the websocket upgrade may pass it as ?access_token=)
+// and the user is its `sub`. AUTH_MODE=none is go-chatty's behaviour: the caller is whoever
+// user_id / sender_id claims, for development only.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import { HttpError } from './errors.ts'
 import { createRemoteKeySet, KeySetUnavailableError } from '../../jwks.ts'
+import { isPublic } from './access.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -38,13 +40,18 @@ export function unauthorized (message: string): HttpError {
   return new HttpError(401, 'unauthorized', message)
 }
 
-/** The bearer token of a request: the Authorization header, or ?access_token= on the websocket. */
+/**
+ * The bearer token of a request: the Authorization header, or ?access_token= on a websocket
+ * upgrade (browsers cannot set headers there). REST ignores the query string: a token in a URL
+ * ends up in logs and browser history.
+ */
 export function bearerToken (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
     return match?.[1] ?? ''
   }
+  if (request.ws !== true || request.routeOptions.config.websocket !== true) return undefined
   const query = request.query as Record<string, unknown> | undefined
   return typeof query?.access_token === 'string' ? query.access_token : undefined
 }
@@ -107,8 +114,10 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('identity', null)
 
   if (config.AUTH_MODE === 'jwt') {
+    // Decided by the route the request matched, in whatever spelling it reached it; a request
+    // that matched no route only gets the 404 answer.
     fastify.addHook('onRequest', async (request) => {
-      if (!request.url.startsWith('/api/')) return
+      if (request.is404 || isPublic(request)) return
       const token = bearerToken(request)
       if (token === undefined || token === '') throw unauthorized('a bearer token is required')
       request.identity = await auth.verify(token)
@@ -116,4 +125,4 @@ export default fp(async (fastify) => {
   } else {
     fastify.log.warn('AUTH_MODE=none: callers are trusted to say who they are; use AUTH_MODE=jwt in production')
   }
-}, { name: 'auth', dependencies: ['config', 'errors'] })
+}, { name: 'auth', dependencies: ['config', 'errors', 'access', 'websocket'] })

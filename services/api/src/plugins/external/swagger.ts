@@ -24,5 +24,9 @@ export default fp(async (fastify) => {
       ]
     }
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  // The UI, its assets and the document itself are public (plugins/app/access.ts).
+  await fastify.register(async (docs) => {
+    docs.addHook('onRoute', (route) => { route.config = { ...route.config, access: 'public' } })
+    await docs.register(swaggerUi, { routePrefix: '/docs' })
+  })
 }, { name: 'swagger' })
