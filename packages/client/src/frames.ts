@@ -1,4 +1,4 @@
-// The wire types of chatty's API (DESIGN.md section 4, docs/protocol.md): the message object,
+// The wire types of chatty's API (docs/design.md section 4, docs/protocol.md): the message object,
 // the REST bodies, and the websocket frames in both directions. snake_case, as on the wire.
 
 /** A stored message. Nulls are present, never omitted; created_at is ISO 8601 UTC. */

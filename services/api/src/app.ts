@@ -74,7 +74,7 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
 }, { name: 'chatty-api' })
 
 export interface BuildOptions {
-  /** Configuration variables (DESIGN.md section 2); defaults apply to what is missing. */
+  /** Configuration variables (docs/design.md section 2); defaults apply to what is missing. */
   config: Record<string, unknown>
   logger?: FastifyServerOptions['logger']
 }

@@ -1,4 +1,4 @@
-// The websocket protocol (DESIGN.md section 4, docs/protocol.md) against a listening server with
+// The websocket protocol (docs/design.md section 4, docs/protocol.md) against a listening server with
 // real ws clients: frames byte for byte, every error case, devices, rooms, limits and liveness.
 import t from 'tap'
 import { SignJWT } from 'jose'

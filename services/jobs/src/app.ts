@@ -25,7 +25,7 @@ export const jobs = fp<{ data?: Record<string, unknown> }>(async (fastify, optio
     : undefined
 
   const server = createQueueServer(queueConfig(config, (level, message) => fastify.log[level === 'error' ? 'error' : 'warn']({ queue: true }, message)))
-  // Live delivery of what the tasks store: the api's `message` frame (DESIGN.md section 4), which
+  // Live delivery of what the tasks store: the api's `message` frame (docs/design.md section 4), which
   // every api process with sockets in the conversation hands to them as it is.
   const bus = createBus({
     dbUrl: config.DB_URL,

@@ -1,4 +1,4 @@
-// The REST contract of /api/v1/chat (go-chatty's routes, DESIGN.md section 4).
+// The REST contract of /api/v1/chat (go-chatty's routes, docs/design.md section 4).
 // Bodies and query strings also take go-chatty's camelCase spellings (withCamelAliases); answers
 // are snake_case, but for the send's 202, which carries go-chatty's own answer in both spellings.
 import { Type } from 'typebox'

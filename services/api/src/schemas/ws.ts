@@ -1,4 +1,4 @@
-// The websocket contract of GET /api/v1/chat/ws (go-chatty's protocol, DESIGN.md section 4, plus
+// The websocket contract of GET /api/v1/chat/ws (go-chatty's protocol, docs/design.md section 4, plus
 // the extensions old clients can ignore: ref, since_seq, joined.last_seq, sent). docs/protocol.md
 // describes it with examples. The frames are written in snake_case; a socket opened with ?userId=
 // speaks them in go-chatty's camelCase instead (socket/frames.ts renames them).

@@ -367,7 +367,7 @@ class Session implements SignalContext {
 
   fail (error: unknown, ref: Ref | undefined): void {
     if (error instanceof ChatError) {
-      // The websocket speaks three codes (DESIGN.md section 4): a conversation that does not
+      // The websocket speaks three codes (docs/design.md section 4): a conversation that does not
       // exist is one the user cannot use; a message that is not in it, or that was deleted, is
       // a wrong request.
       const wrong = error.code === 'bad_request' || error.code === 'conflict' || error instanceof MessageNotFoundError

@@ -1,4 +1,4 @@
-// Identity (DESIGN.md section 5). AUTH_MODE=jwt: every request to a route that is not declared
+// Identity (docs/design.md section 5). AUTH_MODE=jwt: every request to a route that is not declared
 // public (access.ts) carries a bearer token (the websocket upgrade may pass it as ?access_token=)
 // and the user is its `sub`. AUTH_MODE=none is go-chatty's behaviour: the caller is whoever
 // user_id / sender_id claims, for development only.

@@ -1,4 +1,4 @@
-// `fastify.bus`: live fan-out between processes (DESIGN.md section 6). Redis pub/sub when
+// `fastify.bus`: live fan-out between processes (docs/design.md section 6). Redis pub/sub when
 // REDIS_URL is set, Postgres LISTEN/NOTIFY otherwise; closed on close.
 import fp from 'fastify-plugin'
 import { createBus, type Bus } from '@chatty/bus'

@@ -1,4 +1,4 @@
-// `fastify.presence`: who is online (DESIGN.md section 6 extended). A user is online while any
+// `fastify.presence`: who is online (docs/design.md section 6 extended). A user is online while any
 // socket of theirs is open on any api process. This process counts its sockets per user, mirrors
 // "has at least one" into the presence store (packages/presence: Redis with REDIS_URL, else
 // Postgres) under a process id of its own, and keeps that id alive with a heartbeat every third

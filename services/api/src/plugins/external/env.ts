@@ -69,7 +69,7 @@ export default fp<EnvOptions>(async (fastify, options) => {
   const withoutEmpty = data.WEBHOOK_URL === '' ? { ...data, WEBHOOK_URL: undefined } : data
   await fastify.register(env, { schema: ConfigSchema, data: withoutEmpty, dotenv: false, env: false })
   const config = fastify.config
-  // AUTH_MODE defaults to jwt in production and none elsewhere (DESIGN.md section 5).
+  // AUTH_MODE defaults to jwt in production and none elsewhere (docs/design.md section 5).
   config.AUTH_MODE ??= config.NODE_ENV === 'production' ? 'jwt' : 'none'
   if (config.AUTH_MODE === 'none' && config.NODE_ENV === 'production') {
     throw new Error('AUTH_MODE=none is refused when NODE_ENV=production: anyone could act as any user')
