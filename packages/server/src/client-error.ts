@@ -3,6 +3,7 @@
 // body. The refused request's raw bytes may hold a token, so only the parser's error code is logged.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 
 interface ClientError extends Error {
   code?: string
@@ -52,4 +53,24 @@ export const HTTP_SERVER_OPTIONS = { requireHostHeader: false }
 
 export function lacksHost (request: { headers: { host?: string }, raw: { httpVersionMajor: number, httpVersionMinor: number } }): boolean {
   return request.headers.host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1
+}
+
+/**
+ * The checks both services make before anything else, answered as {error, code} through the
+ * service's own error class (`refuse`): `Expect` other than 100-continue (417), an HTTP/1.1
+ * request without Host (400), and a request that arrives on an open connection once close()
+ * began (503 with `Connection: close`; Fastify's own answer, return503OnClosing, is
+ * {error, message, statusCode}, so each service turns it off and this one answers).
+ */
+export function guardRequests (fastify: FastifyInstance, refuse: (status: number, code: string, message: string) => Error): void {
+  fastify.server.on('checkExpectation', answerExpectationFailed)
+  let closing = false
+  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (lacksHost(request)) throw refuse(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
+    if (closing) {
+      void reply.header('connection', 'close')
+      throw refuse(503, 'unavailable', 'the server is shutting down; retry')
+    }
+  })
 }

@@ -74,5 +74,5 @@ t.test('a request that arrives on an open connection while the jobs service shut
   const second = text.slice(text.indexOf('HTTP/1.1 ', 1))
   t.match(second, /^HTTP\/1\.1 503 /, 'the second request is 503')
   t.match(second, /\r\nconnection: close\r\n/i, 'and the connection is closed after it')
-  t.same(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), { error: 'the jobs service is shutting down; retry', code: 'unavailable' })
+  t.same(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), { error: 'the server is shutting down; retry', code: 'unavailable' })
 })

@@ -2,7 +2,7 @@
 // API at /admin/api, and /healthz. Backed by the queue's admin port, so it works on both backends.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createQueueAdmin } from '@chatty/queue'
-import { answerExpectationFailed, lacksHost } from '@chatty/server'
+import { guardRequests } from '@chatty/server'
 import { queueConfig } from '../plugins/env.ts'
 import api from './api.ts'
 import { createAdminAuth } from './auth.ts'
@@ -18,19 +18,8 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   if (!auth.required) fastify.log.warn('the queue dashboard is open: set JOBS_ADMIN_TOKEN to require a token')
   setAdminErrorHandler(fastify)
   setAdminNotFoundHandler(fastify)
-  // Checks Node makes before Fastify, answered here as {error, code} (@chatty/server).
-  fastify.server.on('checkExpectation', answerExpectationFailed)
-  // Requests that arrive on an open connection once close() began: Fastify's own answer
-  // (return503OnClosing, off in buildJobs) is {error, message, statusCode}.
-  let closing = false
-  fastify.addHook('preClose', async () => { closing = true })
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (lacksHost(request)) throw new AdminError(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
-    if (closing) {
-      void reply.header('connection', 'close')
-      throw new AdminError(503, 'unavailable', 'the jobs service is shutting down; retry')
-    }
-  })
+  // Checks made before anything else (Expect, Host, shutting down), as {error, code}.
+  guardRequests(fastify, (status, code, message) => new AdminError(status, code, message))
 
   // A cookie-authenticated change must come from the page itself, not from another site's form.
   fastify.addHook('onRequest', async (request) => {

@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ChatError } from '@chatty/chat'
-import { answerExpectationFailed, lacksHost } from '@chatty/server'
+import { guardRequests } from '@chatty/server'
 
 const STATUS_BY_CODE = { bad_request: 400, forbidden: 403, not_found: 404, conflict: 409 } as const
 
@@ -58,19 +58,8 @@ export function answerFrameworkError (error: FastifyError, _request: FastifyRequ
 }
 
 export default fp(async (fastify) => {
-  // Checks Node makes before Fastify, answered here as {error, code} (@chatty/server).
-  fastify.server.on('checkExpectation', answerExpectationFailed)
-  // Requests that arrive on an open connection once close() began: Fastify's own answer
-  // (return503OnClosing) is {error, message, statusCode}, so it is off and this one answers.
-  let closing = false
-  fastify.addHook('preClose', async () => { closing = true })
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (lacksHost(request)) throw new HttpError(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
-    if (closing) {
-      void reply.header('connection', 'close')
-      throw new HttpError(503, 'unavailable', 'the server is shutting down; retry')
-    }
-  })
+  // Checks made before anything else (Expect, Host, shutting down), as {error, code}.
+  guardRequests(fastify, (status, code, message) => new HttpError(status, code, message))
 
   fastify.setErrorHandler((error: FastifyError | ChatError | HttpError, request, reply) => {
     if (error instanceof ChatError) {
