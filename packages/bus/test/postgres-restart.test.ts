@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedServer } from '@chatty/db'
+import { sleep } from '@chatty/db/testing'
 import { createPostgresBus } from '../src/index.ts'
 import { createReceiver, freePort, probeUntilDelivered, randomName, receive } from './fixtures.ts'
 
@@ -35,7 +36,7 @@ t.test('after Postgres restarts, delivery resumes on the same buses and subscrib
   const during = randomName('during')
   const inDuring = createReceiver()
   const joining = b.subscribe(during, inDuring.listener)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
   server = await start()
 
   await probeUntilDelivered(a, topic, before)

@@ -2,7 +2,7 @@
 // is particular to Postgres (channel names, stored frames, losing the listening connection).
 import t from 'tap'
 import pg from 'pg'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, waitFor } from '@chatty/db/testing'
 import { BusClosedError, createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
 import { freePort, probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
@@ -84,7 +84,7 @@ t.test('a frame over the NOTIFY limit is stored, notified as a reference, fetche
   t.same(await inB.received(1), [large], 'one listening process gets the frame')
   t.same(await inC.received(1), [large], 'and another')
   // The plain listener's copy may still be on its way.
-  for (const deadline = Date.now() + 10_000; payloads.length === 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitFor(() => payloads.length > 0, 'the plain listener\'s notification')
   t.equal(payloads.length, 1)
   t.match(payloads[0], /^[\w-]+\.\w+@$/, 'the notification is only a reference')
   const id = payloads[0]!.slice(0, -1)

@@ -1,7 +1,7 @@
 import t from 'tap'
+import { sleep, waitFor } from '@chatty/db/testing'
 import type { InvalidationChannel, InvalidationListener } from '../src/index.ts'
 import { createCache, createMemoryCache } from '../src/index.ts'
-import { eventually, sleep } from './helpers.ts'
 
 /** An in-process stand-in for LISTEN/NOTIFY: every subscriber, the publisher included, hears each key a tick later. */
 function fakeChannel (): InvalidationChannel & { reset (): void, subscribers: Set<InvalidationListener> } {
@@ -112,7 +112,7 @@ t.test('two caches as two processes: a delete in one makes the other miss', asyn
   await two.set('member:c1:u2', true, 10_000)
   await one.delete('member:c1:u1')
   t.equal(await one.get('member:c1:u1'), undefined, 'the deleting process misses at once')
-  t.ok(await eventually(async () => await two.get('member:c1:u1') === undefined), 'the other misses once the message arrives')
+  t.ok(await waitFor(async () => await two.get('member:c1:u1') === undefined, 'the other misses once the message arrives', 2000), 'the other misses once the message arrives')
   t.equal(await two.get('member:c1:u2'), true, 'other keys stay')
   channel.reset()
   t.equal(await two.get('member:c1:u2'), undefined, 'a channel that may have lost messages empties the cache')

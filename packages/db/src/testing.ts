@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { loadMigrations, migrateUp } from './migrator.ts'
 import { postgresAnswers, startEmbeddedPostgres, REPO_ROOT } from './embedded.ts'
+export { sleep, users, waitFor, type WaitOptions } from './testing/wait.ts'
+export { findRedis } from './testing/redis.ts'
 export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres'

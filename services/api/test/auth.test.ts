@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import type { InjectOptions } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, users, waitFor } from '@chatty/db/testing'
 import { sendMessage } from '@chatty/chat'
-import { buildTestApp, startJobs, waitFor, users, type TestApp } from './helper.ts'
+import { buildTestApp, startJobs, type TestApp } from './helper.ts'
 import { listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -424,6 +424,6 @@ t.test('with JWKS_URL, refetches are bounded while the provider fails, shared wh
   const back = await waitFor(async () => {
     const res = await read(unknown[0]!)
     return res.statusCode === 503 ? undefined : res
-  }, 3 * cooldown + 10_000, 200)
+  }, { timeoutMs: 3 * cooldown + 10_000, intervalMs: 200 })
   t.equal(back.statusCode, 200, 'recovered')
 })

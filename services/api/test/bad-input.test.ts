@@ -15,8 +15,8 @@ import pg from 'pg'
 import { SignJWT } from 'jose'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sendMessage } from '@chatty/chat'
-import { onTeardown } from '@chatty/db/testing'
-import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
+import { onTeardown, users, waitFor } from '@chatty/db/testing'
+import { buildTestApp, startJobs } from './helper.ts'
 
 const { alice, bob, eve } = users
 /** A member whose id has letters, so that its upper-case spelling differs (alice's and bob's are digits). */
@@ -865,7 +865,7 @@ t.test('valid sends with the same nasty content are accepted and stored exactly 
 
   // Everything accepted is stored (the worker drains the queue), and read back over the API as sent.
   const fixtureIds = [fixture.mine, fixture.doomed, fixture.theirs]
-  await waitFor(async () => ((await readStored(client)).messages >= accepted.size + fixtureIds.length ? true : undefined), 45_000)
+  await waitFor(async () => ((await readStored(client)).messages >= accepted.size + fixtureIds.length ? true : undefined), { timeoutMs: 45_000 })
   const stored = new Map<string, Record<string, unknown>>()
   for (let after = 0; ;) {
     const page = await app.inject(`/api/v1/chat/${fixture.chat}/messages?limit=100&after_seq=${after}`)

@@ -5,9 +5,10 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sendMessage } from '@chatty/chat'
 import { createRestClient, type MessageDeletedFrame, type MessageUpdatedFrame } from '@chatty/client'
-import { query, storeMessages, users } from './helper.ts'
+import { sleep, users, waitFor } from '@chatty/db/testing'
+import { query, storeMessages } from './helper.ts'
 import { startService } from './process-helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, range, sleep, type Frame, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, openSocket, range, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -257,7 +258,7 @@ t.test('edits interleaved with sends from two api processes: every joined socket
   }
   const total = 1 + rounds * 2
   for (const watcher of watchers) {
-    await eventually(() => watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated').length >= total - 1, 20_000, 'every entry')
+    await waitFor(() => watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated').length >= total - 1, 'every entry', 20_000)
   }
   await sleep(200)
   for (const [i, watcher] of watchers.entries()) {
@@ -293,7 +294,7 @@ t.test('the client library: edit and delete over REST and the socket, typed even
   t.match(edited, { type: 'edited', conversation_id: chat, seq: 3, message: { id: one.id, body: 'one, edited', edited_at: ISO } })
   const viaRest = await rest.deleteMessage(chat, two.id, { senderId: alice })
   t.match(viaRest, { conversation_id: chat, seq: 4, message: { id: two.id, body: null, deleted_at: ISO } })
-  await eventually(() => deletes.length === 1, 5000, 'the delete event')
+  await waitFor(() => deletes.length === 1, 'the delete event', 5000)
   t.same(updates.map((frame) => [frame.seq, frame.message.body]), [[3, 'one, edited']])
   t.equal(b.lastSeq(chat), 4, 'the resume position moves past edits and deletes')
   t.same((await a.delete(chat, two.id)).seq, null, 'a repeat delete over the socket')
@@ -303,11 +304,11 @@ t.test('the client library: edit and delete over REST and the socket, typed even
   // Bob's connection drops; meanwhile Alice edits and sends. The reconnect resumes after seq 4.
   const reconnected = new Promise((resolve) => b.once('connected', () => resolve(undefined)))
   for (const client of second.app.websocketServer.clients) client.terminate()
-  await eventually(() => !b.connected, 5000, 'bob to be disconnected')
+  await waitFor(() => !b.connected, 'bob to be disconnected', 5000)
   await rest.editMessage(chat, one.id, { sender_id: alice, body: 'one, twice' })
   const three = await a.send(chat, { body: 'three' })
   await reconnected
-  await eventually(() => b.received.some((message) => message.id === three.id), 5000, 'the message sent while away')
+  await waitFor(() => b.received.some((message) => message.id === three.id), 'the message sent while away', 5000)
   t.same(updates.map((frame) => [frame.seq, frame.message.body]), [[3, 'one, edited'], [5, 'one, twice']], 'the missed edit, once')
   t.same(b.received.map((message) => message.seq), [1, 2, 6])
   t.same(gaps, [], 'no gap')

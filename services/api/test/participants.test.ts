@@ -3,8 +3,8 @@
 import t from 'tap'
 import pg from 'pg'
 import type { FastifyInstance } from 'fastify'
-import { users, waitFor } from './helper.ts'
 import { createRestClient } from '@chatty/client'
+import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, listen, openSocket, type Frame } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -185,7 +185,7 @@ t.test('two api processes: a removal made on one drops the member\'s sockets on 
     b.send({ type: 'message', conversation_id: chat, body: 'let me back', ref: 'retry' })
     const answer = await b.until((f) => f.ref === 'retry')
     return answer.type === 'error' && answer.code === 'forbidden' ? true : undefined
-  }, 5000)
+  }, { timeoutMs: 5000 })
   t.pass('and the other process refuses their sends')
 })
 

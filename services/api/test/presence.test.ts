@@ -3,10 +3,9 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import { testDatabase } from '@chatty/db/testing'
-import { users } from './helper.ts'
+import { testDatabase, users, waitFor } from '@chatty/db/testing'
 import { createRestClient, type PresenceFrame } from '@chatty/client'
-import { chatClient, createChat, eventually, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
@@ -72,7 +71,7 @@ async function frames (t: Test, config: Record<string, unknown>): Promise<void> 
   t.equal(online.conversation_id, chatId, 'and through which conversation')
   t.equal(await presenceOf(one.url, bob), true, 'the REST lookup on either process says online')
   t.equal(await presenceOf(two.url, bob), true)
-  await eventually(() => carolHeard.some((frame) => frame.user_id === bob && frame.online), 5000, 'carol\'s client to hear of bob')
+  await waitFor(() => carolHeard.some((frame) => frame.user_id === bob && frame.online), 'carol\'s client to hear of bob', 5000)
   t.same(await createRestClient({ baseUrl: two.url }).presence(bob), { user_id: bob, online: true }, 'the typed client\'s lookup')
 
   // A second device changes nothing; closing one of two leaves bob online.
@@ -156,7 +155,7 @@ t.test('a killed api process\'s users go offline after the TTL, and the others a
 
   await doomed.kill()
   await bobSocket.closed
-  await eventually(async () => !await presenceOf(one.url, bob), 10_000, 'bob to go offline')
+  await waitFor(async () => !await presenceOf(one.url, bob), 'bob to go offline', 10_000)
   t.pass('bob is offline once the dead process\'s heartbeat expired')
   await aliceSocket.until(isPresence(bob, false), 10_000)
   t.pass('a live process swept the dead one and told alice')

@@ -1,9 +1,10 @@
 // Read state: the read position (never backwards), read and delivered receipts, the read frame
 // to the other members' sockets on every api process, and unread counts.
 import t from 'tap'
-import { query, storeMessages, users } from './helper.ts'
+import { query, storeMessages } from './helper.ts'
 import { createRestClient, type ReadEventFrame } from '@chatty/client'
-import { chatClient, createChat, eventually, listen, openSocket, sleep } from './ws-helper.ts'
+import { sleep, users, waitFor } from '@chatty/db/testing'
+import { chatClient, createChat, listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 
@@ -141,7 +142,7 @@ t.test('the client library: markRead over REST and the socket, the read event, m
   t.same(await b.markRead(chat, ids[0]!), { type: 'read', conversation_id: chat, user_id: bob, message_id: ids[0], seq: 1, unread_count: 2, ref: 'r1' })
   const rest = createRestClient({ baseUrl: url })
   t.same(await rest.markRead(chat, { user_id: bob, message_id: ids[2]! }), { conversation_id: chat, user_id: bob, message_id: ids[2], seq: 3, unread_count: 0 })
-  await eventually(() => seen.length === 2, 5000, 'two read events')
+  await waitFor(() => seen.length === 2, 'two read events', 5000)
   t.same(seen.map((frame) => frame.seq), [1, 3])
   t.same(await b.markDelivered(chat, ids[1]!), { type: 'delivered', conversation_id: chat, user_id: bob, message_id: ids[1], seq: 2, ref: 'r2' })
   await t.rejects(rest.markRead(chat, { user_id: eve, message_id: ids[0]! }), { status: 403, code: 'forbidden' })

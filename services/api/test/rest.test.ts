@@ -1,7 +1,8 @@
 import t from 'tap'
 import pg from 'pg'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestApp, startJobs, waitFor, users } from './helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { buildTestApp, startJobs } from './helper.ts'
 
 const { alice, bob, eve } = users
 const unknownId = '99999999-9999-4999-8999-999999999999'

@@ -2,10 +2,9 @@
 // members' joined sockets on every api process, never back to the typist's own sockets, not stored.
 import t from 'tap'
 import pg from 'pg'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, sleep, users, waitFor } from '@chatty/db/testing'
 import type { TypingEventFrame } from '@chatty/client'
-import { users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, sleep, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const carol = '44444444-4444-4444-8444-444444444444'
@@ -92,6 +91,6 @@ t.test('the client library: typing() and the typing event', async (t) => {
   a.on('typing', (frame) => seen.push(frame))
   const b = await chatClient(t, url, bob)
   b.typing(chat)
-  await eventually(() => seen.length === 1, 5000, 'the typing event')
+  await waitFor(() => seen.length === 1, 'the typing event', 5000)
   t.same(seen, [{ type: 'typing', conversation_id: chat, user_id: bob }])
 })

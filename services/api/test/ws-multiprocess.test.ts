@@ -5,10 +5,10 @@
 // once, in seq order.
 import t, { type Test } from 'tap'
 import { createConnection } from 'node:net'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { findRedis, onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { connectChat, createRestClient, type ChatSocket, type Message, type SendAccepted } from '@chatty/client'
-import { query, users } from './helper.ts'
-import { eventually, range } from './ws-helper.ts'
+import { query } from './helper.ts'
+import { range } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
 const { alice, bob } = users
@@ -38,13 +38,6 @@ async function redisCommand (url: string, args: string[]): Promise<string> {
       }
     })
   })
-}
-
-/** REDIS_URL, else a Redis answering on 127.0.0.1:6379, else undefined. */
-async function findRedis (): Promise<string | undefined> {
-  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
-  const local = 'redis://127.0.0.1:6379'
-  return redisCommand(local, ['PING']).then((reply) => reply.startsWith('+PONG') ? local : undefined, () => undefined)
 }
 
 /** How many connections are subscribed to a conversation's channel (the bus's default namespace). */
@@ -116,7 +109,7 @@ async function exchange (t: Test, extraEnv: Record<string, string>): Promise<voi
   }))
   t.comment(`1000 sends accepted in ${Date.now() - sendStarted} ms`)
 
-  await eventually(() => members.every((member) => member.frames.length >= TOTAL), 40_000, 'every member to receive 1000 messages')
+  await waitFor(() => members.every((member) => member.frames.length >= TOTAL), 'every member to receive 1000 messages', 40_000)
   t.comment(`all delivered ${Date.now() - sendStarted} ms after the first send`)
   // Anything extra would arrive now.
   await new Promise((resolve) => setTimeout(resolve, 300))
@@ -139,7 +132,7 @@ async function exchange (t: Test, extraEnv: Record<string, string>): Promise<voi
     // Bob and Carol's laptop: every socket the second process had in the conversation.
     await members[1]!.chat.leave(chatId)
     await members[3]!.chat.leave(chatId)
-    await eventually(async () => await redisSubscribers(redisUrl, chatId) === 1, 5000, 'the second process to unsubscribe')
+    await waitFor(async () => await redisSubscribers(redisUrl, chatId) === 1, 'the second process to unsubscribe', 5000)
     t.pass('a process whose last socket left the conversation unsubscribes; the other stays')
   }
 }

@@ -5,9 +5,10 @@ import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
 import { storeMessage } from '@chatty/chat'
+import { sleep, users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
-import { startJobs, users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, rawSocket, sleep, type Frame } from './ws-helper.ts'
+import { startJobs } from './helper.ts'
+import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const carol = '44444444-4444-4444-8444-444444444444'
@@ -219,7 +220,7 @@ t.test('closing a socket removes it from every room it joined, and the process u
   t.same(app.rooms.stats(), { rooms: 2, members: 3 })
   a.ws.close()
   t.equal((await a.closed).code, 1005, 'a clean close from the client')
-  await eventually(() => app.rooms.stats().members === 1, 2000, 'alice out of her rooms')
+  await waitFor(() => app.rooms.stats().members === 1, 'alice out of her rooms', 2000)
   t.same(app.rooms.stats(), { rooms: 1, members: 1 }, 'the room nobody is in is gone')
   b.send({ type: 'message', conversation_id: first, body: 'still delivered' })
   t.equal((await b.next()).message.body, 'still delivered')
@@ -235,7 +236,7 @@ t.test('a frame larger than WS_MAX_PAYLOAD closes the socket with 1009', async (
   t.equal((await a.next()).type, 'message', 'a frame under the limit is fine')
   a.send({ type: 'message', conversation_id: chat, body: 'x'.repeat(2100) })
   t.equal((await a.closed).code, 1009)
-  await eventually(() => app.rooms.stats().members === 0, 2000, 'the closed socket out of its room')
+  await waitFor(() => app.rooms.stats().members === 0, 'the closed socket out of its room', 2000)
 })
 
 t.test('a socket that does not answer pings is terminated; one that answers stays', async (t) => {
@@ -254,10 +255,10 @@ t.test('a socket that does not answer pings is terminated; one that answers stay
   const closed = await silent.closed
   t.equal(closed.code, 1006, 'terminated without a close frame')
   t.ok(pings >= 1, 'it was pinged first')
-  await eventually(() => app.rooms.stats().members === 0, 5000, 'the dead socket out of its room')
+  await waitFor(() => app.rooms.stats().members === 0, 'the dead socket out of its room', 5000)
   // Three more pings answered: the healthy socket lived through several ping periods.
   const seen = healthyPings
-  await eventually(() => healthyPings >= seen + 3, 5000, 'more pings to the healthy socket')
+  await waitFor(() => healthyPings >= seen + 3, 'more pings to the healthy socket', 5000)
   t.equal(healthy.ws.readyState, healthy.ws.OPEN, 'a socket that answers pings stays open')
   healthy.send({ type: 'join', conversation_id: chat })
   t.equal((await healthy.next()).type, 'joined')
@@ -328,7 +329,7 @@ t.test('the client library: join, send and leave resolve with their replies; ref
   await b.join(chat)
   const message = await a.send(chat, { body: 'typed' })
   t.match(message, { conversation_id: chat, sender_id: alice, seq: 1, body: 'typed', dedupe_key: /^[0-9a-f-]{36}$/ })
-  await eventually(() => b.received.length === 1 && a.received.length === 1, 5000, 'both to receive it')
+  await waitFor(() => b.received.length === 1 && a.received.length === 1, 'both to receive it', 5000)
   t.same(b.received, [message])
   t.equal(b.lastSeq(chat), 1)
   const error = await a.send(chat, { body: '' }).catch((error: unknown) => error)
