@@ -5,7 +5,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sendMessage } from '@chatty/chat'
 import { createRestClient, type MessageDeletedFrame, type MessageUpdatedFrame } from '@chatty/client'
-import { sleep, users, waitFor } from '@chatty/db/testing'
+import { users, waitFor } from '@chatty/db/testing'
 import { query, storeMessages } from './helper.ts'
 import { startService } from './process-helper.ts'
 import { chatClient, createChat, listen, openSocket, range, type Frame, type RawSocket } from './ws-helper.ts'
@@ -143,8 +143,10 @@ t.test('edit and delete frames: acks with ref, broadcast to joined sockets, erro
   t.same(await sql('SELECT seq::int FROM chat.message_event WHERE conversation_id = $1 ORDER BY seq', [chat]), [{ seq: 3 }, { seq: 4 }], 'no event for a refused change')
   t.same(await sql('SELECT last_seq::int FROM chat.conversation WHERE id = $1', [chat]), [{ last_seq: 5 }], 'and no seq taken')
   t.same((await history(app, chat)).find((m) => m.id === theirs)?.body, 'theirs')
-  await sleep(100)
-  t.same(b.frames.filter((frame) => frame.type !== 'message').map((frame) => frame.type), ['connected', 'joined', 'message_updated', 'message_deleted'], 'the joined member saw only the two changes')
+  // The marker: a later change through the same broadcast; whatever a refusal sent came before it.
+  bobEdits.send({ type: 'edit', conversation_id: chat, message_id: fresh, body: 'marker' })
+  await b.until((frame) => frame.type === 'message_updated' && frame.message.body === 'marker')
+  t.same(b.frames.filter((frame) => frame.type !== 'message').map((frame) => frame.type), ['connected', 'joined', 'message_updated', 'message_deleted', 'message_updated'], 'the joined member saw only the two changes, then the marker')
 })
 
 t.test('REST: only the sender edits or deletes, system messages stay, bad input is 400, and nothing changes on refusal', async (t) => {
@@ -260,14 +262,16 @@ t.test('edits interleaved with sends from two api processes: every joined socket
   for (const watcher of watchers) {
     await waitFor(() => watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated').length >= total - 1, 'every entry', 20_000)
   }
-  await sleep(200)
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  sender.send({ type: 'message', conversation_id: chat, body: 'marker' })
+  for (const watcher of watchers) await watcher.until((frame) => frame.type === 'message' && frame.message.body === 'marker', 20_000)
   for (const [i, watcher] of watchers.entries()) {
     const entries = watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated')
-    t.same(entries.map(orderSeq), range(2, total), `socket ${i + 1}: seqs 2..${total}, each once, in order`)
+    t.same(entries.map(orderSeq), range(2, total + 1), `socket ${i + 1}: seqs 2..${total}, each once, in order, then the marker`)
     t.equal(entries.filter((frame) => frame.type === 'message_updated').length, rounds)
   }
   const messages = await history(app, chat)
-  t.equal(messages.length, rounds + 1, 'edits are not messages')
+  t.equal(messages.length, rounds + 2, 'edits are not messages (the sends, the target and the marker)')
   t.equal(messages.at(-1)?.body, `edit ${rounds - 1}`, 'the last edit wins')
 })
 

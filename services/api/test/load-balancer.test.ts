@@ -234,14 +234,18 @@ t.test('nginx.conf in front of two api processes: REST, websockets on both, ever
     }
   }))
   await waitFor(() => members.every((member) => member.frames.length >= TOTAL), `every member to receive ${TOTAL} messages`, 10_000)
-  await sleep(200) // anything extra would arrive now
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  const marker = await members[0]!.chat.send(chatId, { body: 'marker' })
+  await waitFor(() => members.every((member) => member.frames.some((message) => message.id === marker.id)), 'every member to receive the marker')
   for (const member of members) {
-    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name} (api ${member.api + 1}): every message once, in seq order`)
-    t.same(new Set(member.frames.map((message) => message.id)), new Set(sentIds), `${member.name}: exactly the messages sent, over both paths`)
+    t.equal(member.frames.at(-1)?.id, marker.id, `${member.name}: the marker last`)
+    const frames = member.frames.slice(0, -1)
+    t.same(frames.map((message) => message.seq), range(1, TOTAL), `${member.name} (api ${member.api + 1}): before it, every message once, in seq order`)
+    t.same(new Set(frames.map((message) => message.id)), new Set(sentIds), `${member.name}: exactly the messages sent, over both paths`)
   }
 
-  // History over REST through nginx.
-  const history = await rest.listMessages(chatId, { limit: TOTAL })
+  // History over REST through nginx (the marker aside).
+  const history = await rest.listMessages(chatId, { before_seq: TOTAL + 1, limit: TOTAL })
   t.same(history.messages.map((message) => message.seq).sort((a, b) => a - b), range(1, TOTAL), 'the history holds every message')
   t.same(new Set(history.messages.map((message) => message.body)), new Set(range(0, TOTAL - 1).map((n) => `${n % 2 === 0 ? 'ws' : 'http'} ${n}`)), 'with the bodies sent')
 

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { query, storeMessages } from './helper.ts'
 import { createRestClient, type ReadEventFrame } from '@chatty/client'
-import { sleep, users, waitFor } from '@chatty/db/testing'
+import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, createChat, listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -113,8 +113,11 @@ t.test('read and delivered frames: replies with ref, the broadcast reaches membe
   e.send({ type: 'delivered', conversation_id: chat, message_id: ids[2], ref: 'e2' })
   t.same(await e.next(), { type: 'error', code: 'forbidden', error: 'user is not a participant in this conversation', ref: 'e2' })
   t.same(await sql('SELECT count(*)::int AS n FROM chat.receipt WHERE user_id = $1', [eve]), [{ n: 0 }])
-  await sleep(100)
-  t.equal(a.frames.filter((frame) => frame.type === 'read').length, 2, 'only moves are broadcast')
+  // The marker: a later read move, broadcast through the same path; anything else came before it.
+  const c = await openSocket(t, one.url, carol)
+  c.send({ type: 'read', conversation_id: chat, message_id: ids[2] })
+  await a.until((frame) => frame.type === 'read' && frame.user_id === carol)
+  t.same(a.frames.filter((frame) => frame.type === 'read').map((frame) => frame.user_id), [bob, bob, carol], 'only moves are broadcast')
   t.notOk(a.frames.some((frame) => frame.type === 'delivered'), 'delivered receipts are not broadcast')
 })
 

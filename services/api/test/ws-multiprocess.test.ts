@@ -111,18 +111,21 @@ async function exchange (t: Test, extraEnv: Record<string, string>): Promise<voi
 
   await waitFor(() => members.every((member) => member.frames.length >= TOTAL), 'every member to receive 1000 messages', 40_000)
   t.comment(`all delivered ${Date.now() - sendStarted} ms after the first send`)
-  // Anything extra would arrive now.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  const marker = await members[0]!.chat.send(chatId, { body: 'marker' })
+  await waitFor(() => members.every((member) => member.frames.some((message) => message.id === marker.id)), 'every member to receive the marker')
 
   const expectedIds = new Set([...sentOverSocket, ...acceptedOverHttp.map((accepted) => accepted.message_id)])
   t.equal(expectedIds.size, TOTAL, '1000 distinct messages were sent')
   for (const member of members) {
-    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name}: every seq exactly once, in order`)
-    t.same(new Set(member.frames.map((message) => message.id)), expectedIds, `${member.name}: exactly the messages sent, over both paths`)
-    t.ok(member.frames.every((message) => message.body === bodies.get(message.id)), `${member.name}: every body intact, the 40 large ones included`)
+    t.equal(member.frames.at(-1)?.id, marker.id, `${member.name}: the marker last`)
+    const frames = member.frames.slice(0, -1)
+    t.same(frames.map((message) => message.seq), range(1, TOTAL), `${member.name}: before it, every seq exactly once, in order`)
+    t.same(new Set(frames.map((message) => message.id)), expectedIds, `${member.name}: exactly the messages sent, over both paths`)
+    t.ok(frames.every((message) => message.body === bodies.get(message.id)), `${member.name}: every body intact, the 40 large ones included`)
   }
   const stored = await rest[1].listMessages(chatId, { limit: 1 })
-  t.equal(stored.messages[0]?.seq, TOTAL, 'and 1000 stored')
+  t.equal(stored.messages[0]?.seq, TOTAL + 1, 'and 1000 stored, then the marker')
   if (extraEnv.REDIS_URL === undefined) {
     const [{ count }] = await (await query(t, database.url))('SELECT count(*)::int AS count FROM chat.bus_frame')
     t.equal(count, 40, 'the 40 large frames went through the bus as stored references')

@@ -5,7 +5,7 @@ import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
 import { storeMessage } from '@chatty/chat'
-import { sleep, users, waitFor } from '@chatty/db/testing'
+import { users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
 import { startJobs } from './helper.ts'
 import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
@@ -71,12 +71,16 @@ t.test('go-chatty frames: connected, joined, left, and one broadcast string for 
   t.equal(a.texts.at(-1), b.texts.at(-1), 'every receiver gets the same serialised frame')
   t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
 
+  const other = await createChat(app, [alice, bob])
+  a.send({ type: 'join', conversation_id: other })
+  t.equal((await a.next()).type, 'joined')
   a.send({ type: 'leave', conversation_id: chat })
   t.same(await a.next(), { type: 'left', conversation_id: chat })
   b.send({ type: 'message', conversation_id: chat, body: 'after alice left' })
   t.equal((await b.next()).message.seq, 2)
-  await sleep(200)
-  t.equal(a.frames.length, 4, 'a socket that left gets nothing more')
+  // The marker: a later message through the same fan-out, in a chat alice is still in.
+  b.send({ type: 'message', conversation_id: other, body: 'marker' })
+  t.match(await a.next(), { type: 'message', message: { conversation_id: other, body: 'marker' } }, 'a socket that left gets nothing more: the next frame is the later marker')
 
   a.send({ type: 'leave', conversation_id: chat })
   t.same(await a.next(), { type: 'left', conversation_id: chat }, 'leaving twice is not an error')
@@ -199,10 +203,15 @@ t.test('a user on several devices gets every message on each joined device', asy
   t.equal((await laptop.next()).type, 'left')
   b.send({ type: 'message', conversation_id: chat, body: 'only the phone now' })
   t.equal((await phone.next()).message.body, 'only the phone now')
-  await sleep(200)
-  t.equal(laptop.frames.length, 6, 'the device that left gets nothing more')
-  t.equal(idle.frames.length, 2, 'the idle device never got other people\'s messages')
   t.same(app.rooms.stats(), { rooms: 1, members: 2 })
+  // Markers after it: a message in a chat the laptop is still in, and the idle device's own echo.
+  const other = await createChat(app, [alice, bob])
+  laptop.send({ type: 'join', conversation_id: other })
+  t.equal((await laptop.next()).type, 'joined')
+  b.send({ type: 'message', conversation_id: other, body: 'marker' })
+  t.match(await laptop.next(), { type: 'message', message: { conversation_id: other, body: 'marker' } }, 'the device that left gets nothing more: the next frame is the later marker')
+  idle.send({ type: 'message', conversation_id: other, body: 'idle marker' })
+  t.match(await idle.next(), { type: 'message', message: { body: 'idle marker' } }, 'the idle device never got other people\'s messages: the next frame is its own echo')
 })
 
 t.test('closing a socket removes it from every room it joined, and the process unsubscribes', async (t) => {
@@ -420,8 +429,11 @@ t.test('frames that reach a process out of order, twice, or never still reach ea
   await app.bus.publish(topic, messageFrame(stored[3]!))
   await app.bus.publish(topic, messageFrame(stored[2]!))
   t.equal((await a.next()).message.body, 'four')
-  await sleep(300)
-  t.equal(a.frames.length, 6, 'nothing twice')
+  // The marker: a later message published on the same topic.
+  const five = (await storeMessage(app.db, { conversationId: chat, senderId: bob, content: { body: 'five', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message
+  await app.bus.publish(topic, messageFrame(five))
+  t.equal((await a.next()).message.body, 'five', 'nothing twice: the next frame is the later marker')
+  t.equal(a.frames.length, 7)
 })
 
 t.test('the OpenAPI document describes the websocket route as far as OpenAPI can', async (t) => {

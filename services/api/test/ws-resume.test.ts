@@ -159,11 +159,13 @@ t.test('the client library reconnects by itself, resumes every conversation and 
   await sending
   await Promise.all(sends)
   await waitFor(() => a.received.length >= perChat * 2, 'alice to receive everything', 20_000)
-  await sleep(200)
+  // Markers: one more message in each chat; anything extra arrives before them.
+  const markers = [await b.send(first, { body: 'marker' }), await b.send(second, { body: 'marker' })]
+  await waitFor(() => markers.every((marker) => a.received.some((message) => message.id === marker.id)), 'alice to receive the markers')
 
   for (const chat of [first, second]) {
-    t.same(seqs(a.received.filter((message) => message.conversation_id === chat)), range(1, perChat), 'every message once, in seq order')
-    t.equal(await storedCount(app, chat), perChat, 'resent messages were stored once')
+    t.same(seqs(a.received.filter((message) => message.conversation_id === chat)), range(1, perChat + 1), 'every message once, in seq order, then the marker')
+    t.equal(await storedCount(app, chat), perChat + 1, 'resent messages were stored once')
   }
   t.ok(reconnects >= 4, `reconnected ${reconnects} times`)
   t.same(gaps, [], 'no gap was ever seen')
