@@ -1,5 +1,5 @@
 import t from 'tap'
-import { sleep, waitFor } from '@chatty/db/testing'
+import { armLeakCheck, sleep, waitFor } from '@chatty/db/testing'
 import type { InvalidationChannel, InvalidationListener } from '../src/index.ts'
 import { createCache, createMemoryCache } from '../src/index.ts'
 
@@ -159,3 +159,6 @@ t.test('without redisUrl the factory builds the in-memory cache', async (t) => {
   await cache.set('b', 2, 10_000)
   t.same(await cache.getMany(['a', 'b']), [undefined, 2])
 })
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { sleep, waitFor } from '@chatty/db/testing'
+import { armLeakCheck, sleep, waitFor } from '@chatty/db/testing'
 import type { Cache, InvalidationChannel } from '../src/index.ts'
 import { createCache, createMemoryCache, createRedisCache, type RedisCacheOptions } from '../src/index.ts'
 import { findRedis, redisFixture } from './helpers.ts'
@@ -195,3 +195,6 @@ function run (url: string) {
     t.equal(await raw.get(`${prefix}k:member:c1:u1`), '{"role":1}')
   })
 }
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

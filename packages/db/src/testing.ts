@@ -8,7 +8,7 @@ import { postgresAnswers, startEmbeddedPostgres, REPO_ROOT } from './embedded.ts
 import { armLeakCheck } from './testing/leaks.ts'
 export { sleep, users, waitFor, type WaitOptions } from './testing/wait.ts'
 export { findRedis } from './testing/redis.ts'
-export { openTcpHandles } from './testing/leaks.ts'
+export { armLeakCheck, openTcpHandles } from './testing/leaks.ts'
 export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -125,7 +125,7 @@ const stacks = new WeakMap<HasTeardown, Teardown[]>()
 export function onTeardown (t: HasTeardown, fn: Teardown): void {
   let stack = stacks.get(t)
   if (stack === undefined) {
-    armLeakCheck(t as Parameters<typeof armLeakCheck>[0])
+    armLeakCheck(t)
     const fns: Teardown[] = []
     stacks.set(t, fns)
     stack = fns

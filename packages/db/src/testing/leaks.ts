@@ -48,7 +48,7 @@ async function checkLeaks (): Promise<void> {
   setTimeout(() => process.exit(1), 200).unref()
 }
 
-interface Node { parent?: Node, teardown (fn: () => unknown): void }
+interface Node { parent?: unknown, teardown (fn: () => unknown): void }
 let registered = false
 
 /**
@@ -58,7 +58,7 @@ let registered = false
 export function armLeakCheck (t: Node): void {
   if (registered || process.env.CHATTY_LEAK_CHECK === '0') return
   let root = t
-  while (root.parent !== undefined) root = root.parent
+  while (root.parent !== undefined && root.parent !== null) root = root.parent as Node
   registered = true
   // Not awaited: teardowns run in turn, and the file's own may come after this one.
   root.teardown(() => { setImmediate(() => { void checkLeaks() }) })
