@@ -7,25 +7,19 @@ import { buildTestApp, startJobs } from './helper.ts'
 const { alice, bob, eve } = users
 const unknownId = '99999999-9999-4999-8999-999999999999'
 
-async function countMessages (dbUrl: string): Promise<number> {
+async function countRows (dbUrl: string, table: string): Promise<number> {
   const client = new pg.Client({ connectionString: dbUrl })
   await client.connect()
   try {
-    return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM chat.message')).rows[0]!.n
+    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n
   } finally {
     await client.end()
   }
 }
 
-async function queuedJobs (dbUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: dbUrl })
-  await client.connect()
-  try {
-    return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM graphile_worker._private_jobs')).rows[0]!.n
-  } finally {
-    await client.end()
-  }
-}
+const countMessages = (dbUrl: string) => countRows(dbUrl, 'chat.message')
+/** Jobs in the queue, waiting, running or failed. */
+const queuedJobs = (dbUrl: string) => countRows(dbUrl, 'graphile_worker._private_jobs')
 
 t.test('GET / answers go-chatty\'s status, /healthz and /readyz report health', async (t) => {
   const { app } = await buildTestApp(t)
