@@ -3,9 +3,8 @@ import { createDb } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
 import { addParticipants, blockUser, createConversation, removeParticipant, requireParticipant, requireCanSend, useMembershipCache, BlockedError, NotParticipantError } from '../src/index.ts'
 
-const { alice, bob } = users
+const { alice, bob, dave } = users
 
-const dave = '55555555-5555-4555-8555-555555555555'
 
 t.test('a cached member list that lacks a user is checked again: a member added through another process acts at once', async (t) => {
   const { url } = await testDatabase(t)

@@ -13,9 +13,8 @@ import {
   removeParticipant, storeMessage, useGroupCommit, type Stored
 } from '../src/index.ts'
 
-const { alice, bob } = users
+const { alice, bob, carol } = users
 
-const carol = '44444444-4444-4444-8444-444444444444'
 
 const content = (body: string, dedupeKey: string | null = null) => checkMessageInput({ body, dedupe_key: dedupeKey })
 

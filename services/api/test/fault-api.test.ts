@@ -11,8 +11,7 @@ import { connectChat, createRestClient, type ChatSocket, type Message } from '@c
 import { range } from './ws-helper.ts'
 import { startFailoverProxy, startService } from './process-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 const dave = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd'
 const PER_CLIENT = 120
 /** Sends in flight at once per client. */

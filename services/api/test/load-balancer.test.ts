@@ -24,8 +24,7 @@ import { rawRequest, routesOf, storedState, victimValues, walkRoutes } from './r
 import { range } from './ws-helper.ts'
 import { freePort, startService, type Service } from './process-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 /** Messages exchanged: half over websockets, half over HTTP POST. */
 const TOTAL = 40
 /** A client address of its own (all of 127/8 is loopback on Linux), as nginx sees it. */

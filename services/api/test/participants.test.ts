@@ -7,9 +7,7 @@ import { createRestClient } from '@chatty/client'
 import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, listen, openSocket, type Frame } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { alice, bob, eve, carol, dave } = users
 
 async function createOwned (app: FastifyInstance, creator: string, others: string[]): Promise<string> {
   const res = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: others, creator_id: creator } })

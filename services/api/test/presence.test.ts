@@ -9,8 +9,7 @@ import { chatClient, createChat, listen, rawSocket, type Frame, type RawSocket }
 import { startService } from './process-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol, dave } = users
 /** Short, so a crashed process's users go offline within the test; heartbeats every 300 ms. */
 const TTL_MS = 900
 /**
@@ -167,7 +166,6 @@ t.test('a user blocked by another does not see their presence, by lookup or by f
   const { app, url } = await listen(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret, PRESENCE_TTL_MS: STABLE_TTL_MS }, dbUrl)
   const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
   const as = async (sub: string) => ({ authorization: `Bearer ${await token(sub)}` })
-  const dave = '55555555-5555-4555-8555-555555555555'
   // Bob joined alice's group before she blocked him: a conversation with her stays open to him.
   const group = (await app.inject({ method: 'POST', url: '/api/v1/chat', headers: await as(alice), payload: { participant_ids: [bob, carol, dave] } })).json().id as string
   t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await as(alice) })).statusCode, 204)

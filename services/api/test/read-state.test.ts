@@ -6,7 +6,7 @@ import { createRestClient, type ReadEventFrame } from '@chatty/client'
 import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, createChat, listen, openSocket } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
+const { alice, bob, eve, carol } = users
 
 t.test('a member marks messages read over REST: the position moves forwards only, receipts are written, others see it live', async (t) => {
   const { app, url, dbUrl } = await listen(t)
@@ -67,7 +67,6 @@ t.test('read and delivered frames: replies with ref, the broadcast reaches membe
   const one = await listen(t)
   const two = await listen(t, {}, one.dbUrl)
   const sql = await query(t, one.dbUrl)
-  const carol = '44444444-4444-4444-8444-444444444444'
   const chat = await createChat(one.app, [alice, bob, carol])
   const ids = await storeMessages(one.app, chat, alice, 3)
   // Alice and Bob's second device on process two, Bob on process one.

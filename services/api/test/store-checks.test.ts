@@ -11,8 +11,7 @@ import { buildTestApp, query, startJobs } from './helper.ts'
 import { listen, openSocket } from './ws-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 
 const redisUrl = await findRedis()
 const backends = [

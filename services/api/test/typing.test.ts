@@ -6,8 +6,7 @@ import { onTeardown, users, waitFor } from '@chatty/db/testing'
 import type { TypingEventFrame } from '@chatty/client'
 import { chatClient, createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 
 async function joinAll (sockets: RawSocket[], chat: string): Promise<void> {
   for (const socket of sockets) {

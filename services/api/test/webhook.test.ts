@@ -12,9 +12,7 @@ import { createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const SECRET = 'webhook-secret-for-tests-only'
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { alice, bob, carol, dave } = users
 const erin = '66666666-6666-4666-8666-666666666666'
 
 interface Delivery {

@@ -11,8 +11,7 @@ import { listen, openSocket, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
 const stalledUsers = [users.alice, users.bob]
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { carol, dave } = users
 const CONVERSATIONS = 60
 const MESSAGES = 300
 /** The bound documented in docs/performance.md. */

@@ -11,8 +11,7 @@ import { query } from './helper.ts'
 import { range } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 const TOTAL = 1000
 /** Sends in flight at once, across both paths. */
 const CONCURRENCY = 40

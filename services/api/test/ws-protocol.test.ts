@@ -10,8 +10,7 @@ import { messageFrame } from '../src/socket/frames.ts'
 import { startJobs } from './helper.ts'
 import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 const unknownChat = '99999999-9999-4999-8999-999999999999'
 
 function isMessage (frame: Frame): boolean {

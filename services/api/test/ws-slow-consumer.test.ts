@@ -5,8 +5,7 @@ import type { Socket } from 'node:net'
 import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, createChat, listen, openSocket, range, seqs } from './ws-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 
 t.test('a slow reader is cut with 1013 while the rest of its room keeps receiving every message', async (t) => {
   const limit = 256 * 1024
