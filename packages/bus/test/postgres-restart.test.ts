@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedServer } from '@chatty/db'
+import { armLeakCheck, sleep } from '@chatty/db/testing'
 import { createPostgresBus } from '../src/index.ts'
 import { createReceiver, freePort, probeUntilDelivered, randomName, receive } from './fixtures.ts'
 
@@ -35,7 +36,7 @@ t.test('after Postgres restarts, delivery resumes on the same buses and subscrib
   const during = randomName('during')
   const inDuring = createReceiver()
   const joining = b.subscribe(during, inDuring.listener)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
   server = await start()
 
   await probeUntilDelivered(a, topic, before)
@@ -52,3 +53,6 @@ t.test('after Postgres restarts, delivery resumes on the same buses and subscrib
   t.ok(logged.some((line) => line.startsWith('warn: bus: lost')), 'the outage was logged')
   t.ok(logged.some((line) => line.startsWith('info: bus: listening on Postgres again')), 'the recovery was logged')
 })
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

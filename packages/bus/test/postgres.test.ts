@@ -2,7 +2,7 @@
 // is particular to Postgres (channel names, stored frames, losing the listening connection).
 import t from 'tap'
 import pg from 'pg'
-import { testDatabase } from '@chatty/db/testing'
+import { sleep, testDatabase, waitFor } from '@chatty/db/testing'
 import { BusClosedError, createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
 import { freePort, probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
@@ -84,18 +84,15 @@ t.test('a frame over the NOTIFY limit is stored, notified as a reference, fetche
   t.same(await inB.received(1), [large], 'one listening process gets the frame')
   t.same(await inC.received(1), [large], 'and another')
   // The plain listener's copy may still be on its way.
-  for (const deadline = Date.now() + 10_000; payloads.length === 0 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitFor(() => payloads.length > 0, 'the plain listener\'s notification')
   t.equal(payloads.length, 1)
   t.match(payloads[0], /^[\w-]+\.\w+@$/, 'the notification is only a reference')
   const id = payloads[0]!.slice(0, -1)
   t.same(await query('SELECT frame FROM chat.bus_frame WHERE id = $1', [id]), [{ frame: large }], 'stored under that id')
 
   // The row goes a TTL after the publish, deleted by the publisher.
-  const deadline = Date.now() + 10_000
-  while ((await query('SELECT 1 FROM chat.bus_frame WHERE id = $1', [id])).length > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  t.same(await query('SELECT 1 FROM chat.bus_frame WHERE id = $1', [id]), [], 'deleted once expired')
+  await waitFor(async () => (await query('SELECT 1 FROM chat.bus_frame WHERE id = $1', [id])).length === 0, { what: 'the expired row to go', intervalMs: 100 })
+  t.pass('deleted once expired')
   t.same(logged, [])
 })
 
@@ -187,7 +184,7 @@ t.test('with Postgres unreachable, a subscribe waits and a publish fails; closin
   let settled = false
   const waiting = bus.subscribe(randomName('unreachable'), () => {}).finally(() => { settled = true })
   await t.rejects(bus.publish(randomName('unreachable'), 'x'))
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await sleep(500)
   t.notOk(settled, 'the subscribe is still waiting for Postgres')
   await bus.close()
   await t.rejects(waiting, BusClosedError)

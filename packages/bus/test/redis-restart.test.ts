@@ -1,7 +1,7 @@
 // Redis going away and coming back: a private redis-server is killed and started again on the
 // same port while two buses stay open. (Never the shared server: other files use it meanwhile.)
 import t from 'tap'
-import { testMissingProgram } from '@chatty/db/testing'
+import { armLeakCheck, sleep, testMissingProgram } from '@chatty/db/testing'
 import { createRedisBus } from '../src/index.ts'
 import { createReceiver, probeUntilDelivered, randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
 
@@ -53,8 +53,11 @@ if (binary === undefined) {
     await receive(bus, randomName('up'))
     await server.kill()
     const waiting = bus.subscribe(randomName('down'), () => {})
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     await bus.close()
     await t.rejects(waiting)
   })
 }
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

@@ -1,7 +1,7 @@
 // The Redis pub/sub bus against a real Redis: REDIS_URL's when set, else a private redis-server
 // of this file's own. The shared contract, then what is particular to Redis.
 import t from 'tap'
-import { testMissingProgram } from '@chatty/db/testing'
+import { armLeakCheck, testMissingProgram } from '@chatty/db/testing'
 import { Redis } from 'ioredis'
 import { createRedisBus, type Bus, type RedisBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
@@ -70,3 +70,6 @@ if (url === undefined) {
     t.same(await inTheirs.received(1), ['theirs'])
   })
 }
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

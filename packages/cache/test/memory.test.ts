@@ -1,7 +1,7 @@
 import t from 'tap'
+import { armLeakCheck, sleep, waitFor } from '@chatty/db/testing'
 import type { InvalidationChannel, InvalidationListener } from '../src/index.ts'
 import { createCache, createMemoryCache } from '../src/index.ts'
-import { eventually, sleep } from './helpers.ts'
 
 /** An in-process stand-in for LISTEN/NOTIFY: every subscriber, the publisher included, hears each key a tick later. */
 function fakeChannel (): InvalidationChannel & { reset (): void, subscribers: Set<InvalidationListener> } {
@@ -112,7 +112,7 @@ t.test('two caches as two processes: a delete in one makes the other miss', asyn
   await two.set('member:c1:u2', true, 10_000)
   await one.delete('member:c1:u1')
   t.equal(await one.get('member:c1:u1'), undefined, 'the deleting process misses at once')
-  t.ok(await eventually(async () => await two.get('member:c1:u1') === undefined), 'the other misses once the message arrives')
+  t.ok(await waitFor(async () => await two.get('member:c1:u1') === undefined, 'the other misses once the message arrives', 2000), 'the other misses once the message arrives')
   t.equal(await two.get('member:c1:u2'), true, 'other keys stay')
   channel.reset()
   t.equal(await two.get('member:c1:u2'), undefined, 'a channel that may have lost messages empties the cache')
@@ -159,3 +159,6 @@ t.test('without redisUrl the factory builds the in-memory cache', async (t) => {
   await cache.set('b', 2, 10_000)
   t.same(await cache.getMany(['a', 'b']), [undefined, 2])
 })
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
+import { armLeakCheck, sleep, waitFor } from '@chatty/db/testing'
 import type { Cache, InvalidationChannel } from '../src/index.ts'
 import { createCache, createMemoryCache, createRedisCache, type RedisCacheOptions } from '../src/index.ts'
-import { eventually, findRedis, redisFixture, sleep } from './helpers.ts'
+import { findRedis, redisFixture } from './helpers.ts'
 
 const url = await findRedis()
 if (url === undefined) {
@@ -55,7 +56,7 @@ function run (url: string) {
     await one.delete('member:c1:u1')
     t.equal(await raw.exists(`${prefix}k:member:c1:u1`), 0, 'gone from Redis when delete resolves')
     t.equal(await one.get('member:c1:u1'), undefined)
-    t.ok(await eventually(async () => await two.get('member:c1:u1') === undefined, 1000), 'two misses once the invalidation arrives')
+    t.ok(await waitFor(async () => await two.get('member:c1:u1') === undefined, 'two misses once the invalidation arrives', 1000), 'two misses once the invalidation arrives')
     t.equal(await two.get('member:c1:u2'), true, 'other keys are untouched')
   })
 
@@ -140,11 +141,11 @@ function run (url: string) {
     // An invalidation sent now is lost to two; it must not keep serving "old".
     await raw.set(`${prefix}k:k`, JSON.stringify('new'), 'PX', 60_000)
     await one.delete('other')
-    t.ok(await eventually(async () => await two.get('k') === 'new'), 'two no longer serves its old near copy')
-    t.ok(await eventually(async () => { const again = await subscriberId(); return again !== undefined && again !== id }), 'two resubscribed')
+    t.ok(await waitFor(async () => await two.get('k') === 'new', 'two no longer serves its old near copy', 2000), 'two no longer serves its old near copy')
+    t.ok(await waitFor(async () => { const again = await subscriberId(); return again !== undefined && again !== id }, 'two resubscribed', 2000), 'two resubscribed')
     t.equal(await two.get('k'), 'new')
     await one.delete('k')
-    t.ok(await eventually(async () => await two.get('k') === undefined, 1000), 'invalidations reach two again')
+    t.ok(await waitFor(async () => await two.get('k') === undefined, 'invalidations reach two again', 1000), 'invalidations reach two again')
   })
 
   t.test('when Redis is unreachable getOrLoad falls back to loading and reports the error', async (t) => {
@@ -183,7 +184,7 @@ function run (url: string) {
     await one.set('member:c1:u1', true, 60_000)
     await two.set('member:c1:u1', true, 60_000)
     await one.delete('member:c1:u1')
-    t.ok(await eventually(async () => await two.get('member:c1:u1') === undefined, 1000))
+    t.ok(await waitFor(async () => await two.get('member:c1:u1') === undefined, 'the invalidation to arrive', 1000))
   })
 
   t.test('with redisUrl the factory builds the Redis cache under the given prefix', async (t) => {
@@ -194,3 +195,6 @@ function run (url: string) {
     t.equal(await raw.get(`${prefix}k:member:c1:u1`), '{"role":1}')
   })
 }
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

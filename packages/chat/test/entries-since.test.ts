@@ -2,11 +2,10 @@
 // still yields every entry (messages, edits, deletes) once, in seq order.
 import t from 'tap'
 import { createDb } from '@chatty/db'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, users } from '@chatty/db/testing'
 import { createConversation, deleteMessage, editMessage, entriesSince, sendMessage } from '../src/index.ts'
 
-const alice = '11111111-1111-4111-8111-111111111111'
-const bob = '22222222-2222-4222-8222-222222222222'
+const { alice, bob } = users
 
 t.test('pages cut at about maxBytes cover every entry once, in seq order, with edits and deletes interleaved', async (t) => {
   const { url } = await testDatabase(t)

@@ -4,14 +4,13 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, users } from '@chatty/db/testing'
 import {
   checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, useGroupCommit,
   type GroupCommit, type GroupCommitOptions, type Stored
 } from '../src/index.ts'
 
-const alice = '11111111-1111-4111-8111-111111111111'
-const bob = '22222222-2222-4222-8222-222222222222'
+const { alice, bob } = users
 
 async function setup (t: Test, options: GroupCommitOptions = {}) {
   const { url } = await testDatabase(t)

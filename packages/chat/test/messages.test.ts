@@ -1,11 +1,9 @@
 import t, { type Test } from 'tap'
 import { createDb } from '@chatty/db'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, users } from '@chatty/db/testing'
 import { createConversation, sendMessage, storeMessage, listMessages, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
 
-const alice = '11111111-1111-4111-8111-111111111111'
-const bob = '22222222-2222-4222-8222-222222222222'
-const eve = '33333333-3333-4333-8333-333333333333'
+const { alice, bob, eve } = users
 
 async function setup (t: Test) {
   const { url } = await testDatabase(t)

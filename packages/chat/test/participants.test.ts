@@ -1,11 +1,10 @@
 import t from 'tap'
 import { createDb } from '@chatty/db'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, users } from '@chatty/db/testing'
 import { addParticipants, blockUser, createConversation, removeParticipant, requireParticipant, requireCanSend, useMembershipCache, BlockedError, NotParticipantError } from '../src/index.ts'
 
-const alice = '11111111-1111-4111-8111-111111111111'
-const bob = '22222222-2222-4222-8222-222222222222'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { alice, bob, dave } = users
+
 
 t.test('a cached member list that lacks a user is checked again: a member added through another process acts at once', async (t) => {
   const { url } = await testDatabase(t)

@@ -7,15 +7,14 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
-import { testDatabase } from '@chatty/db/testing'
+import { testDatabase, users } from '@chatty/db/testing'
 import {
   acceptedMessageId, blockUser, BlockedError, checkMessageInput, createConversation, dedupedMessageId, NotParticipantError,
   removeParticipant, storeMessage, useGroupCommit, type Stored
 } from '../src/index.ts'
 
-const alice = '11111111-1111-4111-8111-111111111111'
-const bob = '22222222-2222-4222-8222-222222222222'
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
+
 
 const content = (body: string, dedupeKey: string | null = null) => checkMessageInput({ body, dedupe_key: dedupeKey })
 

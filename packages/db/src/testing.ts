@@ -5,6 +5,10 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { loadMigrations, migrateUp } from './migrator.ts'
 import { postgresAnswers, startEmbeddedPostgres, REPO_ROOT } from './embedded.ts'
+import { armLeakCheck } from './testing/leaks.ts'
+export { sleep, users, waitFor, type WaitOptions } from './testing/wait.ts'
+export { findRedis } from './testing/redis.ts'
+export { armLeakCheck, openTcpHandles } from './testing/leaks.ts'
 export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -110,16 +114,18 @@ export async function createTestDatabase (serverUrl: string, template: string): 
 }
 
 type Teardown = () => unknown
-interface HasTeardown { teardown (fn: () => unknown): void }
+interface HasTeardown { teardown (fn: () => unknown): void, parent?: unknown }
 const stacks = new WeakMap<HasTeardown, Teardown[]>()
 
 /**
  * Registers clean-up that runs in reverse order of registration (tap's own teardowns run in
  * order), so what was opened last is closed first: apps and workers before their database.
+ * It also arms the leak check: a file that leaves a socket or server open fails.
  */
 export function onTeardown (t: HasTeardown, fn: Teardown): void {
   let stack = stacks.get(t)
   if (stack === undefined) {
+    armLeakCheck(t)
     const fns: Teardown[] = []
     stacks.set(t, fns)
     stack = fns

@@ -1,6 +1,7 @@
 // One suite for both adapters: each store stands for a separate api process sharing the backend.
 import type { Test } from 'tap'
 import { randomUUID } from 'node:crypto'
+import { waitFor } from '@chatty/db/testing'
 import type { PresenceStore } from '../src/index.ts'
 
 export const TTL_MS = 400
@@ -9,15 +10,6 @@ export const TTL_MS = 400
 export type OpenStore = (t: Test) => Promise<PresenceStore>
 
 const user = () => randomUUID()
-
-async function eventually (check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > deadline) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 export function presenceContract (t: Test, open: OpenStore): void {
   t.test('a user is online while any live process holds them, and offline once none does', async (t) => {
@@ -53,7 +45,7 @@ export function presenceContract (t: Test, open: OpenStore): void {
     const beat = setInterval(() => { void b.heartbeat(live) }, TTL_MS / 4)
     t.teardown(() => clearInterval(beat))
     t.same(await b.online([alice, bob]), new Set([alice, bob]))
-    t.ok(await eventually(async () => (await b.online([alice, bob])).size === 1), 'alice goes offline')
+    t.ok(await waitFor(async () => (await b.online([alice, bob])).size === 1, 'alice goes offline', 5000), 'alice goes offline')
     t.same(await b.online([alice, bob]), new Set([bob]), 'bob stays online through the live process')
 
     // Two sweeps at once: the dead process's users come back once, from one of them.

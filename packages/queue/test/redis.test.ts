@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
+import { armLeakCheck } from '@chatty/db/testing'
 import { runContractSuite } from './contract.ts'
 
 const redisUrl = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
@@ -43,3 +44,6 @@ if (await redisAnswers()) {
 } else {
   t.test('the queue contract on Redis', { skip: `no Redis answers at ${redisUrl}` }, async () => {})
 }
+
+// Last, once every test is registered: arming it earlier lets tap end the file while idle.
+armLeakCheck(t)

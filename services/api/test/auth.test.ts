@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import type { InjectOptions } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, sleep, users, waitFor } from '@chatty/db/testing'
 import { sendMessage } from '@chatty/chat'
-import { buildTestApp, startJobs, waitFor, users, type TestApp } from './helper.ts'
+import { buildTestApp, startJobs, type TestApp } from './helper.ts'
 import { listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -143,8 +143,13 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
     t.equal(res.statusCode, 403, name)
     t.equal(res.json().code, 'forbidden', name)
   }
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  t.same(await state(), before, 'no side effect')
+  // The marker: a member's send through the same queue, stored by the worker; a refused call's
+  // side effect, if any, is there by then.
+  await startJobs(t, dbUrl)
+  const marker = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { body: 'marker' }, headers: await bearer(alice) })
+  t.equal(marker.statusCode, 202)
+  await waitFor(async () => await count(dbUrl, `chat.message WHERE id = '${marker.json().message_id}'`) === 1, 'the marker to be stored')
+  t.same(await state(), { ...before, messages: before.messages + 1 }, 'no side effect: only the marker was stored')
 })
 
 t.test('jwt mode: a user lists their own conversations', async (t) => {
@@ -177,12 +182,14 @@ t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing
     outsider.send({ ...frame, ref: name })
     t.same(await outsider.next(), { type: 'error', code: 'forbidden', error: 'user is not a participant in this conversation', ref: name }, name)
   }
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The marker: a member's send through the same path; whatever the outsider caused came before it.
+  member.send({ type: 'message', conversation_id: chat.id, body: 'marker' })
+  await member.until((frame) => frame.type === 'message' && frame.message.body === 'marker')
   t.equal(await count(dbUrl, 'chat.receipt'), 0, 'no receipt')
   t.equal(await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'), 0, 'no read position')
-  t.equal(await count(dbUrl, 'chat.message'), 1, 'no message')
+  t.equal(await count(dbUrl, 'chat.message'), 2, 'no message but the marker')
   t.equal(await count(dbUrl, 'chat.message_event'), 0, 'no edit or delete')
-  t.same(member.frames.filter((frame) => frame.type !== 'connected' && frame.type !== 'joined'), [], 'members see nothing')
+  t.same(member.frames.filter((frame) => frame.type !== 'connected' && frame.type !== 'joined').map((frame) => frame.message?.body ?? frame.type), ['marker'], 'members see nothing before the marker')
 })
 
 t.test('jwt mode with a JWKS URL: RS256 and ES256 keys, and a rotated key is picked up', async (t) => {
@@ -403,7 +410,7 @@ t.test('with JWKS_URL, refetches are bounded while the provider fails, shared wh
 
   // The provider starts failing; a key it does not serve (a rotation in progress) keeps arriving.
   jwks.state.status = 500
-  await new Promise((resolve) => setTimeout(resolve, cooldown))
+  await sleep(cooldown)
   const started = Date.now()
   const unknown = await Promise.all(Array.from({ length: 30 }, (_, i) => sign(next.privateKey, `rsa-${i + 2}`)))
   const burst = await Promise.all(unknown.map(read))
@@ -424,6 +431,6 @@ t.test('with JWKS_URL, refetches are bounded while the provider fails, shared wh
   const back = await waitFor(async () => {
     const res = await read(unknown[0]!)
     return res.statusCode === 503 ? undefined : res
-  }, 3 * cooldown + 10_000, 200)
+  }, { timeoutMs: 3 * cooldown + 10_000, intervalMs: 200 })
   t.equal(back.statusCode, 200, 'recovered')
 })

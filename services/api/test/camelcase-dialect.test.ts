@@ -3,8 +3,9 @@
 // ChatSocketController and REST controllers read and write them, next to snake_case clients of the
 // same conversations, which keep their own dialect.
 import t from 'tap'
+import { users, waitFor } from '@chatty/db/testing'
 import type { RoomMember } from '../src/plugins/app/rooms.ts'
-import { startJobs, storeMessages, users, waitFor } from './helper.ts'
+import { startJobs, storeMessages } from './helper.ts'
 import { createChat, listen, openSocket, rawSocket, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users

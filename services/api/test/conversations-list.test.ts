@@ -4,8 +4,9 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sendMessage } from '@chatty/chat'
 import { createRestClient } from '@chatty/client'
-import { buildTestApp, query, users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, seqs } from './ws-helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { buildTestApp, query } from './helper.ts'
+import { chatClient, createChat, listen, seqs } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 
@@ -165,7 +166,7 @@ t.test('across two api processes: a websocket send on one shows in the other\'s 
   await b.join(chat)
   const sent: Array<{ id: string, seq: number }> = []
   for (let i = 1; i <= 5; i++) sent.push(await b.send(chat, { body: `from two ${i}` }))
-  await eventually(() => a.received.length === 5, 10_000, 'alice to receive the five messages on process one')
+  await waitFor(() => a.received.length === 5, 'alice to receive the five messages on process one', 10_000)
 
   const listed = async (url: string) => {
     const res = await fetch(`${url}/api/v1/users/${alice}/conversations`)

@@ -5,9 +5,10 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sendMessage } from '@chatty/chat'
 import { createRestClient, type MessageDeletedFrame, type MessageUpdatedFrame } from '@chatty/client'
-import { query, storeMessages, users } from './helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { query, storeMessages } from './helper.ts'
 import { startService } from './process-helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, range, sleep, type Frame, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, openSocket, range, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -142,8 +143,10 @@ t.test('edit and delete frames: acks with ref, broadcast to joined sockets, erro
   t.same(await sql('SELECT seq::int FROM chat.message_event WHERE conversation_id = $1 ORDER BY seq', [chat]), [{ seq: 3 }, { seq: 4 }], 'no event for a refused change')
   t.same(await sql('SELECT last_seq::int FROM chat.conversation WHERE id = $1', [chat]), [{ last_seq: 5 }], 'and no seq taken')
   t.same((await history(app, chat)).find((m) => m.id === theirs)?.body, 'theirs')
-  await sleep(100)
-  t.same(b.frames.filter((frame) => frame.type !== 'message').map((frame) => frame.type), ['connected', 'joined', 'message_updated', 'message_deleted'], 'the joined member saw only the two changes')
+  // The marker: a later change through the same broadcast; whatever a refusal sent came before it.
+  bobEdits.send({ type: 'edit', conversation_id: chat, message_id: fresh, body: 'marker' })
+  await b.until((frame) => frame.type === 'message_updated' && frame.message.body === 'marker')
+  t.same(b.frames.filter((frame) => frame.type !== 'message').map((frame) => frame.type), ['connected', 'joined', 'message_updated', 'message_deleted', 'message_updated'], 'the joined member saw only the two changes, then the marker')
 })
 
 t.test('REST: only the sender edits or deletes, system messages stay, bad input is 400, and nothing changes on refusal', async (t) => {
@@ -257,16 +260,18 @@ t.test('edits interleaved with sends from two api processes: every joined socket
   }
   const total = 1 + rounds * 2
   for (const watcher of watchers) {
-    await eventually(() => watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated').length >= total - 1, 20_000, 'every entry')
+    await waitFor(() => watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated').length >= total - 1, 'every entry', 20_000)
   }
-  await sleep(200)
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  sender.send({ type: 'message', conversation_id: chat, body: 'marker' })
+  for (const watcher of watchers) await watcher.until((frame) => frame.type === 'message' && frame.message.body === 'marker', 20_000)
   for (const [i, watcher] of watchers.entries()) {
     const entries = watcher.frames.filter((frame) => frame.type === 'message' || frame.type === 'message_updated')
-    t.same(entries.map(orderSeq), range(2, total), `socket ${i + 1}: seqs 2..${total}, each once, in order`)
+    t.same(entries.map(orderSeq), range(2, total + 1), `socket ${i + 1}: seqs 2..${total}, each once, in order, then the marker`)
     t.equal(entries.filter((frame) => frame.type === 'message_updated').length, rounds)
   }
   const messages = await history(app, chat)
-  t.equal(messages.length, rounds + 1, 'edits are not messages')
+  t.equal(messages.length, rounds + 2, 'edits are not messages (the sends, the target and the marker)')
   t.equal(messages.at(-1)?.body, `edit ${rounds - 1}`, 'the last edit wins')
 })
 
@@ -293,7 +298,7 @@ t.test('the client library: edit and delete over REST and the socket, typed even
   t.match(edited, { type: 'edited', conversation_id: chat, seq: 3, message: { id: one.id, body: 'one, edited', edited_at: ISO } })
   const viaRest = await rest.deleteMessage(chat, two.id, { senderId: alice })
   t.match(viaRest, { conversation_id: chat, seq: 4, message: { id: two.id, body: null, deleted_at: ISO } })
-  await eventually(() => deletes.length === 1, 5000, 'the delete event')
+  await waitFor(() => deletes.length === 1, 'the delete event', 5000)
   t.same(updates.map((frame) => [frame.seq, frame.message.body]), [[3, 'one, edited']])
   t.equal(b.lastSeq(chat), 4, 'the resume position moves past edits and deletes')
   t.same((await a.delete(chat, two.id)).seq, null, 'a repeat delete over the socket')
@@ -303,11 +308,11 @@ t.test('the client library: edit and delete over REST and the socket, typed even
   // Bob's connection drops; meanwhile Alice edits and sends. The reconnect resumes after seq 4.
   const reconnected = new Promise((resolve) => b.once('connected', () => resolve(undefined)))
   for (const client of second.app.websocketServer.clients) client.terminate()
-  await eventually(() => !b.connected, 5000, 'bob to be disconnected')
+  await waitFor(() => !b.connected, 'bob to be disconnected', 5000)
   await rest.editMessage(chat, one.id, { sender_id: alice, body: 'one, twice' })
   const three = await a.send(chat, { body: 'three' })
   await reconnected
-  await eventually(() => b.received.some((message) => message.id === three.id), 5000, 'the message sent while away')
+  await waitFor(() => b.received.some((message) => message.id === three.id), 'the message sent while away', 5000)
   t.same(updates.map((frame) => [frame.seq, frame.message.body]), [[3, 'one, edited'], [5, 'one, twice']], 'the missed edit, once')
   t.same(b.received.map((message) => message.seq), [1, 2, 6])
   t.same(gaps, [], 'no gap')

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { waitFor } from './helper.ts'
+import { waitFor } from '@chatty/db/testing'
 import { listen } from './ws-helper.ts'
 
 interface Answer { status: number, headers: string, body: string }

@@ -6,14 +6,12 @@
 // and every send is stored exactly once.
 import t from 'tap'
 import pg from 'pg'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { connectChat, createRestClient, type ChatSocket, type Message } from '@chatty/client'
-import { users } from './helper.ts'
-import { eventually, range } from './ws-helper.ts'
+import { range } from './ws-helper.ts'
 import { startFailoverProxy, startService } from './process-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 const dave = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd'
 const PER_CLIENT = 120
 /** Sends in flight at once per client. */
@@ -65,7 +63,7 @@ t.test('an api process SIGKILLed while its websocket clients send: they resume o
     }))
   })
   // Kill the first process a third of the way in, with sends in flight on every client.
-  await eventually(() => clients.reduce((sum, client) => sum + client.acked.length, 0) >= total / 3, 30_000, 'a third of the sends acknowledged')
+  await waitFor(() => clients.reduce((sum, client) => sum + client.acked.length, 0) >= total / 3, 'a third of the sends acknowledged', 30_000)
   await doomed!.kill()
   killed = true
   const ackedAtKill = clients.reduce((sum, client) => sum + client.acked.length, 0)
@@ -86,7 +84,7 @@ t.test('an api process SIGKILLed while its websocket clients send: they resume o
     t.ok(client.acked.every((message) => byKey.get(message.dedupe_key!) === message.id), `${client.name}: each acknowledgement names the stored row`)
     t.ok(client.reconnects > 0, `${client.name} reconnected`)
   }
-  await eventually(() => clients.every((client) => client.received.length >= total), 30_000, 'every client to receive every message')
+  await waitFor(() => clients.every((client) => client.received.length >= total), 'every client to receive every message', 30_000)
   for (const client of clients) {
     t.same(client.received.map((message) => message.seq), range(1, total), `${client.name}: the whole sequence, once each, in order, across the kill`)
     t.equal(client.gaps, 0, `${client.name}: no gap seen`)

@@ -6,9 +6,8 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
-import { users } from './helper.ts'
-import { createChat, eventually, listen, range, sleep } from './ws-helper.ts'
+import { onTeardown, sleep, testDatabase, users, waitFor } from '@chatty/db/testing'
+import { createChat, listen, range } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
 const { alice, bob } = users
@@ -55,7 +54,7 @@ async function killMidJob (t: Test, backend: 'postgres' | 'redis'): Promise<void
   const first = await startService(t, 'services/jobs/src/server.ts', jobsEnv)
   const waiting = async () => (await db.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'chatty-jobs' AND wait_event_type = 'Lock'")).rows[0]!.n
-  await eventually(async () => await waiting() > 0, 20_000, 'the first jobs process to be inside its send jobs')
+  await waitFor(async () => await waiting() > 0, 'the first jobs process to be inside its send jobs', 20_000)
   await first.kill()
   t.pass(`the first jobs process was killed (SIGKILL) with ${SENDS} sends queued and its jobs waiting mid-transaction`)
   // Postgres notices the dead client only when its statements finish: a statement that commits by
@@ -64,7 +63,7 @@ async function killMidJob (t: Test, backend: 'postgres' | 'redis'): Promise<void
   const count = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM chat.message')).rows[0]!.n
 
   await startService(t, 'services/jobs/src/server.ts', jobsEnv)
-  await eventually(async () => await count() >= SENDS, 60_000, `a second jobs process to store all ${SENDS} sends`)
+  await waitFor(async () => await count() >= SENDS, `a second jobs process to store all ${SENDS} sends`, 60_000)
   // Anything run twice (a job re-run after its lock timed out) would show up within a few lock timeouts.
   await sleep(3 * LOCK_TIMEOUT_MS)
   const rows = (await db.query<{ seq: number, dedupe_key: string, body: string }>('SELECT seq::int AS seq, dedupe_key, body FROM chat.message WHERE conversation_id = $1 ORDER BY seq', [chatId])).rows

@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { migrateUp, startEmbeddedPostgres, type EmbeddedServer } from '@chatty/db'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, sleep, users, waitFor } from '@chatty/db/testing'
 import { installQueueSchema } from '@chatty/queue'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
-import { waitFor, users } from './helper.ts'
 import { openSocket } from './ws-helper.ts'
 import { freePort } from './process-helper.ts'
 
@@ -46,7 +45,6 @@ interface SocketOutcome {
   messageId?: string
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('Postgres restarted while clients send: 503 while it is away, then api and worker recover by themselves and every accepted send is stored exactly once', { timeout: 150_000 }, async (t) => {
   // Postgres runs as the `postgres` user when the tests run as root: it must reach the data dir.
@@ -134,7 +132,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   })
 
   // ---- warm up, then stop Postgres mid-run ----
-  await waitFor(async () => (accepted().length >= 40 ? true : undefined), 20_000)
+  await waitFor(async () => (accepted().length >= 40 ? true : undefined), { timeoutMs: 20_000 })
   const stopping = Date.now()
   await postgres.stop()
   postgres = undefined
@@ -151,7 +149,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   postgres = await startEmbeddedPostgres({ dataDir, port, database: 'chatty' })
   const restarted = Date.now()
   t.comment(`Postgres restarted in ${restarted - restarting} ms`)
-  const firstAfter = await waitFor(async () => outcomes.find((outcome) => outcome.started >= restarted && outcome.status === 202), 30_000)
+  const firstAfter = await waitFor(async () => outcomes.find((outcome) => outcome.started >= restarted && outcome.status === 202), { timeoutMs: 30_000 })
   t.comment(`sends succeed again ${firstAfter.ended - restarted} ms after the restart`)
   await sleep(1500)
   sending = false
@@ -188,7 +186,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   const ready = await waitFor(async () => {
     const res = await fetch(`${address}/readyz`)
     return res.status === 200 ? res.json() : undefined
-  }, 15_000).catch(async () => (await fetch(`${address}/readyz`)).json())
+  }, { timeoutMs: 15_000 }).catch(async () => (await fetch(`${address}/readyz`)).json())
   t.match(ready, { status: 'ok', checks: { postgres: 'ok' } }, '/readyz is 200 again')
 
   // ---- what was stored: every accepted send once, by the worker that lived through the outage ----
@@ -203,7 +201,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   // A job that was mid-attempt when Postgres went away keeps its lock (the worker could not record
   // the outcome) until the lock expires; expired locks are released every half lock timeout. So
   // the queue empties within about 1.5 x JOBS_LOCK_TIMEOUT_MS (3 s here) once Postgres is back.
-  await waitFor(async () => ((await count('chat.message')) >= acceptedSends.length && (await count('graphile_worker._private_jobs')) === 0 ? true : undefined), 30_000)
+  await waitFor(async () => ((await count('chat.message')) >= acceptedSends.length && (await count('graphile_worker._private_jobs')) === 0 ? true : undefined), { timeoutMs: 30_000 })
     .catch(() => {})
   t.comment(`the worker stored the backlog and emptied the queue in ${Date.now() - drainStarted} ms`)
   const { rows } = await client.query<{ id: string, dedupe_key: string, seq: number }>('SELECT id, dedupe_key, seq FROM chat.message ORDER BY seq')
@@ -232,7 +230,7 @@ t.test('Postgres restarted while clients send: 503 while it is away, then api an
   const late = await send('late')
   t.equal(late.status, 202)
   const lateStarted = Date.now()
-  const lateStored = await waitFor(async () => ((await client.query('SELECT 1 FROM chat.message WHERE dedupe_key = $1', ['late'])).rowCount === 1 ? true : undefined), 10_000)
+  const lateStored = await waitFor(async () => ((await client.query('SELECT 1 FROM chat.message WHERE dedupe_key = $1', ['late'])).rowCount === 1 ? true : undefined), { timeoutMs: 10_000 })
     .catch(() => false)
   t.ok(lateStored, `a send after the recovery is stored (in ${Date.now() - lateStarted} ms)`)
 })

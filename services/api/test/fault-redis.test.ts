@@ -7,10 +7,10 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { onTeardown, testDatabase, testMissingProgram } from '@chatty/db/testing'
+import { onTeardown, sleep, testDatabase, testMissingProgram, users, waitFor } from '@chatty/db/testing'
 import { connectChat, type ChatSocket, type Message } from '@chatty/client'
-import { startJobs, users } from './helper.ts'
-import { createChat, eventually, listen, range, sleep } from './ws-helper.ts'
+import { startJobs } from './helper.ts'
+import { createChat, listen, range } from './ws-helper.ts'
 import { redisServerBinary, startRedisServer } from './process-helper.ts'
 
 const { alice, bob } = users
@@ -72,7 +72,7 @@ if (binary === undefined) {
     await a.chat.send(chatId, { body: 'ws before' })
     const before = await post(api2.url, chatId, bob, 'http before')
     t.equal(before.status, 202, 'HTTP send accepted')
-    await eventually(() => a.received.length === 2 && b.received.length === 2, 15_000, 'both messages at both members')
+    await waitFor(() => a.received.length === 2 && b.received.length === 2, 'both messages at both members', 15_000)
 
     await redis.kill()
     // While Redis is away: a websocket send is still stored (Postgres) and acknowledged; its
@@ -87,21 +87,21 @@ if (binary === undefined) {
     await redis.restart()
     // Fan-out is back once a websocket send on process 2 reaches alice on process 1.
     let probe = 0
-    await eventually(async () => {
+    await waitFor(async () => {
       await b.chat.send(chatId, { body: `probe ${++probe}` }).catch(() => {})
       await sleep(300)
       return a.received.some((message) => message.body?.startsWith('probe') === true)
-    }, 30_000, 'live fan-out between the api processes again')
+    }, 'live fan-out between the api processes again', 30_000)
     t.pass(`fan-out resumed after ${probe} probe(s)`)
 
     // HTTP send -> queue -> stored -> delivered to both processes' members.
     let accepted: { status: number, body: any } | undefined
-    await eventually(async () => {
+    await waitFor(async () => {
       accepted = await post(api1.url, chatId, alice, `http after ${randomUUID()}`)
       return accepted.status === 202
-    }, 30_000, 'an HTTP send to be accepted again')
+    }, 'an HTTP send to be accepted again', 30_000)
     const messageId = accepted!.body.message_id
-    await eventually(() => a.received.some((m) => m.id === messageId) && b.received.some((m) => m.id === messageId), 30_000, 'the HTTP send to be stored and delivered to both members')
+    await waitFor(() => a.received.some((m) => m.id === messageId) && b.received.some((m) => m.id === messageId), 'the HTTP send to be stored and delivered to both members', 30_000)
     t.pass('an HTTP send after the restart is stored by the worker and delivered over the bus')
 
     // Burst: 40 HTTP sends and 40 websocket sends across both processes.
@@ -109,9 +109,9 @@ if (binary === undefined) {
     t.same(burst.map((answer) => answer.status), Array(40).fill(202), 'every burst HTTP send accepted')
     await Promise.all(range(1, 40).map((n) => (n % 2 === 0 ? a : b).chat.send(chatId, { body: `burst ws ${n}` })))
     const burstStored = async () => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM chat.message WHERE body LIKE 'burst http %'")).rows[0]!.n
-    await eventually(async () => await burstStored() === 40, 30_000, 'the worker to store the 40 HTTP sends')
+    await waitFor(async () => await burstStored() === 40, 'the worker to store the 40 HTTP sends', 30_000)
     const expected = await stored()
-    await eventually(() => a.received.length >= expected && b.received.length >= expected, 30_000, 'both members to get every stored message')
+    await waitFor(() => a.received.length >= expected && b.received.length >= expected, 'both members to get every stored message', 30_000)
     const count = await stored()
     for (const [name, who] of [['alice (process 1)', a], ['bob (process 2)', b]] as const) {
       t.same(who.received.map((message) => message.seq), range(1, count), `${name}: every stored message once, in seq order, the one sent during the outage included`)

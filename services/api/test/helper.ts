@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { sendMessage } from '@chatty/chat'
 import { onTeardown, testDatabase } from '@chatty/db/testing'
+export { users, waitFor } from '@chatty/db/testing'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
 
@@ -49,21 +50,4 @@ export async function storeMessages (app: FastifyInstance, chat: string, sender:
     ids.push(message.id)
   }
   return ids
-}
-
-/** Calls `probe` every `intervalMs` until it returns a value, which it resolves with; throws after `timeoutMs`. */
-export async function waitFor<T> (probe: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
-
-export const users = {
-  alice: '11111111-1111-4111-8111-111111111111',
-  bob: '22222222-2222-4222-8222-222222222222',
-  eve: '33333333-3333-4333-8333-333333333333'
 }

@@ -3,7 +3,8 @@
 import t from 'tap'
 import { sendMessage } from '@chatty/chat'
 import { createRestClient } from '@chatty/client'
-import { buildTestApp, users } from './helper.ts'
+import { users } from '@chatty/db/testing'
+import { buildTestApp } from './helper.ts'
 import { createChat, listen, range, seqs } from './ws-helper.ts'
 
 const { alice, bob, eve } = users

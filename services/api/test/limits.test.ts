@@ -1,6 +1,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { buildTestApp, users, waitFor } from './helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { buildTestApp } from './helper.ts'
 
 const { alice, bob } = users
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -98,7 +99,7 @@ t.test('under overload (a blocked event loop) requests get 503 at once', async (
   const shed = await waitFor(async () => {
     const res = await app.inject(url)
     return res.statusCode === 503 ? res : undefined
-  }, 3000, 10)
+  }, { timeoutMs: 3000, intervalMs: 10 })
   clearInterval(stalls)
   t.equal(shed.json().code, 'unavailable')
   t.equal(shed.headers['retry-after'], '5')
@@ -106,6 +107,6 @@ t.test('under overload (a blocked event loop) requests get 503 at once', async (
   const served = await waitFor(async () => {
     const res = await app.inject(url)
     return res.statusCode === 404 ? res : undefined
-  }, 3000, 10)
+  }, { timeoutMs: 3000, intervalMs: 10 })
   t.equal(served.statusCode, 404, 'requests are served again once the loop is calm')
 })

@@ -12,20 +12,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request, Agent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { onTeardown, programPath, skipUnlessInstalled, testDatabase } from '@chatty/db/testing'
+import { onTeardown, programPath, skipUnlessInstalled, sleep, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { REPO_ROOT } from '@chatty/db'
 import { connectChat, createRestClient, type ChatSocket, type Message } from '@chatty/client'
 import { SignJWT } from 'jose'
 import { sendMessage } from '@chatty/chat'
 import { ConfigSchema } from '../src/plugins/external/env.ts'
 import { nonCanonical } from '../src/plugins/app/access.ts'
-import { buildTestApp, users } from './helper.ts'
+import { buildTestApp } from './helper.ts'
 import { rawRequest, routesOf, storedState, victimValues, walkRoutes } from './route-walk-helper.ts'
-import { eventually, range, sleep } from './ws-helper.ts'
+import { range } from './ws-helper.ts'
 import { freePort, startService, type Service } from './process-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 /** Messages exchanged: half over websockets, half over HTTP POST. */
 const TOTAL = 40
 /** A client address of its own (all of 127/8 is loopback on Linux), as nginx sees it. */
@@ -182,14 +181,14 @@ t.test('nginx.conf in front of two api processes: REST, websockets on both, ever
   onTeardown(t, () => agent.destroy())
   for (const n of range(1, 20)) await get(`${nginx.url}/?keepalive=${n}`, { agent })
   const keepAliveRequests = (): RequestLog[] => apis.flatMap((api) => requestsOf(api).filter((req) => req.url.startsWith('/?keepalive=')))
-  await eventually(() => keepAliveRequests().length === 20, 5000, 'the 20 requests to be logged')
+  await waitFor(() => keepAliveRequests().length === 20, 'the 20 requests to be logged', 5000)
   const upstreamConnections = new Set(apis.flatMap((api, index) =>
     requestsOf(api).filter((req) => req.url.startsWith('/?keepalive=')).map((req) => `${index}:${req.remotePort}`)))
   t.ok(upstreamConnections.size <= 2, `20 plain requests used ${upstreamConnections.size} connection(s) to the api processes`)
 
   // The client's own address reaches the api (X-Forwarded-For, TRUST_PROXY).
   await get(`${nginx.url}/?from=client`, { localAddress: CLIENT_ADDRESS })
-  await eventually(() => apis.some((api) => requestsOf(api).some((req) => req.url === '/?from=client')), 5000, 'the request to be logged')
+  await waitFor(() => apis.some((api) => requestsOf(api).some((req) => req.url === '/?from=client')), 'the request to be logged', 5000)
   const seen = apis.flatMap((api) => requestsOf(api)).find((req) => req.url === '/?from=client')
   t.equal(seen?.remoteAddress, CLIENT_ADDRESS, 'the api sees the client\'s address, not nginx\'s')
 
@@ -203,7 +202,7 @@ t.test('nginx.conf in front of two api processes: REST, websockets on both, ever
     const before = [upgrades(0), upgrades(1)]
     const chat = await connectChat({ url: nginx.url, userId: user, requestTimeoutMs: 10_000 })
     onTeardown(t, () => chat.close())
-    await eventually(() => upgrades(0) + upgrades(1) > before[0]! + before[1]!, 5000, 'the upgrade to be logged')
+    await waitFor(() => upgrades(0) + upgrades(1) > before[0]! + before[1]!, 'the upgrade to be logged', 5000)
     const api = upgrades(0) > before[0]! ? 0 : 1
     open[api]!++
     return { chat, api }
@@ -233,15 +232,19 @@ t.test('nginx.conf in front of two api processes: REST, websockets on both, ever
       else sentIds.push((await rest.sendMessage(chatId, { sender_id: member.user, body: `http ${n}` })).message_id)
     }
   }))
-  await eventually(() => members.every((member) => member.frames.length >= TOTAL), 10_000, `every member to receive ${TOTAL} messages`)
-  await sleep(200) // anything extra would arrive now
+  await waitFor(() => members.every((member) => member.frames.length >= TOTAL), `every member to receive ${TOTAL} messages`, 10_000)
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  const marker = await members[0]!.chat.send(chatId, { body: 'marker' })
+  await waitFor(() => members.every((member) => member.frames.some((message) => message.id === marker.id)), 'every member to receive the marker')
   for (const member of members) {
-    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name} (api ${member.api + 1}): every message once, in seq order`)
-    t.same(new Set(member.frames.map((message) => message.id)), new Set(sentIds), `${member.name}: exactly the messages sent, over both paths`)
+    t.equal(member.frames.at(-1)?.id, marker.id, `${member.name}: the marker last`)
+    const frames = member.frames.slice(0, -1)
+    t.same(frames.map((message) => message.seq), range(1, TOTAL), `${member.name} (api ${member.api + 1}): before it, every message once, in seq order`)
+    t.same(new Set(frames.map((message) => message.id)), new Set(sentIds), `${member.name}: exactly the messages sent, over both paths`)
   }
 
-  // History over REST through nginx.
-  const history = await rest.listMessages(chatId, { limit: TOTAL })
+  // History over REST through nginx (the marker aside).
+  const history = await rest.listMessages(chatId, { before_seq: TOTAL + 1, limit: TOTAL })
   t.same(history.messages.map((message) => message.seq).sort((a, b) => a - b), range(1, TOTAL), 'the history holds every message')
   t.same(new Set(history.messages.map((message) => message.body)), new Set(range(0, TOTAL - 1).map((n) => `${n % 2 === 0 ? 'ws' : 'http'} ${n}`)), 'with the bodies sent')
 
@@ -281,7 +284,7 @@ t.test('nginx.conf\'s access log holds the paths of requests, never the ?access_
 
   // nginx writes a websocket's line when the connection ends.
   const accessLog = () => readFileSync(join(dir, 'access.log'), 'utf8')
-  await eventually(() => accessLog().includes('/healthz') && / 101 /.test(accessLog()), 5000, 'the request and the upgrade to be logged')
+  await waitFor(() => accessLog().includes('/healthz') && / 101 /.test(accessLog()), 'the request and the upgrade to be logged', 5000)
   t.notOk(accessLog().includes(token), 'the access log holds no token')
   t.notOk(accessLog().includes('access_token'), 'nor the query string that carried it')
   t.ok(accessLog().includes('"GET /api/v1/chat/ws HTTP/1.1" 101'), 'the upgrade is logged with its path')

@@ -9,8 +9,7 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { loggerOptions } from '@chatty/server'
 import { SignJWT } from 'jose'
-import { testDatabase } from '@chatty/db/testing'
-import { users, waitFor } from './helper.ts'
+import { testDatabase, users, waitFor } from '@chatty/db/testing'
 import { rawSocket } from './ws-helper.ts'
 import { startService, type Service } from './process-helper.ts'
 
@@ -40,7 +39,7 @@ const loggedUrls = (service: Service): string[] =>
 async function drained (service: Service, base: string): Promise<void> {
   const marker = `/healthz?marker=${randomUUID()}`
   await fetch(`${base}${marker}`)
-  await waitFor(async () => loggedUrls(service).includes(marker) ? true : undefined, 10_000)
+  await waitFor(async () => loggedUrls(service).includes(marker) ? true : undefined, { timeoutMs: 10_000 })
 }
 
 /** Sends raw bytes and resolves with the whole answer once the server closes the connection. */

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
-import { buildTestApp, users, waitFor } from './helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { buildTestApp } from './helper.ts'
 import { redisServerBinary, startRedisServer } from './process-helper.ts'
 
 const { alice, bob, eve } = users
@@ -36,11 +37,11 @@ for (const backend of ['postgres', 'redis'] as const) {
     const refused = await waitFor(async () => {
       const res = await send('after the block')
       return res.statusCode === 403 ? res : undefined
-    }, 5000)
+    }, { timeoutMs: 5000 })
     t.equal(refused.json().code, 'forbidden', 'the second process refuses once the invalidation arrives')
 
     t.equal((await first.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}` })).statusCode, 204)
-    await waitFor(async () => (await send('unblocked')).statusCode === 202 ? true : undefined, 5000)
+    await waitFor(async () => (await send('unblocked')).statusCode === 202 ? true : undefined, { timeoutMs: 5000 })
     t.pass('and accepts again after the unblock')
   })
 }
@@ -76,7 +77,7 @@ t.test('a member removed (or blocked) while Redis is down is refused on every ap
   await redis.restart()
   // Both processes talk to Redis again, which holds the member lists from before the changes.
   for (const app of processes) {
-    await waitFor(async () => await app.cache.get(`members:${group}`).then(() => true, () => undefined), 20_000, 50)
+    await waitFor(async () => await app.cache.get(`members:${group}`).then(() => true, () => undefined), { timeoutMs: 20_000, intervalMs: 50 })
     await app.cache.ready()
   }
   t.not(await second.cache.get(`members:${group}`), undefined, 'Redis came back with the group\'s old members')

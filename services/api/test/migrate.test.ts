@@ -7,8 +7,8 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { REPO_ROOT } from '@chatty/db'
-import { createTestDatabase, onTeardown, startTestServer } from '@chatty/db/testing'
-import { query, users } from './helper.ts'
+import { createTestDatabase, onTeardown, startTestServer, users } from '@chatty/db/testing'
+import { query } from './helper.ts'
 import { startService } from './process-helper.ts'
 
 const { alice, bob } = users

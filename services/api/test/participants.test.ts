@@ -3,13 +3,11 @@
 import t from 'tap'
 import pg from 'pg'
 import type { FastifyInstance } from 'fastify'
-import { users, waitFor } from './helper.ts'
 import { createRestClient } from '@chatty/client'
+import { users, waitFor } from '@chatty/db/testing'
 import { chatClient, listen, openSocket, type Frame } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { alice, bob, eve, carol, dave } = users
 
 async function createOwned (app: FastifyInstance, creator: string, others: string[]): Promise<string> {
   const res = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: others, creator_id: creator } })
@@ -185,7 +183,7 @@ t.test('two api processes: a removal made on one drops the member\'s sockets on 
     b.send({ type: 'message', conversation_id: chat, body: 'let me back', ref: 'retry' })
     const answer = await b.until((f) => f.ref === 'retry')
     return answer.type === 'error' && answer.code === 'forbidden' ? true : undefined
-  }, 5000)
+  }, { timeoutMs: 5000 })
   t.pass('and the other process refuses their sends')
 })
 

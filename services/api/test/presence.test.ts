@@ -3,15 +3,13 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import { testDatabase } from '@chatty/db/testing'
-import { users } from './helper.ts'
+import { testDatabase, users, waitFor } from '@chatty/db/testing'
 import { createRestClient, type PresenceFrame } from '@chatty/client'
-import { chatClient, createChat, eventually, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol, dave } = users
 /** Short, so a crashed process's users go offline within the test; heartbeats every 300 ms. */
 const TTL_MS = 900
 /**
@@ -72,7 +70,7 @@ async function frames (t: Test, config: Record<string, unknown>): Promise<void> 
   t.equal(online.conversation_id, chatId, 'and through which conversation')
   t.equal(await presenceOf(one.url, bob), true, 'the REST lookup on either process says online')
   t.equal(await presenceOf(two.url, bob), true)
-  await eventually(() => carolHeard.some((frame) => frame.user_id === bob && frame.online), 5000, 'carol\'s client to hear of bob')
+  await waitFor(() => carolHeard.some((frame) => frame.user_id === bob && frame.online), 'carol\'s client to hear of bob', 5000)
   t.same(await createRestClient({ baseUrl: two.url }).presence(bob), { user_id: bob, online: true }, 'the typed client\'s lookup')
 
   // A second device changes nothing; closing one of two leaves bob online.
@@ -156,7 +154,7 @@ t.test('a killed api process\'s users go offline after the TTL, and the others a
 
   await doomed.kill()
   await bobSocket.closed
-  await eventually(async () => !await presenceOf(one.url, bob), 10_000, 'bob to go offline')
+  await waitFor(async () => !await presenceOf(one.url, bob), 'bob to go offline', 10_000)
   t.pass('bob is offline once the dead process\'s heartbeat expired')
   await aliceSocket.until(isPresence(bob, false), 10_000)
   t.pass('a live process swept the dead one and told alice')
@@ -168,7 +166,6 @@ t.test('a user blocked by another does not see their presence, by lookup or by f
   const { app, url } = await listen(t, { AUTH_MODE: 'jwt', JWT_SECRET: secret, PRESENCE_TTL_MS: STABLE_TTL_MS }, dbUrl)
   const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
   const as = async (sub: string) => ({ authorization: `Bearer ${await token(sub)}` })
-  const dave = '55555555-5555-4555-8555-555555555555'
   // Bob joined alice's group before she blocked him: a conversation with her stays open to him.
   const group = (await app.inject({ method: 'POST', url: '/api/v1/chat', headers: await as(alice), payload: { participant_ids: [bob, carol, dave] } })).json().id as string
   t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await as(alice) })).statusCode, 204)

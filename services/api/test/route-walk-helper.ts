@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import { Agent, request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { users } from './helper.ts'
+import { users } from '@chatty/db/testing'
 
 const { alice, bob, eve } = users
 

@@ -10,8 +10,8 @@ import { once } from 'node:events'
 import { SignJWT } from 'jose'
 import { Type } from 'typebox'
 import { buildApp } from '../src/app.ts'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
-import { buildTestApp, storeMessages, users } from './helper.ts'
+import { onTeardown, testDatabase, users } from '@chatty/db/testing'
+import { buildTestApp, storeMessages } from './helper.ts'
 import { rawRequest, routesOf, storedState, victimValues, walkRoutes } from './route-walk-helper.ts'
 
 const { alice, bob, eve } = users

@@ -5,14 +5,13 @@
 // it stores. Both queue backends.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { createQueueAdmin, type QueueAdmin } from '@chatty/queue'
-import { buildTestApp, query, startJobs, users } from './helper.ts'
-import { eventually, listen, openSocket } from './ws-helper.ts'
+import { buildTestApp, query, startJobs } from './helper.ts'
+import { listen, openSocket } from './ws-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 
 const redisUrl = await findRedis()
 const backends = [
@@ -58,8 +57,8 @@ for (const { name, backend, skip } of backends) {
 
     await startJobs(t, dbUrl, { ...shared, JOBS_BACKOFF_BASE_MS: 50 })
     const sql = await query(t, dbUrl)
-    await eventually(async () => (await sql('SELECT 1 FROM chat.message WHERE id = $1', [marker.message_id])).length === 1 && await drained(admin),
-      20_000, 'the marker stored and the queue drained')
+    await waitFor(async () => (await sql('SELECT 1 FROM chat.message WHERE id = $1', [marker.message_id])).length === 1 && await drained(admin),
+      'the marker stored and the queue drained', 20_000)
 
     const stored = await sql<{ conversation_id: string, sender_id: string, body: string, msg_type: number }>(
       'SELECT conversation_id, sender_id, body, msg_type FROM chat.message ORDER BY conversation_id, seq')
@@ -100,7 +99,7 @@ for (const { name, backend, skip } of backends) {
 
     await startJobs(t, dbUrl, shared)
     const sql = await query(t, dbUrl)
-    await eventually(async () => (await sql('SELECT 1 FROM chat.message')).length > 0 && await drained(admin), 20_000, 'the queue drained')
+    await waitFor(async () => (await sql('SELECT 1 FROM chat.message')).length > 0 && await drained(admin), 'the queue drained', 20_000)
     t.same(await sql('SELECT id, body, dedupe_key FROM chat.message'), [{ id: messageId, body: 'once', dedupe_key: 'retry-1' }],
       'exactly one row, under the answered id')
 
@@ -109,7 +108,7 @@ for (const { name, backend, skip } of backends) {
     const edit = await app.inject({ method: 'PATCH', url: `/api/v1/chat/${chat}/messages/${messageId}`, payload: { sender_id: alice, body: 'edited' } })
     t.equal(edit.statusCode, 200, 'the answered id can be edited')
     t.equal(edit.json().message.id, messageId)
-    await eventually(() => drained(admin), 20_000, 'the queue drained again')
+    await waitFor(() => drained(admin), 'the queue drained again', 20_000)
     t.same(await sql('SELECT id, body FROM chat.message'), [{ id: messageId, body: 'edited' }], 'still one row')
   })
 }

@@ -2,13 +2,11 @@
 // members' joined sockets on every api process, never back to the typist's own sockets, not stored.
 import t from 'tap'
 import pg from 'pg'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, users, waitFor } from '@chatty/db/testing'
 import type { TypingEventFrame } from '@chatty/client'
-import { users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, sleep, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 
 async function joinAll (sockets: RawSocket[], chat: string): Promise<void> {
   for (const socket of sockets) {
@@ -36,23 +34,32 @@ t.test('typing reaches the other members on every api process, throttled per soc
   b1.send({ type: 'message', conversation_id: chat, body: 'barrier', ref: 'm1' })
   await b1.until((frame) => frame.type === 'sent')
   for (const socket of [a, c]) await socket.until((frame) => frame.type === 'message')
-  await sleep(200)
-  t.same(typingFrames(a), [expected], 'a member on the same process as one of bob\'s sockets')
-  t.same(typingFrames(c), [expected], 'a member on the other process')
-  t.same(typingFrames(b1), [], 'not echoed to the typist')
-  t.same(typingFrames(b2), [], 'nor to the typist\'s other device')
+  // Markers through the same path after the burst: alice's typing reaches carol and bob, carol's
+  // reaches alice; anything more the burst caused arrives before them.
+  const typingOf = (user: string) => ({ type: 'typing', conversation_id: chat, user_id: user })
+  a.send({ type: 'typing', conversation_id: chat })
+  c.send({ type: 'typing', conversation_id: chat })
+  await a.until((frame) => frame.type === 'typing' && frame.user_id === carol)
+  for (const socket of [c, b1, b2]) await socket.until((frame) => frame.type === 'typing' && frame.user_id === alice)
+  t.same(typingFrames(a), [expected, typingOf(carol)], 'a member on the same process as one of bob\'s sockets')
+  t.same(typingFrames(c), [expected, typingOf(alice)], 'a member on the other process')
+  t.same(typingFrames(b1).filter((frame) => frame.user_id === bob), [], 'not echoed to the typist')
+  t.same(typingFrames(b2).filter((frame) => frame.user_id === bob), [], 'nor to the typist\'s other device')
 
   // The throttle is per socket: Bob's other device is not held back by the first.
   b2.send({ type: 'typing', conversation_id: chat })
   await a.until((frame) => frame.type === 'typing')
   await c.until((frame) => frame.type === 'typing')
-  t.equal(typingFrames(a).length, 2)
+  t.equal(typingFrames(a).length, 3)
 
   // A member that has not joined may type too; the members that joined see it.
   const cNotJoined = await openSocket(t, one.url, carol)
   cNotJoined.send({ type: 'typing', conversation_id: chat })
   t.same(await a.until((frame) => frame.type === 'typing'), { type: 'typing', conversation_id: chat, user_id: carol })
-  await sleep(100)
+  // The marker: typing from a fresh socket of alice's, through the same path.
+  const a2 = await openSocket(t, one.url, alice)
+  a2.send({ type: 'typing', conversation_id: chat })
+  await c.until((frame) => frame.type === 'typing' && frame.user_id === alice)
   t.same(typingFrames(c).filter((frame) => frame.user_id === carol), [], 'carol\'s joined socket does not see her own typing')
 })
 
@@ -73,9 +80,15 @@ t.test('outsiders cannot type into a conversation, every time, and typing stores
   const b = await openSocket(t, url, bob)
   b.send({ type: 'typing', conversation_id: chat, ref: 'b1' })
   await a.until((frame) => frame.type === 'typing')
-  await sleep(100)
-  t.same(typingFrames(a), [{ type: 'typing', conversation_id: chat, user_id: bob }], 'only the member\'s')
-  t.same(b.frames.slice(1), [], 'a typing frame is not answered, even with a ref')
+  // Markers: typing from bob's second socket through the same path, and a ref'd frame on b whose
+  // reply comes after any answer to the typing frame.
+  const b2 = await openSocket(t, url, bob)
+  b2.send({ type: 'typing', conversation_id: chat })
+  await a.until((frame) => frame.type === 'typing')
+  t.same(typingFrames(a), [{ type: 'typing', conversation_id: chat, user_id: bob }, { type: 'typing', conversation_id: chat, user_id: bob }], 'only the member\'s')
+  b.send({ type: 'join', conversation_id: chat, ref: 'marker' })
+  await b.until((frame) => frame.ref === 'marker')
+  t.same(b.frames.slice(1).map((frame) => [frame.type, frame.ref]), [['joined', 'marker']], 'a typing frame is not answered, even with a ref')
   const client = new pg.Client({ connectionString: dbUrl })
   await client.connect()
   onTeardown(t, () => client.end())
@@ -92,6 +105,6 @@ t.test('the client library: typing() and the typing event', async (t) => {
   a.on('typing', (frame) => seen.push(frame))
   const b = await chatClient(t, url, bob)
   b.typing(chat)
-  await eventually(() => seen.length === 1, 5000, 'the typing event')
+  await waitFor(() => seen.length === 1, 'the typing event', 5000)
   t.same(seen, [{ type: 'typing', conversation_id: chat, user_id: bob }])
 })

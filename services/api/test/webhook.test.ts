@@ -5,16 +5,14 @@ import t, { type Test } from 'tap'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
-import { testDatabase, onTeardown } from '@chatty/db/testing'
+import { onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { createQueueAdmin } from '@chatty/queue'
-import { startJobs, users, waitFor } from './helper.ts'
-import { createChat, eventually, listen, openSocket, type RawSocket } from './ws-helper.ts'
+import { startJobs } from './helper.ts'
+import { createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
 import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const SECRET = 'webhook-secret-for-tests-only'
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const { alice, bob, carol, dave } = users
 const erin = '66666666-6666-4666-8666-666666666666'
 
 interface Delivery {
@@ -57,7 +55,7 @@ async function receiver (t: Test) {
     /** The next `count` requests get no answer at all. */
     stall (count: number) { stalls = count },
     async next (messageId: string, count = 1): Promise<Delivery[]> {
-      await eventually(() => deliveries.filter((d) => d.body.delivery_id === messageId).length >= count, 15_000, `${count} deliveries of ${messageId}`)
+      await waitFor(() => deliveries.filter((d) => d.body.delivery_id === messageId).length >= count, `${count} deliveries of ${messageId}`, 15_000)
       return deliveries.filter((d) => d.body.delivery_id === messageId)
     }
   }
@@ -175,7 +173,7 @@ t.test('without WEBHOOK_URL nothing is queued', async (t) => {
     return page.json().count === 2 ? true : undefined
   })
   // The send job is done (and removed) once its message is stored; nothing else was queued.
-  await eventually(async () => (await admin.counts()).every((row) => row.pending + row.scheduled + row.active + row.failed === 0), 10_000, 'an empty queue')
+  await waitFor(async () => (await admin.counts()).every((row) => row.pending + row.scheduled + row.active + row.failed === 0), 'an empty queue', 10_000)
   t.pass('no chat:notify_offline job on either path')
 })
 

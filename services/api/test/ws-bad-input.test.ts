@@ -10,8 +10,7 @@
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import pg from 'pg'
-import { onTeardown } from '@chatty/db/testing'
-import { users } from './helper.ts'
+import { onTeardown, users } from '@chatty/db/testing'
 import { createChat, listen, openSocket, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users

@@ -5,8 +5,8 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { users } from './helper.ts'
-import { createChat, eventually, listen, openSocket } from './ws-helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { createChat, listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob } = users
 
@@ -25,10 +25,10 @@ t.test('an open, joined socket does not keep its upgrade request; it still sends
     t.equal((await socket.next()).type, 'joined')
   }
   t.equal(requests.length, 2)
-  await eventually(() => {
+  await waitFor(() => {
     gc()
     return requests.every((request) => request.deref() === undefined)
-  }, 5000, 'the upgrade requests collected')
+  }, 'the upgrade requests collected', 5000)
 
   a.send({ type: 'message', conversation_id: chat, body: 'after the request is gone' })
   t.match(await b.next(), { type: 'message', message: { body: 'after the request is gone', seq: 1 } })

@@ -139,18 +139,6 @@ export async function createChat (app: FastifyInstance, participantIds: string[]
   return response.json().id
 }
 
-export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
-export function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
 /** The seqs of a message list, for asserting order and completeness at once. */
 export function seqs (messages: Array<{ seq: number }>): number[] {
   return messages.map((message) => message.seq)

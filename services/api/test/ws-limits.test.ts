@@ -3,10 +3,9 @@
 // (WS_MAX_JOINS_PER_SOCKET) and allowed browser origins (WS_ALLOWED_ORIGINS). A limited frame is answered, never stored, and never closes the socket.
 import t from 'tap'
 import pg from 'pg'
-import { onTeardown } from '@chatty/db/testing'
+import { onTeardown, sleep, users, waitFor } from '@chatty/db/testing'
 import { buildApp } from '../src/app.ts'
-import { users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, rawSocket, sleep, type Frame, type RawSocket } from './ws-helper.ts'
+import { chatClient, createChat, listen, openSocket, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob } = users
 
@@ -123,12 +122,12 @@ t.test('a user over WS_MAX_SOCKETS_PER_USER is refused with 429 before the upgra
   first.ws.close()
   await first.closed
   let again: RawSocket | undefined
-  await eventually(async () => {
+  await waitFor(async () => {
     const attempt = rawSocket(t, url, { user_id: alice })
     const outcome = await Promise.race([attempt.next().then(() => 'open'), attempt.refused.then(() => 'refused')])
     if (outcome === 'open') again = attempt
     return outcome === 'open'
-  }, 10_000, 'a slot freed by the closed socket')
+  }, 'a slot freed by the closed socket', 10_000)
   t.equal(again?.frames[0]?.type, 'connected', 'after one socket closed, a new one is accepted')
 })
 

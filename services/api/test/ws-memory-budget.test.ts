@@ -5,14 +5,13 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { testDatabase } from '@chatty/db/testing'
-import { query, waitFor } from './helper.ts'
+import { testDatabase, users, waitFor } from '@chatty/db/testing'
+import { query } from './helper.ts'
 import { listen, openSocket, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
-const stalledUsers = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222']
-const carol = '44444444-4444-4444-8444-444444444444'
-const dave = '55555555-5555-4555-8555-555555555555'
+const stalledUsers = [users.alice, users.bob]
+const { carol, dave } = users
 const CONVERSATIONS = 60
 const MESSAGES = 300
 /** The bound documented in docs/performance.md. */
@@ -85,7 +84,7 @@ t.test('two sockets that never read, replaying 60 conversations each, grow the a
 
   // Each stalled socket is cut once its replay cannot get rid of its budget.
   const cut = (user: string) => api.output.some((line) => line.includes('closing a slow consumer') && line.includes(user))
-  await waitFor(async () => stalledUsers.every(cut) ? true : undefined, 60_000).catch(() => {})
+  await waitFor(async () => stalledUsers.every(cut) ? true : undefined, { timeoutMs: 60_000 }).catch(() => {})
   clearInterval(sampler)
   const growth = peak - before
   t.comment(`api RSS ${before.toFixed(1)} MB before, ${peak.toFixed(1)} MB at the peak: +${growth.toFixed(1)} MB`)
@@ -131,7 +130,7 @@ t.test('replays share WS_MAX_PROCESS_REPLAY_BYTES: a socket that holds its share
   t.same(reader.frames.filter((frame) => frame.type === 'message').map((frame) => frame.message.seq), Array.from({ length: 300 }, (_, i) => i + 1),
     'the reader got its whole replay, in order')
 
-  await waitFor(async () => app.rooms.stats().members === 1 ? true : undefined, 30_000)
+  await waitFor(async () => app.rooms.stats().members === 1 ? true : undefined, { timeoutMs: 30_000 })
   tcp.resume()
   t.same(await stalled.closed, { code: 1013, reason: 'server busy' })
 })

@@ -5,14 +5,13 @@
 // once, in seq order.
 import t, { type Test } from 'tap'
 import { createConnection } from 'node:net'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { findRedis, onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { connectChat, createRestClient, type ChatSocket, type Message, type SendAccepted } from '@chatty/client'
-import { query, users } from './helper.ts'
-import { eventually, range } from './ws-helper.ts'
+import { query } from './helper.ts'
+import { range } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 const TOTAL = 1000
 /** Sends in flight at once, across both paths. */
 const CONCURRENCY = 40
@@ -38,13 +37,6 @@ async function redisCommand (url: string, args: string[]): Promise<string> {
       }
     })
   })
-}
-
-/** REDIS_URL, else a Redis answering on 127.0.0.1:6379, else undefined. */
-async function findRedis (): Promise<string | undefined> {
-  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') return process.env.REDIS_URL
-  const local = 'redis://127.0.0.1:6379'
-  return redisCommand(local, ['PING']).then((reply) => reply.startsWith('+PONG') ? local : undefined, () => undefined)
 }
 
 /** How many connections are subscribed to a conversation's channel (the bus's default namespace). */
@@ -116,20 +108,23 @@ async function exchange (t: Test, extraEnv: Record<string, string>): Promise<voi
   }))
   t.comment(`1000 sends accepted in ${Date.now() - sendStarted} ms`)
 
-  await eventually(() => members.every((member) => member.frames.length >= TOTAL), 40_000, 'every member to receive 1000 messages')
+  await waitFor(() => members.every((member) => member.frames.length >= TOTAL), 'every member to receive 1000 messages', 40_000)
   t.comment(`all delivered ${Date.now() - sendStarted} ms after the first send`)
-  // Anything extra would arrive now.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // The marker: one more message through the same fan-out; anything extra arrives before it.
+  const marker = await members[0]!.chat.send(chatId, { body: 'marker' })
+  await waitFor(() => members.every((member) => member.frames.some((message) => message.id === marker.id)), 'every member to receive the marker')
 
   const expectedIds = new Set([...sentOverSocket, ...acceptedOverHttp.map((accepted) => accepted.message_id)])
   t.equal(expectedIds.size, TOTAL, '1000 distinct messages were sent')
   for (const member of members) {
-    t.same(member.frames.map((message) => message.seq), range(1, TOTAL), `${member.name}: every seq exactly once, in order`)
-    t.same(new Set(member.frames.map((message) => message.id)), expectedIds, `${member.name}: exactly the messages sent, over both paths`)
-    t.ok(member.frames.every((message) => message.body === bodies.get(message.id)), `${member.name}: every body intact, the 40 large ones included`)
+    t.equal(member.frames.at(-1)?.id, marker.id, `${member.name}: the marker last`)
+    const frames = member.frames.slice(0, -1)
+    t.same(frames.map((message) => message.seq), range(1, TOTAL), `${member.name}: before it, every seq exactly once, in order`)
+    t.same(new Set(frames.map((message) => message.id)), expectedIds, `${member.name}: exactly the messages sent, over both paths`)
+    t.ok(frames.every((message) => message.body === bodies.get(message.id)), `${member.name}: every body intact, the 40 large ones included`)
   }
   const stored = await rest[1].listMessages(chatId, { limit: 1 })
-  t.equal(stored.messages[0]?.seq, TOTAL, 'and 1000 stored')
+  t.equal(stored.messages[0]?.seq, TOTAL + 1, 'and 1000 stored, then the marker')
   if (extraEnv.REDIS_URL === undefined) {
     const [{ count }] = await (await query(t, database.url))('SELECT count(*)::int AS count FROM chat.bus_frame')
     t.equal(count, 40, 'the 40 large frames went through the bus as stored references')
@@ -139,7 +134,7 @@ async function exchange (t: Test, extraEnv: Record<string, string>): Promise<voi
     // Bob and Carol's laptop: every socket the second process had in the conversation.
     await members[1]!.chat.leave(chatId)
     await members[3]!.chat.leave(chatId)
-    await eventually(async () => await redisSubscribers(redisUrl, chatId) === 1, 5000, 'the second process to unsubscribe')
+    await waitFor(async () => await redisSubscribers(redisUrl, chatId) === 1, 'the second process to unsubscribe', 5000)
     t.pass('a process whose last socket left the conversation unsubscribes; the other stays')
   }
 }

@@ -5,12 +5,12 @@ import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
 import { storeMessage } from '@chatty/chat'
+import { users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
-import { startJobs, users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, rawSocket, sleep, type Frame } from './ws-helper.ts'
+import { startJobs } from './helper.ts'
+import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
 
-const { alice, bob, eve } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, eve, carol } = users
 const unknownChat = '99999999-9999-4999-8999-999999999999'
 
 function isMessage (frame: Frame): boolean {
@@ -70,12 +70,16 @@ t.test('go-chatty frames: connected, joined, left, and one broadcast string for 
   t.equal(a.texts.at(-1), b.texts.at(-1), 'every receiver gets the same serialised frame')
   t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
 
+  const other = await createChat(app, [alice, bob])
+  a.send({ type: 'join', conversation_id: other })
+  t.equal((await a.next()).type, 'joined')
   a.send({ type: 'leave', conversation_id: chat })
   t.same(await a.next(), { type: 'left', conversation_id: chat })
   b.send({ type: 'message', conversation_id: chat, body: 'after alice left' })
   t.equal((await b.next()).message.seq, 2)
-  await sleep(200)
-  t.equal(a.frames.length, 4, 'a socket that left gets nothing more')
+  // The marker: a later message through the same fan-out, in a chat alice is still in.
+  b.send({ type: 'message', conversation_id: other, body: 'marker' })
+  t.match(await a.next(), { type: 'message', message: { conversation_id: other, body: 'marker' } }, 'a socket that left gets nothing more: the next frame is the later marker')
 
   a.send({ type: 'leave', conversation_id: chat })
   t.same(await a.next(), { type: 'left', conversation_id: chat }, 'leaving twice is not an error')
@@ -198,10 +202,15 @@ t.test('a user on several devices gets every message on each joined device', asy
   t.equal((await laptop.next()).type, 'left')
   b.send({ type: 'message', conversation_id: chat, body: 'only the phone now' })
   t.equal((await phone.next()).message.body, 'only the phone now')
-  await sleep(200)
-  t.equal(laptop.frames.length, 6, 'the device that left gets nothing more')
-  t.equal(idle.frames.length, 2, 'the idle device never got other people\'s messages')
   t.same(app.rooms.stats(), { rooms: 1, members: 2 })
+  // Markers after it: a message in a chat the laptop is still in, and the idle device's own echo.
+  const other = await createChat(app, [alice, bob])
+  laptop.send({ type: 'join', conversation_id: other })
+  t.equal((await laptop.next()).type, 'joined')
+  b.send({ type: 'message', conversation_id: other, body: 'marker' })
+  t.match(await laptop.next(), { type: 'message', message: { conversation_id: other, body: 'marker' } }, 'the device that left gets nothing more: the next frame is the later marker')
+  idle.send({ type: 'message', conversation_id: other, body: 'idle marker' })
+  t.match(await idle.next(), { type: 'message', message: { body: 'idle marker' } }, 'the idle device never got other people\'s messages: the next frame is its own echo')
 })
 
 t.test('closing a socket removes it from every room it joined, and the process unsubscribes', async (t) => {
@@ -219,7 +228,7 @@ t.test('closing a socket removes it from every room it joined, and the process u
   t.same(app.rooms.stats(), { rooms: 2, members: 3 })
   a.ws.close()
   t.equal((await a.closed).code, 1005, 'a clean close from the client')
-  await eventually(() => app.rooms.stats().members === 1, 2000, 'alice out of her rooms')
+  await waitFor(() => app.rooms.stats().members === 1, 'alice out of her rooms', 2000)
   t.same(app.rooms.stats(), { rooms: 1, members: 1 }, 'the room nobody is in is gone')
   b.send({ type: 'message', conversation_id: first, body: 'still delivered' })
   t.equal((await b.next()).message.body, 'still delivered')
@@ -235,7 +244,7 @@ t.test('a frame larger than WS_MAX_PAYLOAD closes the socket with 1009', async (
   t.equal((await a.next()).type, 'message', 'a frame under the limit is fine')
   a.send({ type: 'message', conversation_id: chat, body: 'x'.repeat(2100) })
   t.equal((await a.closed).code, 1009)
-  await eventually(() => app.rooms.stats().members === 0, 2000, 'the closed socket out of its room')
+  await waitFor(() => app.rooms.stats().members === 0, 'the closed socket out of its room', 2000)
 })
 
 t.test('a socket that does not answer pings is terminated; one that answers stays', async (t) => {
@@ -254,10 +263,10 @@ t.test('a socket that does not answer pings is terminated; one that answers stay
   const closed = await silent.closed
   t.equal(closed.code, 1006, 'terminated without a close frame')
   t.ok(pings >= 1, 'it was pinged first')
-  await eventually(() => app.rooms.stats().members === 0, 5000, 'the dead socket out of its room')
+  await waitFor(() => app.rooms.stats().members === 0, 'the dead socket out of its room', 5000)
   // Three more pings answered: the healthy socket lived through several ping periods.
   const seen = healthyPings
-  await eventually(() => healthyPings >= seen + 3, 5000, 'more pings to the healthy socket')
+  await waitFor(() => healthyPings >= seen + 3, 'more pings to the healthy socket', 5000)
   t.equal(healthy.ws.readyState, healthy.ws.OPEN, 'a socket that answers pings stays open')
   healthy.send({ type: 'join', conversation_id: chat })
   t.equal((await healthy.next()).type, 'joined')
@@ -328,7 +337,7 @@ t.test('the client library: join, send and leave resolve with their replies; ref
   await b.join(chat)
   const message = await a.send(chat, { body: 'typed' })
   t.match(message, { conversation_id: chat, sender_id: alice, seq: 1, body: 'typed', dedupe_key: /^[0-9a-f-]{36}$/ })
-  await eventually(() => b.received.length === 1 && a.received.length === 1, 5000, 'both to receive it')
+  await waitFor(() => b.received.length === 1 && a.received.length === 1, 'both to receive it', 5000)
   t.same(b.received, [message])
   t.equal(b.lastSeq(chat), 1)
   const error = await a.send(chat, { body: '' }).catch((error: unknown) => error)
@@ -419,8 +428,11 @@ t.test('frames that reach a process out of order, twice, or never still reach ea
   await app.bus.publish(topic, messageFrame(stored[3]!))
   await app.bus.publish(topic, messageFrame(stored[2]!))
   t.equal((await a.next()).message.body, 'four')
-  await sleep(300)
-  t.equal(a.frames.length, 6, 'nothing twice')
+  // The marker: a later message published on the same topic.
+  const five = (await storeMessage(app.db, { conversationId: chat, senderId: bob, content: { body: 'five', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message
+  await app.bus.publish(topic, messageFrame(five))
+  t.equal((await a.next()).message.body, 'five', 'nothing twice: the next frame is the later marker')
+  t.equal(a.frames.length, 7)
 })
 
 t.test('the OpenAPI document describes the websocket route as far as OpenAPI can', async (t) => {

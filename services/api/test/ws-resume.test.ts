@@ -2,8 +2,9 @@
 // anything new, with no gap and no duplicate, even while messages keep being sent.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { startJobs, users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, range, seqs, sleep, type Frame } from './ws-helper.ts'
+import { sleep, users, waitFor } from '@chatty/db/testing'
+import { startJobs } from './helper.ts'
+import { chatClient, createChat, listen, openSocket, range, seqs, type Frame } from './ws-helper.ts'
 
 const { alice, bob } = users
 
@@ -38,7 +39,7 @@ t.test('a client that was away rejoins with since_seq and gets exactly what it m
   // Away: 10 messages over the websocket, 10 over HTTP.
   for (let i = 1; i <= 10; i++) b.send({ type: 'message', conversation_id: chat, body: `away ws ${i}` })
   for (let i = 1; i <= 10; i++) await postMessage(app, chat, bob, `away http ${i}`)
-  await eventually(async () => await storedCount(app, chat) === 25, 10_000, 'the 20 messages to be stored')
+  await waitFor(async () => await storedCount(app, chat) === 25, 'the 20 messages to be stored', 10_000)
 
   const back = await openSocket(t, url, alice)
   back.send({ type: 'join', conversation_id: chat, since_seq: 5, ref: 'resume' })
@@ -157,12 +158,14 @@ t.test('the client library reconnects by itself, resumes every conversation and 
   }
   await sending
   await Promise.all(sends)
-  await eventually(() => a.received.length >= perChat * 2, 20_000, 'alice to receive everything')
-  await sleep(200)
+  await waitFor(() => a.received.length >= perChat * 2, 'alice to receive everything', 20_000)
+  // Markers: one more message in each chat; anything extra arrives before them.
+  const markers = [await b.send(first, { body: 'marker' }), await b.send(second, { body: 'marker' })]
+  await waitFor(() => markers.every((marker) => a.received.some((message) => message.id === marker.id)), 'alice to receive the markers')
 
   for (const chat of [first, second]) {
-    t.same(seqs(a.received.filter((message) => message.conversation_id === chat)), range(1, perChat), 'every message once, in seq order')
-    t.equal(await storedCount(app, chat), perChat, 'resent messages were stored once')
+    t.same(seqs(a.received.filter((message) => message.conversation_id === chat)), range(1, perChat + 1), 'every message once, in seq order, then the marker')
+    t.equal(await storedCount(app, chat), perChat + 1, 'resent messages were stored once')
   }
   t.ok(reconnects >= 4, `reconnected ${reconnects} times`)
   t.same(gaps, [], 'no gap was ever seen')

@@ -2,11 +2,10 @@
 // WS_MAX_BUFFERED_BYTES, instead of growing the server's memory or holding back its room.
 import t from 'tap'
 import type { Socket } from 'node:net'
-import { users } from './helper.ts'
-import { chatClient, createChat, eventually, listen, openSocket, range, seqs } from './ws-helper.ts'
+import { users, waitFor } from '@chatty/db/testing'
+import { chatClient, createChat, listen, openSocket, range, seqs } from './ws-helper.ts'
 
-const { alice, bob } = users
-const carol = '44444444-4444-4444-8444-444444444444'
+const { alice, bob, carol } = users
 
 t.test('a slow reader is cut with 1013 while the rest of its room keeps receiving every message', async (t) => {
   const limit = 256 * 1024
@@ -38,7 +37,7 @@ t.test('a slow reader is cut with 1013 while the rest of its room keeps receivin
   for (let i = 0; i < 20; i++) await sender.send(chat, { body: `after the cut ${i}` })
   sent += 20
 
-  await eventually(() => reader.received.length === sent, 20_000, 'the reader to receive everything')
+  await waitFor(() => reader.received.length === sent, 'the reader to receive everything', 20_000)
   t.same(seqs(reader.received), range(1, sent), 'the rest of the room got every message, in order')
 
   // Reading again, alice finds what was buffered, then the close frame.

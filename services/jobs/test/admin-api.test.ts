@@ -1,7 +1,8 @@
 // The dashboard's JSON API on both queue backends, against the running jobs service: counts,
 // the failed list with errors, retry-now, delete, paging, 404/409, and the admin token.
 import t from 'tap'
-import { BACKENDS, createChat, enqueueMessage, lockConversation, messageStored, refuseMessages, startJobs, waitFor } from './helper.ts'
+import { waitFor } from '@chatty/db/testing'
+import { BACKENDS, createChat, enqueueMessage, lockConversation, messageStored, refuseMessages, startJobs } from './helper.ts'
 
 const HOUR = 3_600_000
 const TOKEN = 'test-admin-token-0123456789'

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { chromium } from 'playwright-core'
-import { onTeardown, programPath, skipUnlessInstalled } from '@chatty/db/testing'
-import { createChat, enqueueMessage, messageStored, refuseMessages, startJobs, waitFor } from './helper.ts'
+import { onTeardown, programPath, skipUnlessInstalled, waitFor } from '@chatty/db/testing'
+import { createChat, enqueueMessage, messageStored, refuseMessages, startJobs } from './helper.ts'
 
 const TOKEN = 'browser-test-token-0123456789'
 const HOUR = 3_600_000

@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { freePort } from '@chatty/bus/testing'
 import t from 'tap'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { onTeardown, testDatabase, waitFor } from '@chatty/db/testing'
 import { buildJobs } from '../src/app.ts'
-import { createChat, enqueueMessage, lockConversation, startJobs, waitFor } from './helper.ts'
+import { createChat, enqueueMessage, lockConversation, startJobs } from './helper.ts'
 
 const SERVER = new URL('../src/server.ts', import.meta.url).pathname
 

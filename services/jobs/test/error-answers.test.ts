@@ -3,7 +3,8 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect, type AddressInfo } from 'node:net'
-import { startJobs, waitFor } from './helper.ts'
+import { waitFor } from '@chatty/db/testing'
+import { startJobs } from './helper.ts'
 
 interface Answer { status: number, headers: string, body: string }
 

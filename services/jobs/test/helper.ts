@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { onTeardown, testDatabase, users } from '@chatty/db/testing'
+export { users, waitFor } from '@chatty/db/testing'
 import { createQueueClient, type EnqueueOptions, type QueueClient } from '@chatty/queue'
 import { createConversation, SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
 import { buildJobs } from '../src/app.ts'
@@ -16,10 +17,6 @@ export type Backend = 'postgres' | 'redis'
 export const BACKENDS: Backend[] = ['postgres', 'redis']
 export const redisUrl = process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '' ? process.env.REDIS_URL : 'redis://127.0.0.1:6379'
 
-export const users = {
-  alice: '11111111-1111-4111-8111-111111111111',
-  bob: '22222222-2222-4222-8222-222222222222'
-}
 
 export interface RunningJobs {
   jobs: FastifyInstance
@@ -119,14 +116,4 @@ export async function lockConversation (db: Kysely<Database>, conversationId: st
 export async function messageStored (db: Kysely<Database>, messageId: string): Promise<boolean> {
   const row = await db.selectFrom('chat.message').select('id').where('id', '=', messageId).executeTakeFirst()
   return row !== undefined
-}
-
-export async function waitFor<T> (probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
