@@ -5,25 +5,8 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { waitFor } from '@chatty/db/testing'
+import { rawHttp as rawRequest, waitFor } from '@chatty/db/testing'
 import { listen } from './ws-helper.ts'
-
-interface Answer { status: number, headers: string, body: string }
-
-/** Writes the bytes and reads the answer until the server closes the connection. */
-function rawRequest (port: number, bytes: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    let text = ''
-    socket.on('data', (chunk) => { text += chunk.toString() })
-    socket.on('error', reject)
-    socket.on('close', () => {
-      const at = text.indexOf('\r\n\r\n')
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0), headers: text.slice(0, at), body: text.slice(at + 4) })
-    })
-    socket.write(bytes)
-  })
-}
 
 const close = 'Host: x\r\nConnection: close\r\n'
 

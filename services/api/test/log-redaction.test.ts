@@ -4,12 +4,11 @@
 // the captured output of both processes is searched for each credential.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { connect } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { loggerOptions } from '@chatty/server'
 import { SignJWT } from 'jose'
-import { testDatabase, users, waitFor } from '@chatty/db/testing'
+import { rawHttp, testDatabase, users, waitFor } from '@chatty/db/testing'
 import { rawSocket } from './ws-helper.ts'
 import { startService, type Service } from './process-helper.ts'
 
@@ -40,18 +39,6 @@ async function drained (service: Service, base: string): Promise<void> {
   const marker = `/healthz?marker=${randomUUID()}`
   await fetch(`${base}${marker}`)
   await waitFor(async () => loggedUrls(service).includes(marker) ? true : undefined, { timeoutMs: 10_000 })
-}
-
-/** Sends raw bytes and resolves with the whole answer once the server closes the connection. */
-function rawRequest (port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    let answer = ''
-    socket.on('data', (chunk) => { answer += chunk.toString() })
-    socket.on('error', reject)
-    socket.on('close', () => resolve(answer))
-    socket.write(bytes)
-  })
 }
 
 t.test('tokens, cookies and admin tokens never appear in the api\'s or the jobs\' logs, while the requests are logged', async (t) => {
@@ -88,8 +75,8 @@ t.test('tokens, cookies and admin tokens never appear in the api\'s or the jobs\
 
   // A request Node refuses before routing (header fields too large) that carries the token.
   const apiPort = Number(new URL(api.url).port)
-  const refused = await rawRequest(apiPort, `GET /api/v1/chat/ws?access_token=${aliceToken} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${aliceToken}\r\nX-Padding: ${'p'.repeat(20_000)}\r\n\r\n`)
-  t.match(refused, /^HTTP\/1\.1 431 /, 'the oversized request is answered 431')
+  const refused = await rawHttp(apiPort, `GET /api/v1/chat/ws?access_token=${aliceToken} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${aliceToken}\r\nX-Padding: ${'p'.repeat(20_000)}\r\n\r\n`)
+  t.equal(refused.status, 431, 'the oversized request is answered 431')
 
   // The dashboard: ?token= (right and wrong), the login form, the cookie it sets, the bearer API.
   const page = await fetch(`${jobs.url}/admin?token=${ADMIN_TOKEN}`, { redirect: 'manual' })
