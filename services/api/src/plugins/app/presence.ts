@@ -7,7 +7,7 @@
 //
 // Transitions become `presence` frames published to every conversation the user is a participant
 // of (rooms.publishEvent), so they reach the sockets joined to those conversations on every
-// process; a socket that asked for them reports each change once (socket/session.ts). A user's
+// process; a socket that asked for them reports each change once (socket/membership.ts). A user's
 // presence never reaches the users they blocked (the frame names them for the rooms to skip).
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'

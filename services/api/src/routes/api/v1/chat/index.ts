@@ -11,8 +11,8 @@ import {
   MembershipChangeSchema, MessageChangeSchema, MessagePageSchema, MessageParamsSchema, MuteBodySchema, MuteSchema, ParticipantParamsSchema, ParticipantsSchema,
   ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema, SendMessageBodySchema, SenderQuerySchema
 } from '../../../../schemas/chat.ts'
-import { publishChange } from '../../../../socket/edits.ts'
-import { publishRead } from '../../../../socket/signals.ts'
+import { publishChange } from '../../../../socket/handlers/edits.ts'
+import { publishRead } from '../../../../socket/handlers/signals.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
 

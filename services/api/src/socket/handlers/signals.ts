@@ -5,9 +5,10 @@ import type { Kysely } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import { markDelivered, markRead, requireParticipant, type ReadPosition } from '@chatty/chat'
 import type { Database } from '@chatty/db'
-import type { Rooms } from '../plugins/app/rooms.ts'
-import { deliveredFrame, readFrame, typingFrame, type DeliveredFrame, type ReadFrame, type TypingFrame } from './frames.ts'
+import type { Rooms } from '../../plugins/app/rooms.ts'
+import { deliveredFrame, readFrame, typingFrame, type DeliveredFrame, type ReadFrame, type TypingFrame } from '../frames.ts'
 
+/** What a signal frame sees of its socket (the session implements it). */
 export interface SignalContext {
   userId: string
   db: Kysely<Database>

@@ -1,0 +1,12 @@
+// A `leave` frame: the socket stops receiving the conversation (the user stays a participant).
+import { leftFrame, type LeaveFrame } from '../frames.ts'
+import type { FrameContext } from '../context.ts'
+
+export function handleLeave (session: FrameContext, frame: LeaveFrame, conversationId: string): void {
+  const membership = session.joined?.get(conversationId)
+  if (membership !== undefined) {
+    session.joined!.delete(conversationId)
+    session.rooms.leave(conversationId, membership)
+  }
+  session.send(leftFrame(conversationId, frame.ref))
+}
