@@ -4,6 +4,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import { HttpError } from './errors.ts'
 
 interface ClientError extends Error {
   code?: string
@@ -56,21 +57,21 @@ export function lacksHost (request: { headers: { host?: string }, raw: { httpVer
 }
 
 /**
- * The checks both services make before anything else, answered as {error, code} through the
- * service's own error class (`refuse`): `Expect` other than 100-continue (417), an HTTP/1.1
+ * The checks both services make before anything else, answered as {error, code} by the error
+ * handler (HttpError): `Expect` other than 100-continue (417), an HTTP/1.1
  * request without Host (400), and a request that arrives on an open connection once close()
  * began (503 with `Connection: close`; Fastify's own answer, return503OnClosing, is
  * {error, message, statusCode}, so each service turns it off and this one answers).
  */
-export function guardRequests (fastify: FastifyInstance, refuse: (status: number, code: string, message: string) => Error): void {
+export function guardRequests (fastify: FastifyInstance): void {
   fastify.server.on('checkExpectation', answerExpectationFailed)
   let closing = false
   fastify.addHook('preClose', async () => { closing = true })
   fastify.addHook('onRequest', async (request, reply) => {
-    if (lacksHost(request)) throw refuse(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
+    if (lacksHost(request)) throw new HttpError(400, 'bad_request', 'an HTTP/1.1 request needs a Host header')
     if (closing) {
       void reply.header('connection', 'close')
-      throw refuse(503, 'unavailable', 'the server is shutting down; retry')
+      throw new HttpError(503, 'unavailable', 'the server is shutting down; retry')
     }
   })
 }

@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyRequest } from 'fastify'
 import type { TObject } from 'typebox'
-import { HttpError } from './plugins/app/errors.ts'
+import { HttpError } from '@chatty/server'
 
 /** `conversation_id` -> `conversationId`. */
 export function camelCase (name: string): string {

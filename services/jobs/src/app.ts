@@ -8,10 +8,9 @@ import { createQueueClient, createQueueServer, DEFAULT_QUEUE } from '@chatty/que
 import { NOTIFY_OFFLINE_TASK, SEND_MESSAGE_TASK, messageFrame, notifyOfflineJob, useGroupCommit, type Message } from '@chatty/chat'
 import { createPresenceStore } from '@chatty/presence'
 import { conversationTopic, createBus } from '@chatty/bus'
-import { answerClientError, HTTP_SERVER_OPTIONS } from '@chatty/server'
+import { answerClientError, answerFrameworkError, HTTP_SERVER_OPTIONS } from '@chatty/server'
 import env, { queueConfig } from './plugins/env.ts'
 import admin from './admin/index.ts'
-import { answerFrameworkError } from './admin/errors.ts'
 import { sendMessageTask } from './tasks/send-message.ts'
 import { notifyOfflineTask } from './tasks/notify-offline.ts'
 

@@ -7,7 +7,7 @@
 // upgrade of a route that is not a websocket.
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import { HttpError } from './errors.ts'
+import { HttpError } from '@chatty/server'
 
 export type Access = 'public' | 'user'
 

@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
-import { HttpError } from './errors.ts'
+import { HttpError } from '@chatty/server'
 import { createRemoteKeySet, KeySetUnavailableError } from '../../jwks.ts'
 import { isPublic } from './access.ts'
 

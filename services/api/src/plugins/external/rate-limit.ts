@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { Redis } from 'ioredis'
-import { HttpError } from '../app/errors.ts'
+import { HttpError } from '@chatty/server'
 import { isPublic } from '../app/access.ts'
 
 function limited (ttlMs: number, what: string): HttpError {

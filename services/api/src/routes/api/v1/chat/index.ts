@@ -4,7 +4,7 @@ import { acceptedMessageId, addParticipants, checkSend, createConversation, dele
 import type { FastifyRequest } from 'fastify'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { acceptCamelAliases } from '../../../../camel-case.ts'
-import { HttpError } from '../../../../plugins/app/errors.ts'
+import { HttpError } from '@chatty/server'
 import { ErrorSchema, errorResponses } from '../../../../schemas/common.ts'
 import {
   ActorQuerySchema, AddParticipantsBodySchema, ChatCreatedSchema, ChatParamsSchema, CreateChatBodySchema, EditMessageBodySchema, ListMessagesQuerySchema,

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { sql } from 'kysely'
 import { actingUser } from '../../../../plugins/app/auth.ts'
-import { HttpError } from '../../../../plugins/app/errors.ts'
+import { HttpError } from '@chatty/server'
 import { ReaderHeadersSchema } from '../../../../schemas/chat.ts'
 import { UuidSchema, errorResponses } from '../../../../schemas/common.ts'
 
