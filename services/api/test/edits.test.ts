@@ -306,9 +306,11 @@ t.test('the client library: edit and delete over REST and the socket, typed even
   await t.rejects(b.edit(chat, one.id, 'not mine'), { code: 'forbidden' })
 
   // Bob's connection drops; meanwhile Alice edits and sends. The reconnect resumes after seq 4.
+  // Listened for before the cut: the client may reconnect before a poll would see it down.
+  const disconnected = new Promise((resolve) => b.once('disconnected', () => resolve(undefined)))
   const reconnected = new Promise((resolve) => b.once('connected', () => resolve(undefined)))
   for (const client of second.app.websocketServer.clients) client.terminate()
-  await waitFor(() => !b.connected, 'bob to be disconnected', 5000)
+  await disconnected
   await rest.editMessage(chat, one.id, { sender_id: alice, body: 'one, twice' })
   const three = await a.send(chat, { body: 'three' })
   await reconnected
