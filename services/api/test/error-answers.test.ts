@@ -5,12 +5,12 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { rawHttp as rawRequest, waitFor } from '@chatty/db/testing'
+import { assertErrorAnswers, waitFor, type ErrorCase } from '@chatty/db/testing'
 import { listen } from './ws-helper.ts'
 
 const close = 'Host: x\r\nConnection: close\r\n'
 
-const cases: Array<[string, string, number, string]> = [
+const cases: ErrorCase[] = [
   ['header fields too large', `GET / HTTP/1.1\r\n${close}X-Padding: ${'p'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
   ['a url too long (Node counts it with the headers)', `GET /?q=${'q'.repeat(20_000)} HTTP/1.1\r\n${close}\r\n`, 431, 'headers_too_large'],
   ['a malformed request line', 'GET / HTTP/1.1 extra\r\n\r\n', 400, 'bad_request'],
@@ -30,15 +30,7 @@ const cases: Array<[string, string, number, string]> = [
 t.test('every error answer before and around routing is {error, code} with its status', async (t) => {
   const { url } = await listen(t, { BODY_LIMIT: 1024 })
   const port = Number(new URL(url).port)
-  for (const [what, bytes, status, code] of cases) {
-    const answer = await rawRequest(port, bytes)
-    t.equal(answer.status, status, `${what}: ${status}`)
-    t.match(answer.headers, /\r\ncontent-type: application\/json/i, `${what}: a JSON answer`)
-    let body: unknown
-    try { body = JSON.parse(answer.body) } catch { body = answer.body }
-    t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
-    t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
-  }
+  await assertErrorAnswers(t, port, cases)
 })
 
 t.test('a request that arrives on an open connection while the api shuts down is 503 {error, code}', async (t) => {

@@ -3,12 +3,12 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect, type AddressInfo } from 'node:net'
-import { rawHttp as rawRequest, waitFor } from '@chatty/db/testing'
+import { assertErrorAnswers, waitFor, type ErrorCase } from '@chatty/db/testing'
 import { startJobs } from './helper.ts'
 
 const close = 'Host: x\r\nConnection: close\r\n'
 
-const cases: Array<[string, string, number, string]> = [
+const cases: ErrorCase[] = [
   ['header fields too large', `GET /healthz HTTP/1.1\r\n${close}X-Padding: ${'p'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
   ['a malformed request line', 'GET /healthz HTTP/1.1 extra\r\n\r\n', 400, 'bad_request'],
   ['a bad Content-Length', `POST /admin/login HTTP/1.1\r\n${close}Content-Length: abc\r\n\r\n`, 400, 'bad_request'],
@@ -26,15 +26,7 @@ t.test('every error answer of the jobs service, before and around routing, is {e
   const { jobs } = await startJobs(t, 'postgres')
   await jobs.listen({ port: 0, host: '127.0.0.1' })
   const { port } = jobs.server.address() as AddressInfo
-  for (const [what, bytes, status, code] of cases) {
-    const answer = await rawRequest(port, bytes)
-    t.equal(answer.status, status, `${what}: ${status}`)
-    t.match(answer.headers, /\r\ncontent-type: application\/json/i, `${what}: a JSON answer`)
-    let body: unknown
-    try { body = JSON.parse(answer.body) } catch { body = answer.body }
-    t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
-    t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
-  }
+  await assertErrorAnswers(t, port, cases)
 })
 
 t.test('a request that arrives on an open connection while the jobs service shuts down is 503 {error, code}', async (t) => {

@@ -24,3 +24,23 @@ export function rawHttp (port: number, bytes: string): Promise<RawAnswer> {
     socket.write(bytes)
   })
 }
+
+/** A raw request and the error answer it must get: [what, bytes, status, code]. */
+export type ErrorCase = [string, string, number, string]
+
+/** The assertions of a tap Test that assertErrorAnswers uses. */
+type Assertion = (found: any, wanted: any, ...rest: any[]) => unknown
+interface Asserts { equal: Assertion, match: Assertion, same: Assertion }
+
+/** Sends each case to 127.0.0.1:port and asserts the answer is JSON `{error, code}` with its status, and nothing else. */
+export async function assertErrorAnswers (t: Asserts, port: number, cases: ErrorCase[]): Promise<void> {
+  for (const [what, bytes, status, code] of cases) {
+    const answer = await rawHttp(port, bytes)
+    t.equal(answer.status, status, `${what}: ${status}`)
+    t.match(answer.headers, /\r\ncontent-type: application\/json/i, `${what}: a JSON answer`)
+    let body: unknown
+    try { body = JSON.parse(answer.body) } catch { body = answer.body }
+    t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
+    t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
+  }
+}
