@@ -3,7 +3,8 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, InvalidInputError, NotParticipantError } from './errors.ts'
 import { LIMITS } from './rules.ts'
-import { membershipCacheOf, type MembershipCache, type MembershipFacts, type MembershipLoaders, type MembershipView } from './membership-cache.ts'
+import type { Chat } from './context.ts'
+import type { MembershipCache, MembershipFacts, MembershipLoaders, MembershipView } from './membership-cache.ts'
 
 export type Executor = Kysely<Database> | Transaction<Database>
 
@@ -109,14 +110,18 @@ async function cachedMembership (cache: MembershipCache, db: Executor, conversat
 }
 
 /** Throws ConversationNotFoundError or NotParticipantError unless the user is a member. */
-export async function requireParticipant (db: Executor, conversationId: string, userId: string): Promise<void> {
-  const cache = membershipCacheOf(db)
-  if (cache !== undefined) {
-    const membership = await cachedMembership(cache, db, conversationId, userId.toLowerCase())
-    if (membership === null) throw new ConversationNotFoundError()
-    if (!membership.members.has(userId.toLowerCase())) throw new NotParticipantError()
-    return
-  }
+export async function requireParticipant (chat: Chat, conversationId: string, userId: string): Promise<void> {
+  if (chat.membership === null) return await requireParticipantNow(chat.db, conversationId, userId)
+  const membership = await cachedMembership(chat.membership, chat.db, conversationId, userId.toLowerCase())
+  if (membership === null) throw new ConversationNotFoundError()
+  if (!membership.members.has(userId.toLowerCase())) throw new NotParticipantError()
+}
+
+/**
+ * requireParticipant read from the database, never from a cache: the check made inside a
+ * transaction that changes the conversation, so a removal that committed before it counts.
+ */
+export async function requireParticipantNow (db: Executor, conversationId: string, userId: string): Promise<void> {
   const row = await db.selectFrom('chat.conversation as c')
     .leftJoin('chat.participant as p', (join) => join.onRef('p.conversation_id', '=', 'c.id').on('p.user_id', '=', userId))
     .select(['c.id', 'p.user_id'])
@@ -130,18 +135,14 @@ export async function requireParticipant (db: Executor, conversationId: string, 
  * The send check: the sender is a member, and in a direct conversation (two members) the other
  * member has not blocked them.
  */
-export async function requireCanSend (db: Executor, conversationId: string, senderId: string): Promise<void> {
-  const cache = membershipCacheOf(db)
-  if (cache !== undefined) {
-    const sender = senderId.toLowerCase()
-    const membership = await cachedMembership(cache, db, conversationId, sender)
-    if (membership === null) throw new ConversationNotFoundError()
-    if (!membership.members.has(sender)) throw new NotParticipantError()
-    // blockers is filled for direct conversations only; the sender blocking the other is no bar.
-    if (membership.members.size === 2 && membership.blockers.some((id) => id !== sender)) throw new BlockedError()
-    return
-  }
-  await requireCanSendNow(db, conversationId, senderId)
+export async function requireCanSend (chat: Chat, conversationId: string, senderId: string): Promise<void> {
+  if (chat.membership === null) return await requireCanSendNow(chat.db, conversationId, senderId)
+  const sender = senderId.toLowerCase()
+  const membership = await cachedMembership(chat.membership, chat.db, conversationId, sender)
+  if (membership === null) throw new ConversationNotFoundError()
+  if (!membership.members.has(sender)) throw new NotParticipantError()
+  // blockers is filled for direct conversations only; the sender blocking the other is no bar.
+  if (membership.members.size === 2 && membership.blockers.some((id) => id !== sender)) throw new BlockedError()
 }
 
 /**
@@ -169,19 +170,25 @@ export async function requireCanSendNow (db: Executor, conversationId: string, s
   if (row.blocked && Number(row.members) === 2) throw new BlockedError()
 }
 
-export async function requireConversation (db: Executor, conversationId: string): Promise<void> {
-  const cache = membershipCacheOf(db)
-  if (cache !== undefined) {
-    if (await cache.membership(conversationId, loaders(db, conversationId)) === null) throw new ConversationNotFoundError()
+export async function requireConversation (chat: Chat, conversationId: string): Promise<void> {
+  const { db, membership } = chat
+  if (membership !== null) {
+    if (await membership.membership(conversationId, loaders(db, conversationId)) === null) throw new ConversationNotFoundError()
     return
   }
   const row = await db.selectFrom('chat.conversation').select('id').where('id', '=', conversationId).executeTakeFirst()
   if (row === undefined) throw new ConversationNotFoundError()
 }
 
-export async function listParticipants (db: Executor, conversationId: string): Promise<string[]> {
-  await requireConversation(db, conversationId)
-  const rows = await db.selectFrom('chat.participant')
+/** The seq of a conversation's latest entry (0 when it has none or does not exist). */
+export async function lastSeq (db: Executor, conversationId: string): Promise<number> {
+  const row = await db.selectFrom('chat.conversation').select('last_seq').where('id', '=', conversationId).executeTakeFirst()
+  return row?.last_seq ?? 0
+}
+
+export async function listParticipants (chat: Chat, conversationId: string): Promise<string[]> {
+  await requireConversation(chat, conversationId)
+  const rows = await chat.db.selectFrom('chat.participant')
     .select('user_id')
     .where('conversation_id', '=', conversationId)
     .orderBy('user_id')

@@ -5,7 +5,8 @@
 // messages, and the conversation's seqs stay gap-free over messages and events together.
 import { sql, type Kysely, type RawBuilder, type Transaction, type UpdateObject } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
-import { requireCanSend, requireParticipant, type Executor } from './conversations.ts'
+import { requireCanSendNow, requireParticipantNow, type Executor } from './conversations.ts'
+import type { Chat } from './context.ts'
 import { ChatError, InvalidInputError, MessageDeletedError, MessageNotFoundError } from './errors.ts'
 import { takeNextSeq, toMessage, type Message } from './messages.ts'
 import { checkEditBody, MsgType } from './rules.ts'
@@ -107,9 +108,9 @@ async function changeMessage (
  * able to send (a member, not blocked in a direct conversation). A deleted message cannot be
  * edited (MessageDeletedError, 409); system messages cannot be edited at all.
  */
-export async function editMessage (db: Kysely<Database>, input: EditMessageInput): Promise<MessageChange> {
+export async function editMessage (chat: Chat, input: EditMessageInput): Promise<MessageChange> {
   const body = checkEditBody(input.body)
-  return changeMessage(db, input, 'message_updated', (trx) => requireCanSend(trx, input.conversationId, input.senderId), (row) => {
+  return changeMessage(chat.db, input, 'message_updated', (trx) => requireCanSendNow(trx, input.conversationId, input.senderId), (row) => {
     if (row.deleted_at !== null) throw new MessageDeletedError()
     if (body === null && row.attachment_url === null) {
       throw new InvalidInputError('a message needs a body or an attachment; delete it instead')
@@ -123,8 +124,8 @@ export async function editMessage (db: Kysely<Database>, input: EditMessageInput
  * with deleted_at so history keeps its place. Deleting it again changes nothing and answers the
  * tombstone, so a retried delete succeeds.
  */
-export async function deleteMessage (db: Kysely<Database>, input: DeleteMessageInput): Promise<MessageChange> {
-  return changeMessage(db, input, 'message_deleted', (trx) => requireParticipant(trx, input.conversationId, input.senderId), (row) => {
+export async function deleteMessage (chat: Chat, input: DeleteMessageInput): Promise<MessageChange> {
+  return changeMessage(chat.db, input, 'message_deleted', (trx) => requireParticipantNow(trx, input.conversationId, input.senderId), (row) => {
     if (row.deleted_at !== null) return null
     return { body: null, attachment_url: null, attachment_meta: null, deleted_at: now }
   })

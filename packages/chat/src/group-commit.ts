@@ -26,9 +26,9 @@
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, NotParticipantError } from './errors.ts'
-// A cycle (messages.ts looks up the registry below), harmless: both sides only call each other's
-// functions after both modules have loaded.
-import { messageIdOf, storeSingle, toMessage, type Stored, type StoreMessageInput } from './messages.ts'
+import { messageIdOf, storeSingle, toMessage } from './messages.ts'
+import type { MessageWriter } from './context.ts'
+import type { Stored, StoreMessageInput } from './model.ts'
 
 export interface GroupCommitOptions {
   /** Most messages written by one statement. Default 256. */
@@ -47,7 +47,7 @@ export interface GroupCommitOptions {
   pool?: { query (config: { name: string, text: string, values: unknown[] }): Promise<{ rows: unknown[] }> }
 }
 
-export interface GroupCommit {
+export interface GroupCommit extends MessageWriter {
   store (input: StoreMessageInput): Promise<Stored>
   /** Writes what is waiting and resolves when every batch in flight has finished. */
   close (): Promise<void>
@@ -56,7 +56,7 @@ export interface GroupCommit {
 }
 
 /** The one-message path, used for a failed batch's members. */
-export type StoreOne = (db: Kysely<Database>, input: StoreMessageInput) => Promise<Stored>
+type StoreOne = (db: Kysely<Database>, input: StoreMessageInput) => Promise<Stored>
 
 interface Pending {
   input: StoreMessageInput
@@ -150,7 +150,12 @@ function identities (input: StoreMessageInput): string[] {
   return keys
 }
 
-export function createGroupCommit (db: Kysely<Database>, storeOne: StoreOne, options: GroupCommitOptions = {}): GroupCommit {
+/**
+ * The writer a service hands to createChat: concurrent stores share one statement. One per
+ * process and database; close() it before destroying the database.
+ */
+export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
+  const storeOne: StoreOne = storeSingle
   const maxBatch = options.maxBatch ?? 256
   const maxInFlight = options.maxInFlight ?? 4
   const windowMs = options.windowMs ?? 0
@@ -293,28 +298,4 @@ export function createGroupCommit (db: Kysely<Database>, storeOne: StoreOne, opt
     },
     stats: () => ({ ...counts })
   }
-}
-
-const registry = new WeakMap<Kysely<Database>, GroupCommit>()
-
-/**
- * Makes storeMessage (and so sendMessage and the jobs' send task) on this Kysely instance go
- * through a group commit. One per process and database; close() it before destroying the db.
- */
-export function useGroupCommit (db: Kysely<Database>, options: GroupCommitOptions = {}): GroupCommit {
-  if (registry.has(db)) throw new Error('this database already has a group commit')
-  const group = createGroupCommit(db, storeSingle, options)
-  registry.set(db, group)
-  return {
-    ...group,
-    async close () {
-      registry.delete(db)
-      await group.close()
-    }
-  }
-}
-
-/** The group commit storeMessage uses for this instance, if one was set up. */
-export function groupCommitOf (db: Kysely<Database>): GroupCommit | undefined {
-  return registry.get(db)
 }

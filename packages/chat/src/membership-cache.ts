@@ -117,22 +117,3 @@ export async function bumpMemberVersion (trx: Transaction<Database>, conversatio
   if (ids.length > 0) await sql`SELECT pg_notify(${MEMBERSHIP_CHANNEL}, id::text) FROM unnest(${ids}::uuid[]) AS id`.execute(trx)
   return ids
 }
-
-const registry = new WeakMap<Kysely<Database>, MembershipCache>()
-
-/**
- * Makes the membership checks (requireCanSend, requireParticipant) on this Kysely instance read
- * through the cache, and the changes made through it (addParticipants, removeParticipant,
- * blockUser, unblockUser) invalidate it. Returns a function that stops both. A change made
- * through another instance, or whose invalidation fails, is still seen: it bumps the version.
- */
-export function useMembershipCache (db: Kysely<Database>, cache: Pick<Cache, 'getOrLoad' | 'delete'>, options: MembershipCacheOptions = {}): () => void {
-  if (registry.has(db)) throw new Error('this database already has a membership cache')
-  registry.set(db, createMembershipCache(cache, options))
-  return () => { registry.delete(db) }
-}
-
-/** The membership cache of this instance; undefined for transactions and uncached instances. */
-export function membershipCacheOf (db: unknown): MembershipCache | undefined {
-  return registry.get(db as Kysely<Database>)
-}

@@ -8,26 +8,11 @@ import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireCanSendNow, requireConversation, type Executor } from './conversations.ts'
 import { ConversationNotFoundError } from './errors.ts'
-import { groupCommitOf } from './group-commit.ts'
+import type { Chat } from './context.ts'
+import type { Message, Stored, StoreMessageInput } from './model.ts'
 import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
 
-/** The message object on the wire: snake_case, nulls present, ISO 8601 UTC timestamps. */
-export interface Message {
-  id: string
-  conversation_id: string
-  sender_id: string
-  seq: number
-  created_at: string
-  body: string | null
-  msg_type: number
-  attachment_url: string | null
-  attachment_meta: unknown
-  dedupe_key: string | null
-  /** When the sender last edited the body; null if never. */
-  edited_at: string | null
-  /** When the sender deleted it: a tombstone, its content gone; null while it stands. */
-  deleted_at: string | null
-}
+export type { Message, Stored, StoreMessageInput } from './model.ts'
 
 export function toMessage (row: MessageRow): Message {
   return {
@@ -44,20 +29,6 @@ export function toMessage (row: MessageRow): Message {
     edited_at: row.edited_at?.toISOString() ?? null,
     deleted_at: row.deleted_at?.toISOString() ?? null
   }
-}
-
-export interface StoreMessageInput {
-  /** Chosen up front when the send was accepted, so a retried job finds its own row. */
-  id?: string
-  conversationId: string
-  senderId: string
-  content: MessageContent
-}
-
-export interface Stored {
-  message: Message
-  /** False when an earlier send with the same id or dedupe key already stored it. */
-  created: boolean
 }
 
 class AlreadyStored extends Error {}
@@ -107,18 +78,16 @@ async function findExisting (db: Executor, input: StoreMessageInput): Promise<Me
 
 /**
  * Stores checked content exactly once. Concurrent sends to one conversation serialise on its
- * row (the seq bump), so a repeated id or dedupe key always finds the first message. With a
- * group commit set up for `db` (useGroupCommit), concurrent sends share one write.
+ * row (the seq bump), so a repeated id or dedupe key always finds the first message. Through
+ * the chat's writer (the group commit, in the services) concurrent sends share one write.
  *
  * The sender is checked again as the message is stored, under the conversation's row lock (which
  * every membership change takes): a sender removed, or blocked in a direct conversation, since
  * the send was accepted gets NotParticipantError or BlockedError and nothing is stored. A repeat
  * of a message already stored still finds it.
  */
-export async function storeMessage (db: Kysely<Database>, input: StoreMessageInput): Promise<Stored> {
-  const group = groupCommitOf(db)
-  if (group !== undefined) return await group.store(input)
-  return await storeSingle(db, input)
+export async function storeMessage (chat: Chat, input: StoreMessageInput): Promise<Stored> {
+  return chat.writer === null ? await storeSingle(chat.db, input) : await chat.writer.store(input)
 }
 
 /**
@@ -189,16 +158,16 @@ export interface SendMessageInput extends MessageInput {
 }
 
 /** The send use case: content rules, membership and blocks, then store. */
-export async function sendMessage (db: Kysely<Database>, input: SendMessageInput): Promise<Stored> {
+export async function sendMessage (chat: Chat, input: SendMessageInput): Promise<Stored> {
   const content = checkMessageInput(input)
-  await requireCanSend(db, input.conversationId, input.senderId)
-  return storeMessage(db, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
+  await requireCanSend(chat, input.conversationId, input.senderId)
+  return storeMessage(chat, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
 }
 
 /** What a send is checked against before it is accepted for later storage (the HTTP path). */
-export async function checkSend (db: Executor, input: SendMessageInput): Promise<MessageContent> {
+export async function checkSend (chat: Chat, input: SendMessageInput): Promise<MessageContent> {
   const content = checkMessageInput(input)
-  await requireCanSend(db, input.conversationId, input.senderId)
+  await requireCanSend(chat, input.conversationId, input.senderId)
   return content
 }
 
@@ -218,8 +187,9 @@ export interface ListMessagesInput {
  * Newest first. With after_seq the page is the `limit` messages just after the cursor (the next
  * page forward), still returned newest first.
  */
-export async function listMessages (db: Executor, input: ListMessagesInput): Promise<Message[]> {
-  await requireConversation(db, input.conversationId)
+export async function listMessages (chat: Chat, input: ListMessagesInput): Promise<Message[]> {
+  const { db } = chat
+  await requireConversation(chat, input.conversationId)
   if (input.aroundSeq !== undefined) return listAround(db, input.conversationId, input.aroundSeq, input.limit)
   let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
   if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)

@@ -4,18 +4,19 @@ import type { Database } from '@chatty/db'
 import type { Executor } from './conversations.ts'
 import { requireParticipant } from './conversations.ts'
 import { InvalidInputError } from './errors.ts'
-import { bumpMemberVersion, membershipCacheOf } from './membership-cache.ts'
+import { bumpMemberVersion } from './membership-cache.ts'
+import type { Chat } from './context.ts'
 
-export async function blockUser (db: Kysely<Database>, blockerId: string, blockedId: string): Promise<void> {
+export async function blockUser (chat: Chat, blockerId: string, blockedId: string): Promise<void> {
   if (blockerId.toLowerCase() === blockedId.toLowerCase()) throw new InvalidInputError('a user cannot block themselves')
-  await changeBlock(db, blockerId, blockedId, (trx) => trx.insertInto('chat.block')
+  await changeBlock(chat, blockerId, blockedId, (trx) => trx.insertInto('chat.block')
     .values({ blocker_id: blockerId, blocked_id: blockedId, at: sql<Date>`timezone('utc', now())` })
     .onConflict((oc) => oc.columns(['blocker_id', 'blocked_id']).doNothing())
     .executeTakeFirst())
 }
 
-export async function unblockUser (db: Kysely<Database>, blockerId: string, blockedId: string): Promise<void> {
-  await changeBlock(db, blockerId, blockedId, (trx) => trx.deleteFrom('chat.block')
+export async function unblockUser (chat: Chat, blockerId: string, blockedId: string): Promise<void> {
+  await changeBlock(chat, blockerId, blockedId, (trx) => trx.deleteFrom('chat.block')
     .where('blocker_id', '=', blockerId).where('blocked_id', '=', blockedId)
     .executeTakeFirst())
 }
@@ -25,9 +26,9 @@ export async function unblockUser (db: Kysely<Database>, blockerId: string, bloc
  * conversations the two users share (cached send checks there read the blocks again); their
  * cached facts are dropped after the commit.
  */
-async function changeBlock (db: Kysely<Database>, blockerId: string, blockedId: string,
+async function changeBlock (chat: Chat, blockerId: string, blockedId: string,
   write: (trx: Transaction<Database>) => Promise<{ numInsertedOrUpdatedRows?: bigint, numDeletedRows?: bigint }>): Promise<void> {
-  const bumped = await db.transaction().execute(async (trx) => {
+  const bumped = await chat.db.transaction().execute(async (trx) => {
     const result = await write(trx)
     if ((result.numInsertedOrUpdatedRows ?? result.numDeletedRows ?? 0n) === 0n) return []
     const shared = await trx.selectFrom('chat.participant as a')
@@ -38,7 +39,7 @@ async function changeBlock (db: Kysely<Database>, blockerId: string, blockedId: 
       .execute()
     return await bumpMemberVersion(trx, shared.map((row) => row.conversation_id))
   })
-  if (bumped.length > 0) await membershipCacheOf(db)?.forget(bumped).catch(() => {})
+  if (bumped.length > 0) await chat.membership?.forget(bumped).catch(() => {})
 }
 
 export async function listBlocked (db: Executor, blockerId: string): Promise<string[]> {
@@ -47,9 +48,9 @@ export async function listBlocked (db: Executor, blockerId: string): Promise<str
 }
 
 /** Mutes a member's notifications until an instant (null unmutes). */
-export async function setMute (db: Executor, conversationId: string, userId: string, until: Date | null): Promise<Date | null> {
-  await requireParticipant(db, conversationId, userId)
-  await db.updateTable('chat.participant')
+export async function setMute (chat: Chat, conversationId: string, userId: string, until: Date | null): Promise<Date | null> {
+  await requireParticipant(chat, conversationId, userId)
+  await chat.db.updateTable('chat.participant')
     .set({ muted_until: until })
     .where('conversation_id', '=', conversationId)
     .where('user_id', '=', userId)

@@ -6,7 +6,8 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '@chatty/db'
 import { ConversationNotFoundError, InvalidInputError, NotParticipantError, ChatError } from './errors.ts'
-import { bumpMemberVersion, membershipCacheOf } from './membership-cache.ts'
+import { bumpMemberVersion } from './membership-cache.ts'
+import type { Chat } from './context.ts'
 import { Role } from './conversations.ts'
 import { insertNextMessage, type Message } from './messages.ts'
 import { LIMITS, MsgType } from './rules.ts'
@@ -59,14 +60,14 @@ async function lockMembers (trx: Transaction<Database>, conversationId: string):
 }
 
 async function change (
-  db: Kysely<Database>,
+  chat: Chat,
   conversationId: string,
   apply: (trx: Transaction<Database>, members: Map<string, number>) => Promise<{ actorId: string, meta: MemberEventMeta, body: string }>
 ): Promise<MembershipChange> {
   let members: Map<string, number> | undefined
   let message: Message | null = null
   try {
-    message = await db.transaction().execute(async (trx) => {
+    message = await chat.db.transaction().execute(async (trx) => {
       members = await lockMembers(trx, conversationId)
       const { actorId, meta, body } = await apply(trx, members)
       await bumpMemberVersion(trx, [conversationId])
@@ -82,7 +83,7 @@ async function change (
   if (message !== null) {
     // After the commit. Should the delete fail, the bumped version still keeps a cached list
     // from before the change from letting a removed member back in.
-    await membershipCacheOf(db)?.forget(conversationId).catch(() => {})
+    await chat.membership?.forget(conversationId).catch(() => {})
   }
   return { message, participant_ids: [...members!.keys()].sort() }
 }
@@ -100,11 +101,11 @@ export interface AddParticipantsInput {
 }
 
 /** Adds members (role member). Only an owner may; users already in are left as they are. */
-export async function addParticipants (db: Kysely<Database>, input: AddParticipantsInput): Promise<MembershipChange> {
+export async function addParticipants (chat: Chat, input: AddParticipantsInput): Promise<MembershipChange> {
   const actorId = input.actorId.toLowerCase()
   const wanted = [...new Set(input.userIds.map((id) => id.toLowerCase()))]
   if (wanted.length === 0) throw new InvalidInputError('user_ids must name at least one user')
-  return change(db, input.conversationId, async (trx, members) => {
+  return change(chat, input.conversationId, async (trx, members) => {
     if (requireMember(members, actorId) !== Role.owner) throw new ChatError('forbidden', 'only an owner may add members')
     const fresh = wanted.filter((id) => !members.has(id))
     if (fresh.length === 0) throw new NoChange()
@@ -134,10 +135,10 @@ export interface RemoveParticipantInput {
  * When the last owner leaves, the remaining member with the smallest id becomes owner, so the
  * conversation stays manageable.
  */
-export async function removeParticipant (db: Kysely<Database>, input: RemoveParticipantInput): Promise<MembershipChange> {
+export async function removeParticipant (chat: Chat, input: RemoveParticipantInput): Promise<MembershipChange> {
   const actorId = input.actorId.toLowerCase()
   const userId = input.userId.toLowerCase()
-  return change(db, input.conversationId, async (trx, members) => {
+  return change(chat, input.conversationId, async (trx, members) => {
     const actorRole = requireMember(members, actorId)
     if (userId !== actorId && actorRole !== Role.owner) throw new ChatError('forbidden', 'only an owner may remove other members')
     if (!members.has(userId)) throw new ChatError('not_found', 'that user is not a participant in this conversation')

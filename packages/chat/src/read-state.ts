@@ -5,6 +5,7 @@ import { sql, type Expression, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '@chatty/db'
 import type { Executor } from './conversations.ts'
 import { requireParticipant } from './conversations.ts'
+import type { Chat } from './context.ts'
 import { MessageNotFoundError, NotParticipantError } from './errors.ts'
 
 export const ReceiptStatus = { delivered: 0, read: 1 } as const
@@ -41,9 +42,9 @@ async function findMessage (db: Executor, conversationId: string, messageId: str
  * forwards; a read receipt (status 1) is written for the message named either way. Concurrent
  * calls for one member serialise on their participant row.
  */
-export async function markRead (db: Kysely<Database>, conversationId: string, userId: string, messageId: string): Promise<ReadPosition> {
-  await requireParticipant(db, conversationId, userId)
-  return db.transaction().execute(async (trx) => {
+export async function markRead (chat: Chat, conversationId: string, userId: string, messageId: string): Promise<ReadPosition> {
+  await requireParticipant(chat, conversationId, userId)
+  return chat.db.transaction().execute(async (trx) => {
     const target = await findMessage(trx, conversationId, messageId)
     const member = await trx.selectFrom('chat.participant')
       .select(['user_id', 'last_read_msg'])
@@ -81,8 +82,9 @@ export async function markRead (db: Kysely<Database>, conversationId: string, us
  * Records that a member's device received a message (status 0). Returns false when it was
  * already recorded.
  */
-export async function markDelivered (db: Kysely<Database>, conversationId: string, userId: string, messageId: string): Promise<{ message_id: string, seq: number, recorded: boolean }> {
-  await requireParticipant(db, conversationId, userId)
+export async function markDelivered (chat: Chat, conversationId: string, userId: string, messageId: string): Promise<{ message_id: string, seq: number, recorded: boolean }> {
+  await requireParticipant(chat, conversationId, userId)
+  const { db } = chat
   const target = await findMessage(db, conversationId, messageId)
   const recorded = await writeReceipt(db, target.id, userId.toLowerCase(), ReceiptStatus.delivered)
   return { message_id: target.id, seq: target.seq, recorded }

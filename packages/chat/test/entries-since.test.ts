@@ -3,7 +3,7 @@
 import t from 'tap'
 import { createDb } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
-import { createConversation, deleteMessage, editMessage, entriesSince, sendMessage } from '../src/index.ts'
+import { createChat, createConversation, deleteMessage, editMessage, entriesSince, sendMessage } from '../src/index.ts'
 
 const { alice, bob } = users
 
@@ -11,14 +11,15 @@ t.test('pages cut at about maxBytes cover every entry once, in seq order, with e
   const { url } = await testDatabase(t)
   const { db, destroy } = createDb(url, { max: 5 })
   t.teardown(destroy)
+  const chat = createChat({ db })
   const { id: conversationId } = await createConversation(db, { participantIds: [alice, bob] })
   const ids: string[] = []
   for (let i = 0; i < 30; i++) {
     // Every third message is large (about 3.5 KB); the rest are small.
     const body = i % 3 === 0 ? `${i} ${'x'.repeat(3500)}` : `${i}`
-    ids.push((await sendMessage(db, { conversationId, senderId: alice, body })).message.id)
-    if (i % 4 === 3) await editMessage(db, { conversationId, messageId: ids[i - 1]!, senderId: alice, body: `edited ${i} ${'y'.repeat(3000)}` })
-    if (i % 7 === 6) await deleteMessage(db, { conversationId, messageId: ids[i - 3]!, senderId: alice })
+    ids.push((await sendMessage(chat, { conversationId, senderId: alice, body })).message.id)
+    if (i % 4 === 3) await editMessage(chat, { conversationId, messageId: ids[i - 1]!, senderId: alice, body: `edited ${i} ${'y'.repeat(3000)}` })
+    if (i % 7 === 6) await deleteMessage(chat, { conversationId, messageId: ids[i - 3]!, senderId: alice })
   }
   const all = await entriesSince(db, conversationId, 0, 1000)
   t.same(all.map((entry) => entry.seq), Array.from({ length: all.length }, (_, i) => i + 1), 'uncapped: every seq')

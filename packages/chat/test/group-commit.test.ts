@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
 import {
-  checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, useGroupCommit,
+  checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, createChat, createGroupCommit,
   type GroupCommit, type GroupCommitOptions, type Stored
 } from '../src/index.ts'
 
@@ -15,12 +15,13 @@ const { alice, bob } = users
 async function setup (t: Test, options: GroupCommitOptions = {}) {
   const { url } = await testDatabase(t)
   const { db, destroy } = createDb(url, { max: 10 })
-  const group = useGroupCommit(db, options)
+  const group = createGroupCommit(db, options)
+  const chat = createChat({ db, writer: group })
   t.teardown(async () => {
     await group.close()
     await destroy()
   })
-  return { db, group, url }
+  return { db, chat, group, url }
 }
 
 const content = (body: string, dedupeKey: string | null = null) => checkMessageInput({ body, dedupe_key: dedupeKey })
@@ -42,7 +43,7 @@ async function outcomes (sends: Array<Promise<Stored>>) {
 }
 
 t.test('concurrent sends across conversations get seq 1..N per conversation, gap-free, in each sender\'s order', async (t) => {
-  const { db, group } = await setup(t, { maxBatch: 64, maxInFlight: 3 })
+  const { db, chat, group } = await setup(t, { maxBatch: 64, maxInFlight: 3 })
   const conversations = await Promise.all(Array.from({ length: 6 }, () => createConversation(db, { participantIds: [alice, bob] })))
   const perSender = 40
   // 12 senders (two per conversation), each sending its messages one after another, all at once.
@@ -52,7 +53,7 @@ t.test('concurrent sends across conversations get seq 1..N per conversation, gap
     sent.set(`${conversation.id} ${sender}`, mine)
     for (let n = 0; n < perSender; n++) {
       const body = `${sender.slice(0, 4)}-${n}`
-      const { message, created } = await storeMessage(db, { conversationId: conversation.id, senderId: sender, content: content(body) })
+      const { message, created } = await storeMessage(chat, { conversationId: conversation.id, senderId: sender, content: content(body) })
       if (!created || message.body !== body || message.sender_id !== sender) t.fail(`caller ${body} got ${JSON.stringify(message)}`)
       mine.push({ body, seq: message.seq })
     }
@@ -75,11 +76,11 @@ t.test('concurrent sends across conversations get seq 1..N per conversation, gap
 })
 
 t.test('a burst of concurrent sends to one conversation is one batch with consecutive seqs', async (t) => {
-  const { db, group } = await setup(t)
+  const { db, chat, group } = await setup(t)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
   const before = group.stats().batches
   const stored = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-    storeMessage(db, { conversationId: conversation.id, senderId: i % 2 === 0 ? alice : bob, content: content(`m${i}`) })))
+    storeMessage(chat, { conversationId: conversation.id, senderId: i % 2 === 0 ? alice : bob, content: content(`m${i}`) })))
   t.equal(group.stats().batches - before, 1, 'one statement for all 50')
   t.same(stored.map((s) => s.message.seq), Array.from({ length: 50 }, (_, i) => i + 1), 'seqs follow arrival order')
   t.same(stored.map((s) => s.message.body), Array.from({ length: 50 }, (_, i) => `m${i}`))
@@ -89,13 +90,13 @@ t.test('a burst of concurrent sends to one conversation is one batch with consec
 })
 
 t.test('one dedupe key sent many times in one batch is stored once; every sender gets that message', async (t) => {
-  const { db, group } = await setup(t)
+  const { db, chat, group } = await setup(t)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
   const before = group.stats().batches
   const sends = [
-    ...Array.from({ length: 20 }, () => storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('hi', 'k-1') })),
-    storeMessage(db, { conversationId: conversation.id, senderId: bob, content: content('hi', 'k-1') }),
-    storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('other') })
+    ...Array.from({ length: 20 }, () => storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('hi', 'k-1') })),
+    storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('hi', 'k-1') }),
+    storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('other') })
   ]
   const stored = await Promise.all(sends)
   t.equal(group.stats().batches - before, 1)
@@ -109,16 +110,16 @@ t.test('one dedupe key sent many times in one batch is stored once; every sender
 })
 
 t.test('a dedupe key or message id already stored returns the stored message, across batches', async (t) => {
-  const { db } = await setup(t)
+  const { db, chat } = await setup(t)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
-  const first = await storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('first', 'k-9') })
+  const first = await storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('first', 'k-9') })
   const id = randomUUID()
-  const withId = await storeMessage(db, { id, conversationId: conversation.id, senderId: bob, content: content('with id') })
+  const withId = await storeMessage(chat, { id, conversationId: conversation.id, senderId: bob, content: content('with id') })
   // Later batches mix repeats of both with new messages.
   const stored = await Promise.all([
-    ...Array.from({ length: 10 }, () => storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('retry', 'k-9') })),
-    ...Array.from({ length: 10 }, () => storeMessage(db, { id, conversationId: conversation.id, senderId: bob, content: content('with id') })),
-    storeMessage(db, { conversationId: conversation.id, senderId: bob, content: content('new') })
+    ...Array.from({ length: 10 }, () => storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('retry', 'k-9') })),
+    ...Array.from({ length: 10 }, () => storeMessage(chat, { id, conversationId: conversation.id, senderId: bob, content: content('with id') })),
+    storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('new') })
   ])
   for (const s of stored.slice(0, 10)) t.same(s, { message: first.message, created: false })
   for (const s of stored.slice(10, 20)) t.same(s, { message: withId.message, created: false })
@@ -128,17 +129,18 @@ t.test('a dedupe key or message id already stored returns the stored message, ac
 })
 
 t.test('two processes racing the same dedupe keys store each key once', async (t) => {
-  const { db, url } = await setup(t)
+  const { db, chat, url } = await setup(t)
   // A second "process": its own pool and group commit on the same database.
   const other = createDb(url, { max: 10 })
-  const otherGroup = useGroupCommit(other.db)
+  const otherGroup = createGroupCommit(other.db)
+  const otherChat = createChat({ db: other.db, writer: otherGroup })
   t.teardown(async () => {
     await otherGroup.close()
     await other.destroy()
   })
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
   const keys = Array.from({ length: 30 }, (_, i) => `race-${i}`)
-  const sends = keys.flatMap((key) => [db, other.db, db, other.db].map((instance) =>
+  const sends = keys.flatMap((key) => [chat, otherChat, chat, otherChat].map((instance) =>
     storeMessage(instance, { conversationId: conversation.id, senderId: alice, content: content(key, key) })))
   const stored = await Promise.all(sends)
   const rows = await storedRows(db, conversation.id)
@@ -150,13 +152,13 @@ t.test('two processes racing the same dedupe keys store each key once', async (t
 })
 
 t.test('a row that violates a constraint fails only its own sender; the rest of its batch is stored', async (t) => {
-  const { db, group } = await setup(t)
+  const { db, chat, group } = await setup(t)
   await sql`ALTER TABLE chat.message ADD CONSTRAINT test_no_poison CHECK (body IS DISTINCT FROM 'poison')`.execute(db)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
-  await storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('before') })
+  await storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('before') })
   const bodies = ['a', 'b', 'poison', 'c', 'poison', 'd']
   const before = group.stats()
-  const results = await outcomes(bodies.map((body) => storeMessage(db, { conversationId: conversation.id, senderId: bob, content: content(body) })))
+  const results = await outcomes(bodies.map((body) => storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content(body) })))
   t.equal(group.stats().batches - before.batches, 1, 'they were one batch')
   t.equal(group.stats().fallbacks - before.fallbacks, 1, 'which failed and was retried one by one')
   for (const { i, stored, error } of results) {
@@ -177,22 +179,22 @@ t.test('a row that violates a constraint fails only its own sender; the rest of 
 })
 
 t.test('a batch that cannot be stored at all answers every sender with an error and stores nothing', async (t) => {
-  const { db } = await setup(t)
+  const { db, chat } = await setup(t)
   const doomed = await createConversation(db, { participantIds: [alice, bob] })
   const fine = await createConversation(db, { participantIds: [alice, bob] })
   await sql`ALTER TABLE chat.message ADD CONSTRAINT test_doomed CHECK (conversation_id <> ${sql.lit(doomed.id)}::uuid)`.execute(db)
   const results = await outcomes(Array.from({ length: 12 }, (_, i) =>
-    storeMessage(db, { conversationId: doomed.id, senderId: i % 2 ? alice : bob, content: content(`m${i}`, i % 3 === 0 ? `k${i}` : null) })))
+    storeMessage(chat, { conversationId: doomed.id, senderId: i % 2 ? alice : bob, content: content(`m${i}`, i % 3 === 0 ? `k${i}` : null) })))
   t.ok(results.every((r) => r.error !== undefined && r.stored === undefined), 'every sender got an error, none an ack')
   t.equal((await storedRows(db, doomed.id)).length, 0)
   t.equal(await lastSeq(db, doomed.id), 0, 'no seq was spent')
   // The conversation next door is unaffected, and so is the doomed one's numbering later.
-  const ok = await storeMessage(db, { conversationId: fine.id, senderId: alice, content: content('fine') })
+  const ok = await storeMessage(chat, { conversationId: fine.id, senderId: alice, content: content('fine') })
   t.equal(ok.message.seq, 1)
 })
 
 t.test('a conversation deleted while its batch waits for the lock: its senders get not_found, the rest are stored', async (t) => {
-  const { db, url } = await setup(t)
+  const { db, chat, url } = await setup(t)
   const gone = await createConversation(db, { participantIds: [alice, bob] })
   const kept = await createConversation(db, { participantIds: [alice, bob] })
   // Another session holds the conversation's row, so the batch blocks on it mid-statement.
@@ -201,8 +203,8 @@ t.test('a conversation deleted while its batch waits for the lock: its senders g
   const deleted = holder.db.transaction().execute(async (trx) => {
     await sql`SELECT id FROM chat.conversation WHERE id = ${gone.id} FOR UPDATE`.execute(trx)
     const sends = outcomes([
-      ...Array.from({ length: 5 }, (_, i) => storeMessage(db, { conversationId: gone.id, senderId: alice, content: content(`gone ${i}`) })),
-      ...Array.from({ length: 5 }, (_, i) => storeMessage(db, { conversationId: kept.id, senderId: bob, content: content(`kept ${i}`) }))
+      ...Array.from({ length: 5 }, (_, i) => storeMessage(chat, { conversationId: gone.id, senderId: alice, content: content(`gone ${i}`) })),
+      ...Array.from({ length: 5 }, (_, i) => storeMessage(chat, { conversationId: kept.id, senderId: bob, content: content(`kept ${i}`) }))
     ])
     // Wait until the batch is waiting for our lock, then delete the conversation under it.
     let waiting = false
@@ -232,15 +234,15 @@ t.test('a conversation deleted while its batch waits for the lock: its senders g
 })
 
 t.test('sendMessage and the one-message path agree with the batch path on what is stored', async (t) => {
-  const { db, group } = await setup(t)
+  const { db, chat, group } = await setup(t)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
   const meta = { width: 640, name: 'a "quoted", {braced} \\ value' }
   const stored = await Promise.all([
-    sendMessage(db, { conversationId: conversation.id, senderId: alice, body: '  trimmed  ', dedupe_key: 'x' }),
-    sendMessage(db, { conversationId: conversation.id, senderId: bob, msg_type: 1, attachment_url: 'https://example.com/a.png', attachment_meta: meta }),
-    sendMessage(db, { conversationId: conversation.id, senderId: alice, body: 'emoji 😀, quote " and backslash \\' })
+    sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: '  trimmed  ', dedupe_key: 'x' }),
+    sendMessage(chat, { conversationId: conversation.id, senderId: bob, msg_type: 1, attachment_url: 'https://example.com/a.png', attachment_meta: meta }),
+    sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: 'emoji 😀, quote " and backslash \\' })
   ])
-  const page = await listMessages(db, { conversationId: conversation.id, limit: 10, offset: 0 })
+  const page = await listMessages(chat, { conversationId: conversation.id, limit: 10, offset: 0 })
   // The three checks (membership) finish in any order, so the stores may too: compare by seq.
   t.same([...page].reverse(), stored.map((s) => s.message).sort((a, b) => a.seq - b.seq), 'what callers were told is what a reader sees')
   t.same(stored[1]!.message.attachment_meta, meta)
@@ -252,11 +254,12 @@ t.test('close() writes what is waiting; later sends still work, one at a time', 
   const { url } = await testDatabase(t)
   const { db, destroy } = createDb(url, { max: 5 })
   t.teardown(destroy)
-  const group: GroupCommit = useGroupCommit(db, { windowMs: 50 })
+  const group: GroupCommit = createGroupCommit(db, { windowMs: 50 })
+  const chat = createChat({ db, writer: group })
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
-  const pending = Promise.all(Array.from({ length: 5 }, (_, i) => storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content(`m${i}`) })))
+  const pending = Promise.all(Array.from({ length: 5 }, (_, i) => storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content(`m${i}`) })))
   await group.close()
   t.same((await pending).map((s) => s.message.seq), [1, 2, 3, 4, 5])
-  const after = await storeMessage(db, { conversationId: conversation.id, senderId: alice, content: content('after') })
+  const after = await storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('after') })
   t.equal(after.message.seq, 6)
 })

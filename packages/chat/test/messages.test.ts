@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { createDb } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
-import { createConversation, sendMessage, storeMessage, listMessages, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
+import { createChat, createConversation, sendMessage, storeMessage, listMessages, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
 
 const { alice, bob, eve } = users
 
@@ -9,46 +9,47 @@ async function setup (t: Test) {
   const { url } = await testDatabase(t)
   const { db, destroy } = createDb(url, { max: 20 })
   t.teardown(destroy)
+  const chat = createChat({ db })
   const conversation = await createConversation(db, { participantIds: [alice, bob, alice] })
-  return { db, conversation }
+  return { db, chat, conversation }
 }
 
 t.test('concurrent sends to one conversation get seq 1..N with no gap or repeat', async (t) => {
-  const { db, conversation } = await setup(t)
-  const sends = Array.from({ length: 60 }, (_, i) => sendMessage(db, { conversationId: conversation.id, senderId: i % 2 ? alice : bob, body: `m${i}` }))
+  const { db, chat, conversation } = await setup(t)
+  const sends = Array.from({ length: 60 }, (_, i) => sendMessage(chat, { conversationId: conversation.id, senderId: i % 2 ? alice : bob, body: `m${i}` }))
   const stored = await Promise.all(sends)
   t.same(stored.map((s) => s.message.seq).sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1))
   t.ok(stored.every((s) => s.created))
 })
 
 t.test('a dedupe key sent many times at once is stored once and every sender gets that message', async (t) => {
-  const { db, conversation } = await setup(t)
-  await sendMessage(db, { conversationId: conversation.id, senderId: alice, body: 'before' })
-  const stored = await Promise.all(Array.from({ length: 20 }, () => sendMessage(db, { conversationId: conversation.id, senderId: alice, body: 'hi', dedupe_key: 'k-1' })))
+  const { db, chat, conversation } = await setup(t)
+  await sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: 'before' })
+  const stored = await Promise.all(Array.from({ length: 20 }, () => sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: 'hi', dedupe_key: 'k-1' })))
   t.equal(new Set(stored.map((s) => s.message.id)).size, 1)
   t.equal(stored.filter((s) => s.created).length, 1)
-  const page = await listMessages(db, { conversationId: conversation.id, limit: 50, offset: 0 })
+  const page = await listMessages(chat, { conversationId: conversation.id, limit: 50, offset: 0 })
   t.same(page.map((m) => m.seq), [2, 1], 'no seq was spent on the duplicates')
   // The same key from another sender is another message.
-  const other = await sendMessage(db, { conversationId: conversation.id, senderId: bob, body: 'hi', dedupe_key: 'k-1' })
+  const other = await sendMessage(chat, { conversationId: conversation.id, senderId: bob, body: 'hi', dedupe_key: 'k-1' })
   t.ok(other.created)
   t.equal(other.message.seq, 3)
 })
 
 t.test('a send retried with the same message id stores nothing new', async (t) => {
-  const { db, conversation } = await setup(t)
+  const { db, chat, conversation } = await setup(t)
   const id = '44444444-4444-4444-8444-444444444444'
   const content = checkMessageInput({ body: 'once' })
-  const first = await storeMessage(db, { id, conversationId: conversation.id, senderId: alice, content })
-  const again = await storeMessage(db, { id, conversationId: conversation.id, senderId: alice, content })
+  const first = await storeMessage(chat, { id, conversationId: conversation.id, senderId: alice, content })
+  const again = await storeMessage(chat, { id, conversationId: conversation.id, senderId: alice, content })
   t.same(again, { message: first.message, created: false })
 })
 
 t.test('membership and conversation existence are enforced', async (t) => {
-  const { db, conversation } = await setup(t)
-  await t.rejects(sendMessage(db, { conversationId: conversation.id, senderId: eve, body: 'x' }), NotParticipantError)
-  await t.rejects(sendMessage(db, { conversationId: '55555555-5555-4555-8555-555555555555', senderId: eve, body: 'x' }), ConversationNotFoundError)
-  t.equal((await listMessages(db, { conversationId: conversation.id, limit: 10, offset: 0 })).length, 0)
+  const { db, chat, conversation } = await setup(t)
+  await t.rejects(sendMessage(chat, { conversationId: conversation.id, senderId: eve, body: 'x' }), NotParticipantError)
+  await t.rejects(sendMessage(chat, { conversationId: '55555555-5555-4555-8555-555555555555', senderId: eve, body: 'x' }), ConversationNotFoundError)
+  t.equal((await listMessages(chat, { conversationId: conversation.id, limit: 10, offset: 0 })).length, 0)
 })
 
 t.test('content rules', async (t) => {
@@ -66,9 +67,9 @@ t.test('content rules', async (t) => {
 })
 
 t.test('listing pages newest first, with before_seq and after_seq cursors', async (t) => {
-  const { db, conversation } = await setup(t)
-  for (let i = 1; i <= 10; i++) await sendMessage(db, { conversationId: conversation.id, senderId: alice, body: `m${i}` })
-  const seqs = async (input: object) => (await listMessages(db, { conversationId: conversation.id, limit: 3, offset: 0, ...input })).map((m) => m.seq)
+  const { db, chat, conversation } = await setup(t)
+  for (let i = 1; i <= 10; i++) await sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: `m${i}` })
+  const seqs = async (input: object) => (await listMessages(chat, { conversationId: conversation.id, limit: 3, offset: 0, ...input })).map((m) => m.seq)
   t.same(await seqs({}), [10, 9, 8])
   t.same(await seqs({ offset: 3 }), [7, 6, 5])
   t.same(await seqs({ beforeSeq: 5 }), [4, 3, 2])

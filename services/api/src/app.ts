@@ -5,7 +5,7 @@ import type { Server } from 'node:http'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { answerClientError, answerFrameworkError, HTTP_SERVER_OPTIONS, HttpError } from '@chatty/server'
+import { answerClientError, answerFrameworkError, chatPlugin, feedPlugin, HTTP_SERVER_OPTIONS, HttpError, queuePlugin } from '@chatty/server'
 import env, { type EnvOptions } from './plugins/external/env.ts'
 import swagger from './plugins/external/swagger.ts'
 import security from './plugins/external/security.ts'
@@ -13,12 +13,9 @@ import rateLimit from './plugins/external/rate-limit.ts'
 import underPressure from './plugins/external/under-pressure.ts'
 import websocket from './plugins/external/websocket.ts'
 import errors from './plugins/app/errors.ts'
-import db from './plugins/app/db.ts'
 import cache from './plugins/app/cache.ts'
-import queue from './plugins/app/queue.ts'
 import access from './plugins/app/access.ts'
 import auth from './plugins/app/auth.ts'
-import bus from './plugins/app/bus.ts'
 import rooms from './plugins/app/rooms.ts'
 import presence from './plugins/app/presence.ts'
 import rootRoutes from './routes/root.ts'
@@ -60,10 +57,28 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(security)
   await fastify.register(swagger)
   await fastify.register(auth)
-  await fastify.register(db)
+  const { config } = fastify
   await fastify.register(cache)
-  await fastify.register(queue)
-  await fastify.register(bus)
+  // The chat core, built once from the configuration: its writer and membership cache are passed
+  // in (packages/chat/src/context.ts), not looked up.
+  await fastify.register(chatPlugin, {
+    dbUrl: config.DB_URL,
+    poolMax: config.DB_POOL_MAX,
+    applicationName: 'chatty-api',
+    groupCommitMaxBatch: config.GROUP_COMMIT_MAX_BATCH,
+    groupCommitWindowMs: config.GROUP_COMMIT_WINDOW_MS,
+    membership: fastify.membership
+  })
+  await fastify.register(queuePlugin, {
+    backend: config.QUEUE_BACKEND,
+    dbUrl: config.DB_URL,
+    redisUrl: config.REDIS_URL,
+    // The jobs service uses the same prefix, so both sides meet on the same keys.
+    redisPrefix: `${config.REDIS_KEY_PREFIX}q`
+  })
+  await fastify.register(feedPlugin, { dbUrl: config.DB_URL, redisUrl: config.REDIS_URL })
+  // Publishing to a topic no conversation can have proves the broker takes frames.
+  fastify.readinessProbes.bus = () => fastify.bus.publish('readiness', 'ping')
   await fastify.register(rooms)
   await fastify.register(presence)
   await fastify.register(rootRoutes)

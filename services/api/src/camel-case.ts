@@ -1,12 +1,12 @@
 // go-chatty's later camelCase field names ("conversationId", "senderId", ...) next to our
 // snake_case ones: the name conversions, and the REST request aliases. A REST route whose schema
 // is made with withCamelAliases takes either spelling of each field; answers stay snake_case. The
-// websocket's camelCase dialect is in socket/frames.ts. docs/protocol.md has both side by side.
+// websocket's camelCase dialect: client frames are renamed as socket/frames.ts parses them, server
+// frames by camelCaseFrame (dialect.ts). docs/protocol.md has both side by side.
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyRequest } from 'fastify'
 import type { TObject } from 'typebox'
 import { HttpError } from '@chatty/server'
-
 /** `conversation_id` -> `conversationId`. */
 export function camelCase (name: string): string {
   return name.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase())

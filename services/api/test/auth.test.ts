@@ -6,7 +6,7 @@ import type { InjectOptions } from 'fastify'
 import { SignJWT, exportJWK, generateKeyPair } from 'jose'
 import { onTeardown, sleep, users, waitFor } from '@chatty/db/testing'
 import { sendMessage } from '@chatty/chat'
-import { buildTestApp, startJobs, type TestApp } from './helper.ts'
+import { buildTestApp, countRows, startJobs, type TestApp } from './helper.ts'
 import { listen, openSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -23,15 +23,6 @@ function token (sub: string, options: { exp?: string | number, nbf?: string | nu
 
 const bearer = async (sub: string) => ({ authorization: `Bearer ${await token(sub)}` })
 
-async function count (dbUrl: string, table: string): Promise<number> {
-  const client = new pg.Client({ connectionString: dbUrl })
-  await client.connect()
-  try {
-    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n
-  } finally {
-    await client.end()
-  }
-}
 
 const jwtConfig = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET }
 
@@ -98,15 +89,15 @@ t.test('jwt mode: the creator is a member and the owner; the sender defaults to 
 t.test('jwt mode: an outsider gets 403 on every route and changes nothing', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
-  const { message } = await sendMessage(app.db, { conversationId: chat.id, senderId: alice, body: 'for members' })
+  const { message } = await sendMessage(app.chat, { conversationId: chat.id, senderId: alice, body: 'for members' })
   const state = async () => ({
-    messages: await count(dbUrl, 'chat.message'),
-    participants: await count(dbUrl, 'chat.participant'),
-    blocks: await count(dbUrl, 'chat.block'),
-    receipts: await count(dbUrl, 'chat.receipt'),
-    read: await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'),
-    changed: await count(dbUrl, 'chat.message WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL'),
-    events: await count(dbUrl, 'chat.message_event')
+    messages: await countRows(dbUrl, 'chat.message'),
+    participants: await countRows(dbUrl, 'chat.participant'),
+    blocks: await countRows(dbUrl, 'chat.block'),
+    receipts: await countRows(dbUrl, 'chat.receipt'),
+    read: await countRows(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'),
+    changed: await countRows(dbUrl, 'chat.message WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL'),
+    events: await countRows(dbUrl, 'chat.message_event')
   })
   const before = await state()
   const outsider = await bearer(eve)
@@ -148,7 +139,7 @@ t.test('jwt mode: an outsider gets 403 on every route and changes nothing', asyn
   await startJobs(t, dbUrl)
   const marker = await app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { body: 'marker' }, headers: await bearer(alice) })
   t.equal(marker.statusCode, 202)
-  await waitFor(async () => await count(dbUrl, `chat.message WHERE id = '${marker.json().message_id}'`) === 1, 'the marker to be stored')
+  await waitFor(async () => await countRows(dbUrl, `chat.message WHERE id = '${marker.json().message_id}'`) === 1, 'the marker to be stored')
   t.same(await state(), { ...before, messages: before.messages + 1 }, 'no side effect: only the marker was stored')
 })
 
@@ -164,7 +155,7 @@ t.test('jwt mode: a user lists their own conversations', async (t) => {
 t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing', async (t) => {
   const { app, dbUrl, url } = await listen(t, jwtConfig)
   const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).json()
-  const { message } = await sendMessage(app.db, { conversationId: chat.id, senderId: alice, body: 'for members' })
+  const { message } = await sendMessage(app.chat, { conversationId: chat.id, senderId: alice, body: 'for members' })
   const member = await openSocket(t, url, alice, { headers: await bearer(alice) })
   member.send({ type: 'join', conversation_id: chat.id })
   await member.until((frame) => frame.type === 'joined')
@@ -185,10 +176,10 @@ t.test('jwt mode: an outsider\'s websocket frames are refused and change nothing
   // The marker: a member's send through the same path; whatever the outsider caused came before it.
   member.send({ type: 'message', conversation_id: chat.id, body: 'marker' })
   await member.until((frame) => frame.type === 'message' && frame.message.body === 'marker')
-  t.equal(await count(dbUrl, 'chat.receipt'), 0, 'no receipt')
-  t.equal(await count(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'), 0, 'no read position')
-  t.equal(await count(dbUrl, 'chat.message'), 2, 'no message but the marker')
-  t.equal(await count(dbUrl, 'chat.message_event'), 0, 'no edit or delete')
+  t.equal(await countRows(dbUrl, 'chat.receipt'), 0, 'no receipt')
+  t.equal(await countRows(dbUrl, 'chat.participant WHERE last_read_msg IS NOT NULL'), 0, 'no read position')
+  t.equal(await countRows(dbUrl, 'chat.message'), 2, 'no message but the marker')
+  t.equal(await countRows(dbUrl, 'chat.message_event'), 0, 'no edit or delete')
   t.same(member.frames.filter((frame) => frame.type !== 'connected' && frame.type !== 'joined').map((frame) => frame.message?.body ?? frame.type), ['marker'], 'members see nothing before the marker')
 })
 
@@ -230,19 +221,19 @@ t.test('a blocked user cannot send into a direct conversation with the blocker; 
   t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${alice}`, headers: await bearer(alice) })).statusCode, 400, 'no self-block')
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
   t.equal((await app.inject({ method: 'POST', url: `/api/v1/chat/${direct.id}`, payload: { body: 'hi again' }, headers: await bearer(bob) })).statusCode, 202)
-  t.equal(await count(dbUrl, 'chat.block'), 0)
+  t.equal(await countRows(dbUrl, 'chat.block'), 0)
 })
 
 t.test('a user blocked by another cannot start a direct conversation with them, whoever asks; groups are not affected', async (t) => {
   const { app, dbUrl } = await buildTestApp(t, jwtConfig)
   t.equal((await app.inject({ method: 'PUT', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)
-  const before = await count(dbUrl, 'chat.conversation')
+  const before = await countRows(dbUrl, 'chat.conversation')
   const refused = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice.toUpperCase()] }, headers: await bearer(bob) })
   t.equal(refused.statusCode, 403, 'the blocked user asks: 403')
   t.same(Object.keys(refused.json()).sort(), ['code', 'error'])
   t.equal(refused.json().code, 'forbidden')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [bob] }, headers: await bearer(alice) })).statusCode, 403, 'the blocker asks: 403 too')
-  t.equal(await count(dbUrl, 'chat.conversation'), before, 'nothing stored')
+  t.equal(await countRows(dbUrl, 'chat.conversation'), before, 'nothing stored')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, eve] }, headers: await bearer(bob) })).statusCode, 201, 'a group with the blocker is allowed')
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [eve] }, headers: await bearer(bob) })).statusCode, 201, 'a direct conversation with someone else is allowed')
   t.equal((await app.inject({ method: 'DELETE', url: `/api/v1/users/${alice}/blocks/${bob}`, headers: await bearer(alice) })).statusCode, 204)

@@ -27,7 +27,7 @@ async function setUp (t: Test, config: Record<string, unknown> = {}, headers: Re
   const client = await connect(t, dbUrl)
   const created = await app.inject({ method: 'POST', url: '/api/v1/chat', headers, payload: { participant_ids: [alice, bob, dave] } })
   const chat = created.json<{ id: string }>().id
-  const store = async (sender: string, body: string) => (await sendMessage(app.db, { conversationId: chat, senderId: sender, body })).message.id
+  const store = async (sender: string, body: string) => (await sendMessage(app.chat, { conversationId: chat, senderId: sender, body })).message.id
   const fixture: Fixture = { chat, mine: await store(dave, 'edit me'), doomed: await store(dave, 'delete me'), theirs: await store(bob, 'not yours') }
   return { app, dbUrl, client, fixture }
 }

@@ -11,7 +11,7 @@ import { chatClient, createChat, listen, seqs } from './ws-helper.ts'
 const { alice, bob, eve } = users
 
 async function send (app: FastifyInstance, chat: string, sender: string, body: string) {
-  return (await sendMessage(app.db, { conversationId: chat, senderId: sender, body })).message
+  return (await sendMessage(app.chat, { conversationId: chat, senderId: sender, body })).message
 }
 
 /** Every page of a user's list, following next_cursor. */

@@ -158,7 +158,7 @@ t.test('REST: only the sender edits or deletes, system messages stay, bad input 
   const systemId: string = added.json().message.id
   await app.inject({ method: 'DELETE', url: `/api/v1/chat/${chat}/participants/${eve}?actor_id=${alice}` })
   const [mine, theirs] = [...await storeMessages(app, chat, alice, ['mine']), ...await storeMessages(app, chat, bob, ['theirs'])]
-  const image = (await sendMessage(app.db, { conversationId: chat, senderId: alice, msg_type: 1, attachment_url: 'https://example.com/a.png', body: 'caption' })).message.id
+  const image = (await sendMessage(app.chat, { conversationId: chat, senderId: alice, msg_type: 1, attachment_url: 'https://example.com/a.png', body: 'caption' })).message.id
   const [deleted] = await storeMessages(app, chat, alice, ['gone'])
   await remove(app, chat, deleted!, alice)
   const before = await sql('SELECT last_seq::int FROM chat.conversation WHERE id = $1', [chat])

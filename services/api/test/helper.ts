@@ -38,6 +38,17 @@ export async function query (t: Test, dbUrl: string) {
   return async <T extends pg.QueryResultRow = any>(text: string, values: unknown[] = []) => (await client.query<T>(text, values)).rows
 }
 
+/** Rows of a table (or `table WHERE ...`), on a connection of its own. */
+export async function countRows (dbUrl: string, table: string): Promise<number> {
+  const client = new pg.Client({ connectionString: dbUrl })
+  await client.connect()
+  try {
+    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n
+  } finally {
+    await client.end()
+  }
+}
+
 /**
  * Stores and publishes messages as a websocket send does, returning their ids in seq order:
  * these bodies, or `m0`, `m1`, ... for a count.
@@ -45,8 +56,8 @@ export async function query (t: Test, dbUrl: string) {
 export async function storeMessages (app: FastifyInstance, chat: string, sender: string, bodies: string[] | number): Promise<string[]> {
   const ids: string[] = []
   for (const body of typeof bodies === 'number' ? Array.from({ length: bodies }, (_, i) => `m${i}`) : bodies) {
-    const { message } = await sendMessage(app.db, { conversationId: chat, senderId: sender, body })
-    await app.rooms.publish(message)
+    const { message } = await sendMessage(app.chat, { conversationId: chat, senderId: sender, body })
+    await app.feed.message(message)
     ids.push(message.id)
   }
   return ids

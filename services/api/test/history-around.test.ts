@@ -12,7 +12,7 @@ const { alice, bob, eve } = users
 t.test('around_seq returns the messages on both sides of a seq, newest first, filling from the other side at the ends', async (t) => {
   const { app } = await buildTestApp(t)
   const chat = await createChat(app, [alice, bob])
-  for (let i = 1; i <= 30; i++) await sendMessage(app.db, { conversationId: chat, senderId: i % 2 === 0 ? alice : bob, body: `m${i}` })
+  for (let i = 1; i <= 30; i++) await sendMessage(app.chat, { conversationId: chat, senderId: i % 2 === 0 ? alice : bob, body: `m${i}` })
   const around = async (query: string) => {
     const res = await app.inject(`/api/v1/chat/${chat}/messages?${query}`)
     t.equal(res.statusCode, 200, query)
@@ -41,7 +41,7 @@ t.test('around_seq returns the messages on both sides of a seq, newest first, fi
 t.test('around_seq is exclusive with before_seq, after_seq and offset, and readers are checked as for any history read', async (t) => {
   const { app } = await buildTestApp(t)
   const chat = await createChat(app, [alice, bob])
-  await sendMessage(app.db, { conversationId: chat, senderId: alice, body: 'hi' })
+  await sendMessage(app.chat, { conversationId: chat, senderId: alice, body: 'hi' })
   for (const query of ['around_seq=1&before_seq=5', 'around_seq=1&after_seq=0', 'around_seq=1&offset=3', 'around_seq=0', 'around_seq=x', 'around_seq=1.5', 'around_seq=9007199254740992']) {
     const res = await app.inject(`/api/v1/chat/${chat}/messages?${query}`)
     t.equal(res.statusCode, 400, query)
@@ -56,7 +56,7 @@ t.test('around_seq is exclusive with before_seq, after_seq and offset, and reade
 t.test('the client library passes around_seq', async (t) => {
   const { app, url } = await listen(t)
   const chat = await createChat(app, [alice])
-  for (let i = 1; i <= 5; i++) await sendMessage(app.db, { conversationId: chat, senderId: alice, body: `m${i}` })
+  for (let i = 1; i <= 5; i++) await sendMessage(app.chat, { conversationId: chat, senderId: alice, body: `m${i}` })
   const page = await createRestClient({ baseUrl: url }).listMessages(chat, { around_seq: 3, limit: 3 })
   t.same(seqs(page.messages), [4, 3, 2])
 })

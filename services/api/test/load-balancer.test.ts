@@ -313,7 +313,7 @@ t.test('nginx.conf in front of api processes in jwt mode: every route and the we
   const created = await rawRequest(nginx.url, { method: 'POST', target: '/api/v1/chat', headers: asAlice, body: { participant_ids: [bob] } })
   t.equal(created.status, 201)
   const chat = created.body.id as string
-  const { message } = await sendMessage(app.db, { conversationId: chat, senderId: alice, body: 'hello bob' })
+  const { message } = await sendMessage(app.chat, { conversationId: chat, senderId: alice, body: 'hello bob' })
   t.equal((await rawRequest(nginx.url, { method: 'POST', target: `/api/v1/chat/${chat}/read`, headers: { authorization: `Bearer ${await token(bob)}` }, body: { message_id: message.id } })).status, 200)
   t.equal((await rawRequest(nginx.url, { method: 'PUT', target: `/api/v1/users/${alice}/blocks/${eve}`, headers: asAlice })).status, 204)
 

@@ -412,7 +412,7 @@ t.test('frames that reach a process out of order, twice, or never still reach ea
   // Stored without being published, as if their publishers were slow, repeated or lost.
   const stored = []
   for (const body of ['one', 'two', 'three', 'four']) {
-    stored.push((await storeMessage(app.db, { conversationId: chat, senderId: bob, content: { body, msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message)
+    stored.push((await storeMessage(app.chat, { conversationId: chat, senderId: bob, content: { body, msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message)
   }
   const topic = conversationTopic(chat)
   await app.bus.publish(topic, messageFrame(stored[2]!))
@@ -429,7 +429,7 @@ t.test('frames that reach a process out of order, twice, or never still reach ea
   await app.bus.publish(topic, messageFrame(stored[2]!))
   t.equal((await a.next()).message.body, 'four')
   // The marker: a later message published on the same topic.
-  const five = (await storeMessage(app.db, { conversationId: chat, senderId: bob, content: { body: 'five', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message
+  const five = (await storeMessage(app.chat, { conversationId: chat, senderId: bob, content: { body: 'five', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null } })).message
   await app.bus.publish(topic, messageFrame(five))
   t.equal((await a.next()).message.body, 'five', 'nothing twice: the next frame is the later marker')
   t.equal(a.frames.length, 7)

@@ -2,19 +2,19 @@
 // shares (SessionContext), what one socket is opened with (SessionOptions), and what a frame
 // handler sees of its socket (FrameContext). The session implements FrameContext, so the handlers
 // (handlers/*.ts) never import the session back.
-import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Message } from '@chatty/chat'
-import type { Database } from '@chatty/db'
+import type { Chat, ConversationFeed, Message } from '@chatty/chat'
 import type { ByteBudget } from './budget.ts'
 import type { Rooms } from '../plugins/app/rooms.ts'
-import type { Dialect } from './frames.ts'
+import type { Dialect } from '../dialect.ts'
 import type { Membership, MemberSocket } from './membership.ts'
 
 /** What every socket of the process shares: made once by the route, never copied per socket. */
 export interface SessionContext {
-  db: Kysely<Database>
+  chat: Chat
+  /** Where the changes a socket makes are published to the members (packages/chat/src/feed.ts). */
+  feed: ConversationFeed
   rooms: Rooms
   log: FastifyBaseLogger
   /**
@@ -53,7 +53,8 @@ export interface SessionOptions {
 export interface FrameContext extends MemberSocket {
   readonly socket: WebSocket
   readonly context: SessionContext
-  readonly db: Kysely<Database>
+  readonly chat: Chat
+  readonly feed: ConversationFeed
   readonly rooms: Rooms
   readonly log: FastifyBaseLogger
   readonly closed: boolean

@@ -7,9 +7,10 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import type { Message, MessageChange } from '@chatty/chat'
+import type { Message, MessageChange, ReadBroadcast } from '@chatty/chat'
 import { camelCase, snakeCase } from '../camel-case.ts'
-import { ClientFrameSchema, DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import type { Dialect } from '../dialect.ts'
+import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
@@ -35,9 +36,6 @@ const validators = {
 }
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
-
-/** The field names of a socket's frames: snake_case (`?user_id=`) or go-chatty's camelCase (`?userId=`). */
-export type Dialect = 'snake_case' | 'camelCase'
 
 export type Parsed = { frame: ClientFrame } | { error: string, code: ErrorCode, ref?: Ref }
 
@@ -91,37 +89,6 @@ function fromCamelCase (object: Record<string, unknown>): Record<string, unknown
   return renamed
 }
 
-/** Field names of client frames that error messages may mention, for the camelCase dialect. */
-const FIELD_NAMES = new RegExp(`\\b(${[...new Set(ClientFrameSchema.anyOf.flatMap((schema) => Object.keys(schema.properties)))].filter((name) => name.includes('_')).join('|')})\\b`, 'g')
-
-/** Fields whose value is the client's own JSON: passed on as stored, keys and nulls included. */
-const OPAQUE_FIELDS = new Set(['attachment_meta'])
-
-function toCamelCase (value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(toCamelCase)
-  if (typeof value !== 'object' || value === null) return value
-  const renamed: Record<string, unknown> = {}
-  for (const [key, field] of Object.entries(value)) {
-    // go-chatty omits null fields (omitempty).
-    if (field === null) continue
-    renamed[camelCase(key)] = OPAQUE_FIELDS.has(key) ? field : toCamelCase(field)
-  }
-  return renamed
-}
-
-/**
- * A server frame (snake_case, as built here or received from the bus) in go-chatty's camelCase
- * dialect: camelCase names, null fields left out, field names in an error's text renamed too.
- * Rooms call it once per frame for all their camelCase sockets, not once per socket.
- */
-export function camelCaseFrame (frame: string | Buffer): string {
-  const renamed = toCamelCase(JSON.parse(frame.toString())) as Record<string, unknown>
-  if (renamed.type === 'error' && typeof renamed.error === 'string') {
-    renamed.error = renamed.error.replace(FIELD_NAMES, (name) => camelCase(name))
-  }
-  return JSON.stringify(renamed)
-}
-
 /** ref is added only when the client sent one, so go-chatty clients see go-chatty's frames. */
 function withRef<T extends object> (frame: T, ref: Ref | undefined): T & { ref?: Ref } {
   return ref === undefined ? frame : { ...frame, ref }
@@ -142,7 +109,7 @@ export function removedFrame (conversationId: string, userId: string): string {
   return JSON.stringify({ type: 'removed', conversation_id: conversationId, user_id: userId })
 }
 
-/** The broadcast frames of the seq order, shared with services/jobs (messages sent over HTTP). */
+/** The broadcast frames of the seq order, built in packages/chat (frames.ts) for every path. */
 export { messageFrame, messageEventFrame, entryFrame } from '@chatty/chat'
 
 export function sentFrame (message: Message, ref: Ref): string {
@@ -163,16 +130,12 @@ export function rateLimitedFrame (retryAfterMs: number, ref: Ref | undefined): s
   return JSON.stringify(withRef({ type: 'error', code: 'rate_limited', error: `too many frames on this socket; retry in ${retryAfterMs} ms`, retry_after_ms: retryAfterMs }, ref))
 }
 
-/** A member's read position: the broadcast (no ref, no unread count) or the reply to the reader. */
-export function readFrame (position: { conversation_id: string, user_id: string, message_id: string, seq: number }, reply?: { unread_count: number, ref: Ref | undefined }): string {
+/** The reply to a reader: the read position the members see (feed.ts), with the unread count. */
+export function readFrame (position: ReadBroadcast, reply: { unread_count: number, ref: Ref | undefined }): string {
   const frame = { type: 'read', conversation_id: position.conversation_id, user_id: position.user_id, message_id: position.message_id, seq: position.seq }
-  return JSON.stringify(reply === undefined ? frame : withRef({ ...frame, unread_count: reply.unread_count }, reply.ref))
+  return JSON.stringify(withRef({ ...frame, unread_count: reply.unread_count }, reply.ref))
 }
 
 export function deliveredFrame (conversationId: string, userId: string, message: { message_id: string, seq: number }, ref: Ref): string {
   return JSON.stringify({ type: 'delivered', conversation_id: conversationId, user_id: userId, message_id: message.message_id, seq: message.seq, ref })
-}
-
-export function typingFrame (conversationId: string, userId: string): string {
-  return JSON.stringify({ type: 'typing', conversation_id: conversationId, user_id: userId })
 }

@@ -1,7 +1,8 @@
 // A socket's membership of one joined conversation: the room member that receives the
 // conversation's entries and events, in seq order, holding them back while the join replays.
 import type { RoomEvent, RoomMember } from '../plugins/app/rooms.ts'
-import { removedFrame, type Dialect } from './frames.ts'
+import { removedFrame } from './frames.ts'
+import type { Dialect } from '../dialect.ts'
 
 /** What a membership sees of its socket (the session implements it). */
 export interface MemberSocket {

@@ -9,13 +9,13 @@
 // rooms, limits, logger) is one object of the route's, maps and the rate-limit bucket are made
 // when first needed, and one timer pings every socket of the process (startHeartbeat).
 import type { Socket } from 'node:net'
-import type { Kysely } from 'kysely'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Database } from '@chatty/db'
+import type { Chat, ConversationFeed } from '@chatty/chat'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import type { Rooms } from '../plugins/app/rooms.ts'
-import { camelCaseFrame, CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame, type ClientFrame, type Dialect } from './frames.ts'
+import { CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame, type ClientFrame } from './frames.ts'
+import { camelCaseFrame, type Dialect } from '../dialect.ts'
 import type { FrameContext, SessionContext, SessionOptions } from './context.ts'
 import type { Membership } from './membership.ts'
 import { TokenBucket } from './token-bucket.ts'
@@ -141,7 +141,8 @@ class Session implements FrameContext, SignalContext {
     this.dialect = options.dialect
   }
 
-  get db (): Kysely<Database> { return this.context.db }
+  get chat (): Chat { return this.context.chat }
+  get feed (): ConversationFeed { return this.context.feed }
   get rooms (): Rooms { return this.context.rooms }
 
   /** A logger for this socket's lines; made when a line is written, which is rare. */

@@ -1,6 +1,7 @@
 // The jobs service's configuration: one validated object, `fastify.jobsConfig`, and the queue
 // configuration derived from it. A bad value stops start-up with a message naming the variable.
 import fp from 'fastify-plugin'
+import { readConfig } from '@chatty/server'
 import env from '@fastify/env'
 import { Type, type Static } from 'typebox'
 import { parseQueueWeights, type QueueConfig } from '@chatty/queue'
@@ -71,7 +72,7 @@ export function queueConfig (config: JobsConfig, log?: QueueConfig['log']): Queu
   }
 }
 
-export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
+const plugin = fp<{ data?: Record<string, unknown> }>(async (fastify, options) => {
   const raw = options.data ?? process.env
   const data = withAliases(raw)
   await fastify.register(env, { schema: JobsConfigSchema, data, dotenv: false, env: false, confKey: 'jobsConfig' })
@@ -94,3 +95,13 @@ export default fp<{ data?: Record<string, unknown> }>(async (fastify, options) =
     throw new Error(`${name}=${JSON.stringify(config.WORKER_QUEUES)}: ${(error as Error).message}`)
   }
 }, { name: 'config' })
+
+export default plugin
+
+/**
+ * The validated configuration, read before the service is built so that server.ts sets up
+ * logging (LOG_LEVEL, NODE_ENV) from the same object the service reads.
+ */
+export async function loadConfig (data: Record<string, unknown>): Promise<JobsConfig> {
+  return await readConfig<JobsConfig>(plugin, data, 'jobsConfig')
+}

@@ -1,16 +1,14 @@
 // chat:send_message: stores a message accepted by POST /api/v1/chat/:chat_id, then publishes it
-// to the conversation's live members. Idempotent: the message id was chosen at accept time, so a
+// through the conversation feed to its live members. Idempotent: the message id was chosen at accept time, so a
 // retried job finds its row instead of storing a second one, and only re-publishes (and queues
 // its offline notification, chat:notify_offline, again: a no-op while the first is unfinished).
 // The sender is checked again as the message is stored: a sender removed from the conversation,
 // or blocked by the other member of a direct one, after the send was accepted is refused. Nothing
 // is stored, and the job ends in the failed state at once (no retries: the answer will not
 // change) with an error that says why.
-import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
-import type { Database } from '@chatty/db'
-import { BlockedError, ConversationNotFoundError, NotParticipantError, storeMessage, type Message } from '@chatty/chat'
+import { BlockedError, ConversationNotFoundError, NotParticipantError, storeMessage, type Chat, type ConversationFeed, type Message } from '@chatty/chat'
 import { PermanentJobError, type Handler } from '@chatty/queue'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -29,9 +27,9 @@ export const SendMessagePayloadSchema = Type.Object({
 })
 
 export interface SendMessageDeps {
-  db: Kysely<Database>
-  /** Live delivery of a stored message; absent where no bus is configured. */
-  publish?: (message: Message) => Promise<void>
+  chat: Chat
+  /** Live delivery of a stored message (best effort: a failure is logged, members catch up from the database). */
+  feed: Pick<ConversationFeed, 'message'>
   /** Queues chat:notify_offline for the stored message; absent without WEBHOOK_URL. */
   notify?: (message: Message) => Promise<void>
   log: { warn (object: object, message: string): void }
@@ -46,7 +44,7 @@ export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
     }
     let message: Message
     try {
-      ({ message } = await storeMessage(deps.db, {
+      ({ message } = await storeMessage(deps.chat, {
         id: payload.message_id,
         conversationId: payload.conversation_id,
         senderId: payload.sender_id,
@@ -62,7 +60,7 @@ export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
       }
       throw error
     }
-    await deps.publish?.(message)
+    await deps.feed.message(message)
     await deps.notify?.(message)
   }
 }

@@ -6,7 +6,7 @@
 // later, and the first live process to sweep tells their conversations.
 //
 // Transitions become `presence` frames published to every conversation the user is a participant
-// of (rooms.publishEvent), so they reach the sockets joined to those conversations on every
+// through the conversation feed (feed.event), so they reach the sockets joined to those conversations on every
 // process; a socket that asked for them reports each change once (socket/membership.ts). A user's
 // presence never reaches the users they blocked (the frame names them for the rooms to skip).
 import { randomUUID } from 'node:crypto'
@@ -14,7 +14,7 @@ import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { Database } from '@chatty/db'
 import { createPresenceStore, type PresenceStore } from '@chatty/presence'
-import type { Rooms } from './rooms.ts'
+import type { ConversationFeed } from '@chatty/chat'
 
 export interface Presence {
   /** This process's id in the presence store. */
@@ -45,7 +45,7 @@ export function presenceFrame (conversationId: string, userId: string, online: b
 export interface PresenceTrackerDeps {
   store: PresenceStore
   db: Kysely<Database>
-  rooms: Pick<Rooms, 'publishEvent'>
+  feed: Pick<ConversationFeed, 'event'>
   ttlMs: number
   log: { warn (object: object, message: string): void }
 }
@@ -57,7 +57,7 @@ export interface PresenceTracker extends Presence {
   stop (): Promise<void>
 }
 
-export function createPresenceTracker ({ store, db, rooms, ttlMs, log }: PresenceTrackerDeps): PresenceTracker {
+export function createPresenceTracker ({ store, db, feed, ttlMs, log }: PresenceTrackerDeps): PresenceTracker {
   const processId = randomUUID()
   /** Open sockets per user on this process. */
   const sockets = new Map<string, number>()
@@ -82,7 +82,7 @@ export function createPresenceTracker ({ store, db, rooms, ttlMs, log }: Presenc
     const hidden = new Map<string, string[]>()
     for (const row of blocked) hidden.set(row.conversation_id, [...hidden.get(row.conversation_id) ?? [], row.user_id.toLowerCase()])
     const at = new Date()
-    await Promise.all(rows.map((row) => rooms.publishEvent(row.conversation_id, presenceFrame(row.conversation_id, userId, online, at, hidden.get(row.conversation_id)))))
+    await Promise.all(rows.map((row) => feed.event(row.conversation_id, presenceFrame(row.conversation_id, userId, online, at, hidden.get(row.conversation_id)), 'a presence change')))
   }
 
   /** Brings the store in line with this process's sockets for one user, announcing a change. */
@@ -182,7 +182,7 @@ export default fp(async (fastify) => {
     keyPrefix: `${config.REDIS_KEY_PREFIX}presence:`,
     onError: (err) => fastify.log.warn({ err, presence: true }, 'presence store error')
   })
-  const tracker = createPresenceTracker({ store, db: fastify.db, rooms: fastify.rooms, ttlMs: config.PRESENCE_TTL_MS, log: fastify.log })
+  const tracker = createPresenceTracker({ store, db: fastify.db, feed: fastify.feed, ttlMs: config.PRESENCE_TTL_MS, log: fastify.log })
   fastify.decorate('presence', tracker)
   fastify.addHook('onReady', () => tracker.start())
   // Sockets are closed before this runs (@fastify/websocket's preClose), then the rest goes at once.
@@ -190,4 +190,4 @@ export default fp(async (fastify) => {
     await tracker.stop()
     await store.close()
   })
-}, { name: 'presence', dependencies: ['config', 'db', 'rooms'] })
+}, { name: 'presence', dependencies: ['config', 'chat', 'feed'] })

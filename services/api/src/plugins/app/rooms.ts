@@ -13,9 +13,10 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { conversationTopic, type Bus } from '@chatty/bus'
-import { entriesSince, entryFrame, frameSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
+import { entriesSince, entryFrame, frameSeq, lastSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
+import { withTimeout } from '@chatty/server'
 import type { Database } from '@chatty/db'
-import { camelCaseFrame, messageFrame, type Dialect } from '../../socket/frames.ts'
+import { camelCaseFrame, type Dialect } from '../../dialect.ts'
 
 /** A local receiver of a conversation's live messages (one socket's membership). */
 export interface RoomMember {
@@ -65,12 +66,6 @@ export interface Rooms {
    * after it will still be delivered to the members. Undefined when the room is not ready.
    */
   position (conversationId: string): number | undefined
-  /** Publishes a stored message to every process with members in its conversation, this one included. */
-  publish (message: Message): Promise<void>
-  /** Publishes an entry of the seq order (a message, or an edit or delete of one) the same way. */
-  publishEntry (entry: ConversationEntry): Promise<void>
-  /** Publishes a frame outside the seq order (see RoomEvent) to every process with members in the conversation. */
-  publishEvent (conversationId: string, frame: string): Promise<void>
   /** Rooms and memberships held by this process, for logs and metrics. */
   stats (): { rooms: number, members: number }
 }
@@ -79,12 +74,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     rooms: Rooms
   }
-}
-
-/** The seq of a conversation's latest message (0 when it has none or does not exist). */
-export async function lastSeq (db: Kysely<Database>, conversationId: string): Promise<number> {
-  const row = await db.selectFrom('chat.conversation').select('last_seq').where('id', '=', conversationId).executeTakeFirst()
-  return row?.last_seq ?? 0
 }
 
 /** How long a join waits for the broker (which may be reconnecting) before it fails. */
@@ -340,31 +329,12 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
       return room === undefined || room.nextSeq === 0 ? undefined : room.nextSeq - 1
     },
 
-    publish (message) {
-      return bus.publish(conversationTopic(message.conversation_id), messageFrame(message))
-    },
-
-    publishEntry (entry) {
-      return bus.publish(conversationTopic(entry.message.conversation_id), entryFrame(entry))
-    },
-
-    publishEvent (conversationId, frame) {
-      return bus.publish(conversationTopic(conversationId), frame)
-    },
-
     stats () {
       return { rooms: rooms.size, members }
     }
   }
 }
 
-function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), ms)
-    promise.then(resolve, reject).finally(() => clearTimeout(timer))
-  })
-}
-
 export default fp(async (fastify) => {
   fastify.decorate('rooms', createRooms({ db: fastify.db, bus: fastify.bus, log: fastify.log }))
-}, { name: 'rooms', dependencies: ['db', 'bus'] })
+}, { name: 'rooms', dependencies: ['chat', 'feed'] })

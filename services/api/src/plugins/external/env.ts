@@ -1,6 +1,7 @@
 // The api's configuration: one validated object, `fastify.config`. Nothing else reads the
 // environment. A bad value stops start-up with a message naming the variable.
 import fp from 'fastify-plugin'
+import { readConfig } from '@chatty/server'
 import env from '@fastify/env'
 import { Type, type Static } from 'typebox'
 
@@ -62,7 +63,7 @@ export interface EnvOptions {
   data?: Record<string, unknown>
 }
 
-export default fp<EnvOptions>(async (fastify, options) => {
+const plugin = fp<EnvOptions>(async (fastify, options) => {
   // env: false: read only `data`, so an app built by a test is not configured by the process's environment.
   const data = options.data ?? process.env
   // An empty WEBHOOK_URL (compose's `${WEBHOOK_URL:-}`) is none.
@@ -88,6 +89,16 @@ export default fp<EnvOptions>(async (fastify, options) => {
     throw new Error('QUEUE_BACKEND=redis needs REDIS_URL')
   }
 }, { name: 'config' })
+
+export default plugin
+
+/**
+ * The validated configuration, read before the app is built so that server.ts sets up logging
+ * (LOG_LEVEL, NODE_ENV) from the same object the app reads; the app is then built from it.
+ */
+export async function loadConfig (data: Record<string, unknown>): Promise<Config> {
+  return await readConfig<Config>(plugin, data, 'config')
+}
 
 /** An origin as browsers send it (scheme://host[:port], lower case, default port left out); undefined if it is not one. */
 export function normalizeOrigin (value: string): string | undefined {

@@ -1,8 +1,7 @@
 // A `join` frame: the socket becomes a member of the conversation's room and, with since_seq,
 // first gets what it missed (replay.ts); live entries that arrive meanwhile wait in the
 // membership's backlog, so the client sees every entry once, in seq order.
-import { ChatError, NotParticipantError, requireParticipant } from '@chatty/chat'
-import { lastSeq } from '../../plugins/app/rooms.ts'
+import { ChatError, lastSeq, NotParticipantError, requireParticipant } from '@chatty/chat'
 import { joinedFrame, type JoinFrame } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
 import { Membership } from '../membership.ts'
@@ -24,7 +23,7 @@ export async function handleJoin (session: FrameContext, frame: JoinFrame, conve
   }
   session.joining++
   try {
-    await requireParticipant(session.db, conversationId, session.userId)
+    await requireParticipant(session.chat, conversationId, session.userId)
   } finally {
     session.joining--
   }
@@ -39,7 +38,7 @@ export async function handleJoin (session: FrameContext, frame: JoinFrame, conve
     if (frame.since_seq !== undefined) {
       // Later entries reach the backlog. A since_seq from the future (another database, a bug)
       // would hide the next messages.
-      const until = await lastSeq(session.db, conversationId)
+      const until = await lastSeq(session.chat.db, conversationId)
       membership.lastSent = Math.min(frame.since_seq, until)
       await replay(session, membership, until)
     }

@@ -1,5 +1,5 @@
-// A `message` frame: the message is stored (once per dedupe_key), published to the conversation's
-// room on every api process, and acknowledged to its sender.
+// A `message` frame: the message is stored (once per dedupe_key), published through the
+// conversation feed to its room on every api process, and acknowledged to its sender.
 import { sendMessage } from '@chatty/chat'
 import { messageFrame, sentFrame, type SendFrame } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
@@ -7,7 +7,7 @@ import type { FrameContext } from '../context.ts'
 export async function handleMessage (session: FrameContext, frame: SendFrame, conversationId: string): Promise<void> {
   // Stored even when the socket closed meanwhile: the frame arrived, and a retry with the same
   // dedupe_key finds it.
-  const { message, created } = await sendMessage(session.db, {
+  const { message, created } = await sendMessage(session.chat, {
     conversationId,
     senderId: session.userId,
     body: frame.body,
@@ -16,12 +16,7 @@ export async function handleMessage (session: FrameContext, frame: SendFrame, co
     attachment_meta: frame.attachment_meta,
     dedupe_key: frame.dedupe_key
   })
-  try {
-    await session.rooms.publish(message)
-  } catch (err) {
-    // Stored is what counts: members get it with the next message (rooms fill gaps) or on resume.
-    session.log.warn({ err, conversation: conversationId }, 'cannot publish a stored message')
-  }
+  await session.feed.message(message)
   if (created) session.context.onStored?.(message)
   // go-chatty echoes a message to its sender; a socket in the room gets the broadcast instead.
   if (session.joined?.has(conversationId) !== true) session.send(messageFrame(message))

@@ -1,7 +1,8 @@
 // The replay of a join with since_seq: the entries (messages, edits, deletes) stored after the
 // client's position, read a page at a time within the socket's and the process's byte budgets.
 import { entriesSince, type ConversationEntry } from '@chatty/chat'
-import { camelCaseFrame, entryFrame } from '../frames.ts'
+import { entryFrame } from '../frames.ts'
+import { camelCaseFrame } from '../../dialect.ts'
 import type { FrameContext } from '../context.ts'
 import type { Membership } from '../membership.ts'
 
@@ -68,7 +69,7 @@ async function replayPages (session: FrameContext, membership: Membership, until
     session.reading = estimate
     let page: ConversationEntry[]
     try {
-      page = await entriesSince(session.db, membership.conversationId, membership.lastSent, REPLAY_PAGE, estimate)
+      page = await entriesSince(session.chat.db, membership.conversationId, membership.lastSent, REPLAY_PAGE, estimate)
     } finally {
       session.reading = 0
     }

@@ -11,8 +11,6 @@ import {
   MembershipChangeSchema, MessageChangeSchema, MessagePageSchema, MessageParamsSchema, MuteBodySchema, MuteSchema, ParticipantParamsSchema, ParticipantsSchema,
   ReadBodySchema, ReaderHeadersSchema, ReadPositionSchema, SendAcceptedSchema, SendMessageBodySchema, SenderQuerySchema
 } from '../../../../schemas/chat.ts'
-import { publishChange } from '../../../../socket/handlers/edits.ts'
-import { publishRead } from '../../../../socket/handlers/signals.ts'
 import { SEND_MESSAGE_TASK, type SendMessagePayload } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
 
@@ -23,7 +21,7 @@ import { DEFAULT_QUEUE } from '@chatty/queue'
 async function checkReader (request: FastifyRequest, conversationId: string): Promise<void> {
   const header = request.headers['x-user-id']
   const reader = actingUser(request, typeof header === 'string' ? header : undefined)
-  if (reader !== undefined) await requireParticipant(request.server.db, conversationId, reader)
+  if (reader !== undefined) await requireParticipant(request.server.chat, conversationId, reader)
 }
 
 /** go-chatty's 202 answer to a send, in its spellings before and after its camelCase commit. */
@@ -32,7 +30,7 @@ function goChattyAccepted (taskId: string, chatId: string, senderId: string) {
 }
 
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { db } = fastify
+  const { chat, db, feed } = fastify
   // go-chatty's later clients spell fields in camelCase (participantIds, senderId, ...).
   fastify.addHook('preValidation', acceptCamelAliases)
 
@@ -67,7 +65,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { sender_id: claimed, ...input } = request.body
     const senderId = actingUser(request, claimed)
     if (senderId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'sender_id\'')
-    const content = await checkSend(db, { ...input, conversationId, senderId })
+    const content = await checkSend(chat, { ...input, conversationId, senderId })
     // A retry with the same dedupe_key answers the id of the one message it stores.
     const messageId = await acceptedMessageId(db, conversationId, senderId, content.dedupe_key)
     const payload: SendMessagePayload = { message_id: messageId, conversation_id: conversationId, sender_id: senderId, content }
@@ -95,7 +93,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (aroundSeq !== undefined && (beforeSeq !== undefined || afterSeq !== undefined || offset !== 0)) {
       throw new HttpError(400, 'bad_request', 'around_seq cannot be combined with before_seq, after_seq or offset')
     }
-    const messages = await listMessages(db, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq })
+    const messages = await listMessages(chat, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq })
     return { messages, limit, offset, count: messages.length }
   })
 
@@ -114,8 +112,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { chat_id: conversationId, message_id: messageId } = request.params
     const senderId = actingUser(request, request.body.sender_id)
     if (senderId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'sender_id\'')
-    const change = await editMessage(db, { conversationId, messageId, senderId, body: request.body.body })
-    await publishChange(fastify.rooms, request.log, change)
+    const change = await editMessage(chat, { conversationId, messageId, senderId, body: request.body.body })
+    await feed.change(change)
     return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
   })
 
@@ -134,8 +132,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { chat_id: conversationId, message_id: messageId } = request.params
     const senderId = actingUser(request, request.query.sender_id)
     if (senderId === undefined) throw new HttpError(400, 'bad_request', 'querystring must have required property \'sender_id\'')
-    const change = await deleteMessage(db, { conversationId, messageId, senderId })
-    await publishChange(fastify.rooms, request.log, change)
+    const change = await deleteMessage(chat, { conversationId, messageId, senderId })
+    await feed.change(change)
     return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
   })
 
@@ -156,14 +154,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   /** Delivers the system message of a membership change live (the rooms drop a removed member's sockets at it). */
   async function announce (conversationId: string, change: MembershipChange) {
-    if (change.message !== null) {
-      try {
-        await fastify.rooms.publish(change.message)
-      } catch (err) {
-        // Stored is what counts: rooms fill the gap with the next message, clients on resume.
-        fastify.log.warn({ err, conversation: conversationId }, 'cannot publish a membership change')
-      }
-    }
+    if (change.message !== null) await feed.message(change.message)
     return { conversation_id: conversationId, ...change }
   }
 
@@ -181,7 +172,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { chat_id: conversationId } = request.params
     const actorId = actingUser(request, request.body.actor_id)
     if (actorId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'actor_id\'')
-    return announce(conversationId, await addParticipants(db, { conversationId, actorId, userIds: request.body.user_ids }))
+    return announce(conversationId, await addParticipants(chat, { conversationId, actorId, userIds: request.body.user_ids }))
   })
 
   fastify.delete('/chat/:chat_id/participants/:user_id', {
@@ -198,7 +189,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { chat_id: conversationId, user_id: userId } = request.params
     const actorId = actingUser(request, request.query.actor_id)
     if (actorId === undefined) throw new HttpError(400, 'bad_request', 'querystring must have required property \'actor_id\'')
-    return announce(conversationId, await removeParticipant(db, { conversationId, actorId, userId }))
+    return announce(conversationId, await removeParticipant(chat, { conversationId, actorId, userId }))
   })
 
   fastify.put('/chat/:chat_id/mute', {
@@ -215,7 +206,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const userId = actingUser(request, request.body.user_id)
     if (userId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'user_id\'')
     const until = request.body.until === null ? null : new Date(request.body.until)
-    await setMute(db, conversationId, userId, until)
+    await setMute(chat, conversationId, userId, until)
     return { conversation_id: conversationId, user_id: userId, muted_until: until?.toISOString() ?? null }
   })
 
@@ -233,8 +224,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { chat_id: conversationId } = request.params
     const userId = actingUser(request, request.body.user_id)
     if (userId === undefined) throw new HttpError(400, 'bad_request', 'body must have required property \'user_id\'')
-    const position = await markRead(db, conversationId, userId, request.body.message_id)
-    await publishRead(fastify.rooms, request.log, position)
+    const position = await markRead(chat, conversationId, userId, request.body.message_id)
+    if (position.moved) await feed.read(position)
     const { moved: _moved, ...answer } = position
     return answer
   })

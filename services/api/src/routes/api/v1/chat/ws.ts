@@ -17,7 +17,7 @@ import { ErrorSchema, UuidSchema } from '../../../../schemas/common.ts'
 import { WsQuerySchema } from '../../../../schemas/ws.ts'
 import { startHeartbeat, startSession } from '../../../../socket/session.ts'
 import type { SessionContext } from '../../../../socket/context.ts'
-import type { Dialect } from '../../../../socket/frames.ts'
+import type { Dialect } from '../../../../dialect.ts'
 import { ByteBudget } from '../../../../socket/budget.ts'
 import { notifyOfflineJob, type Message } from '@chatty/chat'
 import { DEFAULT_QUEUE } from '@chatty/queue'
@@ -57,7 +57,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     ? undefined
     : new Set(config.WS_ALLOWED_ORIGINS.split(',').map((origin) => normalizeOrigin(origin)!))
   const sessionContext: SessionContext = {
-    db: fastify.db,
+    chat: fastify.chat,
+    feed: fastify.feed,
     rooms: fastify.rooms,
     log: fastify.log,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,

@@ -34,7 +34,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 204: Type.Null(), ...errorResponses }
     }
   }, async (request, reply) => {
-    await blockUser(db, actingUser(request, request.params.user_id)!, request.params.blocked_id)
+    await blockUser(fastify.chat, actingUser(request, request.params.user_id)!, request.params.blocked_id)
     return reply.code(204).send(null)
   })
 
@@ -46,7 +46,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 204: Type.Null(), ...errorResponses }
     }
   }, async (request, reply) => {
-    await unblockUser(db, actingUser(request, request.params.user_id)!, request.params.blocked_id)
+    await unblockUser(fastify.chat, actingUser(request, request.params.user_id)!, request.params.blocked_id)
     return reply.code(204).send(null)
   })
 
