@@ -9,7 +9,7 @@ import { armLeakCheck } from './testing/leaks.ts'
 export { sleep, users, waitFor, type WaitOptions } from './testing/wait.ts'
 export { findRedis } from './testing/redis.ts'
 export { armLeakCheck, openTcpHandles } from './testing/leaks.ts'
-export { assertErrorAnswers, rawHttp, type ErrorCase, type RawAnswer } from './testing/raw-http.ts'
+export { assertClosingAnswer, assertErrorAnswers, rawHttp, type ErrorCase, type RawAnswer } from './testing/raw-http.ts'
 export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres'

@@ -1,21 +1,11 @@
 import t from 'tap'
-import pg from 'pg'
 import type { LightMyRequestResponse } from 'fastify'
 import { users, waitFor } from '@chatty/db/testing'
-import { buildTestApp, startJobs } from './helper.ts'
+import { buildTestApp, countRows, startJobs } from './helper.ts'
 
 const { alice, bob, eve } = users
 const unknownId = '99999999-9999-4999-8999-999999999999'
 
-async function countRows (dbUrl: string, table: string): Promise<number> {
-  const client = new pg.Client({ connectionString: dbUrl })
-  await client.connect()
-  try {
-    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n
-  } finally {
-    await client.end()
-  }
-}
 
 const countMessages = (dbUrl: string) => countRows(dbUrl, 'chat.message')
 /** Jobs in the queue, waiting, running or failed. */

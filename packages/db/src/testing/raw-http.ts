@@ -1,6 +1,9 @@
 // Raw HTTP for tests: bytes written as they are, so nothing between the test and the server
 // tidies the request, and the answer read whole once the server closes the connection.
+import { once } from 'node:events'
+import type { Server } from 'node:http'
 import { connect } from 'node:net'
+import { waitFor } from './wait.ts'
 
 export interface RawAnswer {
   status: number
@@ -43,4 +46,30 @@ export async function assertErrorAnswers (t: Asserts, port: number, cases: Error
     t.match(body, { error: String, code }, `${what}: {error, code: ${code}}`)
     t.same(Object.keys(body as object).sort(), ['code', 'error'], `${what}: nothing else`)
   }
+}
+
+/**
+ * A request that arrives on an open connection while the server shuts down is 503
+ * `{error, code: unavailable}` and closes the connection. `busy` is a request (headers and a body)
+ * whose body is sent half, so the connection stays busy and closing does not cut it; a second
+ * request follows it once close() began.
+ */
+export async function assertClosingAnswer (t: Asserts, server: { server: Server, close (): Promise<unknown> }, busy: { head: string, body: string }): Promise<void> {
+  const { port } = server.server.address() as { port: number }
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.on('data', (chunk) => { text += chunk.toString() })
+  const ended = once(socket, 'close')
+  const routed = once(server.server, 'request')
+  socket.write(`${busy.head}Content-Length: ${busy.body.length}\r\n\r\n${busy.body.slice(0, 5)}`)
+  await routed
+  const closed = server.close()
+  await waitFor(async () => !server.server.listening, 'the server to stop listening')
+  socket.write(`${busy.body.slice(5)}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`)
+  await ended
+  await closed
+  const second = text.slice(text.indexOf('HTTP/1.1 ', 1))
+  t.match(second, /^HTTP\/1\.1 503 /, 'the second request is 503')
+  t.match(second, /\r\nconnection: close\r\n/i, 'and the connection is closed after it')
+  t.same(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), { error: 'the server is shutting down; retry', code: 'unavailable' })
 }
