@@ -168,7 +168,8 @@ t.test('unread_mention_count follows the read position; the mentions route pages
   const second = await page(`?limit=2&cursor=${first.next_cursor}`)
   t.same(second, { messages: [{ ...m1 }], next_cursor: null }, 'the last page, whole messages')
 
-  await app.inject({ method: 'DELETE', url: `/api/v1/chat/${chat}/messages/${m3.id}?sender_id=${alice}` })
+  const deleted = await app.inject({ method: 'DELETE', url: `/api/v1/chat/${chat}/messages/${m3.id}?sender_id=${alice}` })
+  t.same(deleted.json().message.mentioned_user_ids, [], 'the tombstone loses its mentions with its content')
   t.same((await page()).messages.map((m: Message) => m.id), [m2.id, m1.id], 'a deleted message no longer mentions anyone')
   t.same(await inbox(bob), { [chat]: 0, [other]: 1 })
   await app.inject({ method: 'DELETE', url: `/api/v1/chat/${other}/participants/${bob}?actor_id=${bob}` })
