@@ -2,8 +2,8 @@
 // batch statement and the one-message transaction, against a real Postgres.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
-import { createDb, type Database } from '@chatty/db'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import { createDb, createPool, type Database } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
 import {
   checkMessageInput, createConversation, InvalidInputError, LIMITS, listConversations, listMentions, listMessages, removeParticipant,
@@ -128,4 +128,45 @@ t.test('threads, top-level history, unread mention counts and a user\'s mentions
 
   await removeParticipant(db, { conversationId, userId: bob, actorId: bob })
   t.same((await listMentions(db, bob, { limit: 10 })).messages, [], 'a removed member no longer finds the conversation\'s mentions')
+})
+
+t.test('a user\'s mentions and unread mention counts are read through message_mention\'s indexes, not by scanning messages', async (t) => {
+  const { url } = await testDatabase(t)
+  const pool = createPool(url, { max: 2 })
+  // The statements the use cases send, captured as compiled, to be explained with their own parameters.
+  const statements: Array<{ sql: string, parameters: readonly unknown[] }> = []
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (event) => { statements.push(event.query) } })
+  t.teardown(() => db.destroy())
+  // Many users and conversations, so the planner has a choice to make.
+  const conversations = await Promise.all(Array.from({ length: 40 }, (_, i) => createConversation(db, { participantIds: [alice, bob, carol, randomUUID(), `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`] })))
+  let last = ''
+  for (const [i, conversation] of conversations.entries()) {
+    for (let n = 0; n < 5; n++) {
+      last = (await sendMessage(db, { conversationId: conversation.id, senderId: alice, body: `m${n}`, mentioned_user_ids: n % 2 === 0 ? [bob] : [`00000000-0000-4000-8000-${String(i).padStart(12, '0')}`] })).message.id
+    }
+  }
+  t.ok(last)
+  // 50,000 more messages, each mentioning someone else: bob's mentions are a small part of both
+  // tables, as in production, where a plan that scans either would show.
+  await sql`INSERT INTO chat.message (conversation_id, sender_id, seq, body)
+            SELECT ${conversations[0]!.id}, ${alice}, 100 + s, 'filler' FROM generate_series(1, 50000) s`.execute(db)
+  await sql`INSERT INTO chat.message_mention (user_id, conversation_id, seq, message_id, created_at)
+            SELECT gen_random_uuid(), conversation_id, seq, id, created_at FROM chat.message WHERE body = 'filler'`.execute(db)
+  await sql`ANALYZE chat.message_mention`.execute(db)
+  await sql`ANALYZE chat.message`.execute(db)
+  const plan = async (run: () => Promise<unknown>, marker: string) => {
+    statements.length = 0
+    await run()
+    const statement = statements.find((s) => s.sql.includes(marker))
+    if (statement === undefined) throw new Error(`no statement with ${marker}`)
+    const { rows } = await pool.query(`EXPLAIN ${statement.sql}`, [...statement.parameters])
+    return rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n')
+  }
+  const first = await listMentions(db, bob, { limit: 5 })
+  const mentions = await plan(() => listMentions(db, bob, { limit: 5, cursor: first.next_cursor! }), 'message_mention')
+  t.match(mentions, /Index Scan( Backward)? using message_mention_user_recent_idx/, 'the mentions page walks (user_id, created_at, message_id) from the cursor')
+  t.notMatch(mentions, /Seq Scan on message/, 'and scans neither table')
+  const inbox = await plan(() => listConversations(db, bob, { limit: 20 }), 'message_mention')
+  t.match(inbox, /Scan using message_mention_(pkey|user_recent_idx) on message_mention/, 'unread_mention_count reads the user\'s mentions by index')
+  t.notMatch(inbox, /Seq Scan on message/, 'and scans neither table')
 })
