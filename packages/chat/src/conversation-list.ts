@@ -8,6 +8,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '@chatty/db'
 import { InvalidInputError } from './errors.ts'
+import { unreadMentionCount } from './mentions.ts'
 import { toMessage, type Message } from './messages.ts'
 import { unreadCount } from './read-state.ts'
 
@@ -26,6 +27,8 @@ export interface ConversationSummary {
   last_read_seq: number
   /** Messages of others after the read position, at most UNREAD_COUNT_CAP. */
   unread_count: number
+  /** Messages mentioning the user after the read position, at most UNREAD_COUNT_CAP. */
+  unread_mention_count: number
   muted_until: string | null
   participant_count: number
   /** The first LISTED_PARTICIPANTS member ids, in id order. */
@@ -67,6 +70,7 @@ interface PageRow {
   muted_until: Date | null
   last_read_seq: number
   unread_count: number
+  unread_mention_count: number
   participant_count: number
   participant_ids: string[]
 }
@@ -99,6 +103,7 @@ export async function listConversations (db: Kysely<Database>, userId: string, o
            positioned.activity_micros::text AS activity_micros, positioned.last_message_id, positioned.muted_until,
            positioned.last_read_seq::int AS last_read_seq,
            ${unreadCount(sql.ref('positioned.id'), sql.ref('positioned.user_id'), sql.ref('positioned.last_read_seq'))}::int AS unread_count,
+           ${unreadMentionCount(sql.ref('positioned.id'), sql.ref('positioned.user_id'), sql.ref('positioned.last_read_seq'))}::int AS unread_mention_count,
            (SELECT count(*) FROM chat.participant pc WHERE pc.conversation_id = positioned.id)::int AS participant_count,
            ARRAY(SELECT pp.user_id::text FROM chat.participant pp WHERE pp.conversation_id = positioned.id
                   ORDER BY pp.user_id LIMIT ${sql.lit(LISTED_PARTICIPANTS)}) AS participant_ids
@@ -122,6 +127,7 @@ export async function listConversations (db: Kysely<Database>, userId: string, o
       last_seq: Number(row.last_seq),
       last_read_seq: row.last_read_seq,
       unread_count: row.unread_count,
+      unread_mention_count: row.unread_mention_count,
       muted_until: row.muted_until?.toISOString() ?? null,
       participant_count: row.participant_count,
       participant_ids: row.participant_ids

@@ -120,21 +120,21 @@ export async function editMessage (chat: Chat, input: EditMessageInput): Promise
 }
 
 /**
- * Deletes one's own message: its content goes (body, attachment), the row stays as a tombstone
+ * Deletes one's own message: its content goes (body, attachment, mentions), the row stays as a tombstone
  * with deleted_at so history keeps its place. Deleting it again changes nothing and answers the
  * tombstone, so a retried delete succeeds.
  */
 export async function deleteMessage (chat: Chat, input: DeleteMessageInput): Promise<MessageChange> {
   return changeMessage(chat.db, input, 'message_deleted', (trx) => requireParticipantNow(trx, input.conversationId, input.senderId), (row) => {
     if (row.deleted_at !== null) return null
-    return { body: null, attachment_url: null, attachment_meta: null, deleted_at: now }
+    return { body: null, attachment_url: null, attachment_meta: null, mentioned_user_ids: [], deleted_at: now }
   })
 }
 
 /** About the bytes a message row takes in a frame: its variable fields, and room for the fixed ones. */
 function rowBytes (table: 'm'): RawBuilder<number> {
   const column = (name: string) => sql.ref(`${table}.${name}`)
-  return sql<number>`512 + coalesce(octet_length(${column('body')}), 0) + coalesce(octet_length(${column('attachment_url')}), 0) + coalesce(octet_length(${column('attachment_meta')}::text), 0)`
+  return sql<number>`512 + coalesce(octet_length(${column('body')}), 0) + coalesce(octet_length(${column('attachment_url')}), 0) + coalesce(octet_length(${column('attachment_meta')}::text), 0) + 39 * cardinality(${column('mentioned_user_ids')})`
 }
 
 /**

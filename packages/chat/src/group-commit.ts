@@ -22,7 +22,12 @@
 //   is not stored and its sender gets NotParticipantError or BlockedError;
 // - nobody gets a false ack: when the batch statement fails, nothing of it was stored, and every
 //   message is stored again on its own, in arrival order, through the one-message path, so one
-//   bad row fails only its own sender.
+//   bad row fails only its own sender;
+// - a reply is counted on its parent (reply_count, last_reply_at) by the statement that stores
+//   it, and only then: a repeat is not counted again. A parent the statement cannot see as a
+//   top-level message of the conversation (wrong, or stored by this same batch) leaves the reply
+//   to the one-message path, after the batch, which stores it or refuses it (InvalidInputError);
+// - mentions are recorded by user (chat.message_mention) by the statement that stores the message.
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, NotParticipantError } from './errors.ts'
@@ -69,17 +74,19 @@ interface BatchRow extends MessageRow {
   ord: number
   created: boolean
   /** Why a new message was not stored (its other columns are then null); null when it was. */
-  refused: 'not_participant' | 'blocked' | null
+  refused: 'not_participant' | 'blocked' | 'parent' | null
 }
 
-const STATEMENT_NAME = 'chatty_store_messages_v3'
+const STATEMENT_NAME = 'chatty_store_messages_v4'
 
-// One statement, so one implicit transaction and one round trip. $1..$9 are parallel arrays, one
-// element per message in arrival order (ord). given_id is the caller's id, when it chose one.
+// One statement, so one implicit transaction and one round trip. $1..$11 are parallel arrays, one
+// element per message in arrival order (ord). given_id is the caller's id, when it chose one;
+// mentions the mentioned user ids joined with commas ('' for none: arrays of arrays must be
+// rectangular).
 const STORE_BATCH_SQL = `
 WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[], $7::text[], $8::text[], $9::uuid[])
-    WITH ORDINALITY AS t (id, conversation_id, sender_id, body, msg_type, attachment_url, attachment_meta, dedupe_key, given_id, ord)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[], $7::text[], $8::text[], $9::uuid[], $10::uuid[], $11::text[])
+    WITH ORDINALITY AS t (id, conversation_id, sender_id, body, msg_type, attachment_url, attachment_meta, dedupe_key, given_id, parent_id, mentions, ord)
 ),
 existing AS (
   SELECT DISTINCT ON (e.ord) e.* FROM (
@@ -108,7 +115,9 @@ checked AS (
          s.user_id IS NOT NULL
          AND (SELECT count(*) FROM (SELECT 1 FROM chat.participant m WHERE m.conversation_id = f.conversation_id LIMIT 3) n) = 2
          AND EXISTS (SELECT 1 FROM chat.participant o JOIN chat.block b ON b.blocker_id = o.user_id
-                      WHERE o.conversation_id = f.conversation_id AND o.user_id <> f.sender_id AND b.blocked_id = f.sender_id) AS blocked
+                      WHERE o.conversation_id = f.conversation_id AND o.user_id <> f.sender_id AND b.blocked_id = f.sender_id) AS blocked,
+         f.parent_id IS NULL
+         OR EXISTS (SELECT 1 FROM chat.message p WHERE p.id = f.parent_id AND p.conversation_id = f.conversation_id AND p.parent_id IS NULL) AS parent_ok
     FROM fresh f
     JOIN locked l ON l.id = f.conversation_id
     LEFT JOIN senders s ON s.conversation_id = f.conversation_id AND s.user_id = f.sender_id
@@ -116,7 +125,7 @@ checked AS (
 numbered AS (
   SELECT k.*, l.last_seq + row_number() OVER (PARTITION BY k.conversation_id ORDER BY k.ord) AS seq
     FROM checked k JOIN locked l ON l.id = k.conversation_id
-   WHERE k.member AND NOT k.blocked
+   WHERE k.member AND NOT k.blocked AND k.parent_ok
 ),
 bumped AS (
   UPDATE chat.conversation c SET last_seq = c.last_seq + n.count
@@ -124,21 +133,36 @@ bumped AS (
    WHERE c.id = n.conversation_id
 ),
 inserted AS (
-  INSERT INTO chat.message (id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta, dedupe_key)
-  SELECT id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta::json, dedupe_key FROM numbered
+  INSERT INTO chat.message (id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta, dedupe_key, parent_id, mentioned_user_ids)
+  SELECT id, conversation_id, sender_id, seq, body, msg_type, attachment_url, attachment_meta::json, dedupe_key, parent_id,
+         string_to_array(mentions, ',')::uuid[]
+    FROM numbered
   RETURNING *
+),
+replied AS (
+  UPDATE chat.message p SET reply_count = p.reply_count + r.count, last_reply_at = greatest(p.last_reply_at, r.at)
+    FROM (SELECT parent_id, count(*) AS count, max(created_at) AS at FROM inserted WHERE parent_id IS NOT NULL GROUP BY parent_id) r
+   WHERE p.id = r.parent_id
+),
+mentioned AS (
+  INSERT INTO chat.message_mention (user_id, conversation_id, seq, message_id, created_at)
+  SELECT DISTINCT u.user_id, i.conversation_id, i.seq, i.id, i.created_at
+    FROM inserted i CROSS JOIN LATERAL unnest(i.mentioned_user_ids) AS u (user_id)
+   WHERE u.user_id <> i.sender_id
 )
 SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at, m.body, m.msg_type,
-       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at, NULL::text AS refused
+       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at,
+       m.parent_id, m.reply_count, m.last_reply_at, m.mentioned_user_ids, NULL::text AS refused
   FROM inserted m JOIN numbered n ON n.id = m.id
 UNION ALL
 SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at, e.body, e.msg_type,
-       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at, NULL AS refused
+       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at,
+       e.parent_id, e.reply_count, e.last_reply_at, e.mentioned_user_ids, NULL AS refused
   FROM existing e
 UNION ALL
-SELECT k.ord, false AS created, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       CASE WHEN k.member THEN 'blocked' ELSE 'not_participant' END AS refused
-  FROM checked k WHERE NOT k.member OR k.blocked`
+SELECT k.ord, false AS created, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       CASE WHEN NOT k.member THEN 'not_participant' WHEN k.blocked THEN 'blocked' ELSE 'parent' END AS refused
+  FROM checked k WHERE NOT k.member OR k.blocked OR NOT k.parent_ok`
 
 /** Keys under which a repeat of this send would find it: its id, and its dedupe key. */
 function identities (input: StoreMessageInput): string[] {
@@ -245,7 +269,9 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
         leaders.map((e) => e.input.content.attachment_url),
         leaders.map((e) => e.input.content.attachment_meta),
         leaders.map((e) => e.input.content.dedupe_key),
-        leaders.map((e) => e.input.id ?? null)
+        leaders.map((e) => e.input.id ?? null),
+        leaders.map((e) => e.input.content.parent_id ?? null),
+        leaders.map((e) => (e.input.content.mentioned_user_ids ?? []).join(','))
       ])
     } catch {
       // Nothing of the batch was stored. Each message is stored on its own, in arrival order, so
@@ -269,6 +295,12 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
       // No row: its conversation does not exist (or was deleted before the batch locked it).
       if (row === undefined) {
         settle(leader, { error: new ConversationNotFoundError() })
+        return
+      }
+      if (row.refused === 'parent') {
+        // Its parent may be in this very batch, invisible to the statement: the one-message
+        // path, now that the batch has committed, stores the reply or refuses it.
+        storeOne(db, { ...leader.input, id: leader.id }).then((stored) => settle(leader, { stored }), (error: unknown) => settle(leader, { error }))
         return
       }
       if (row.refused !== null) {

@@ -4,6 +4,8 @@ export { createConversation, lastSeq, requireParticipant, requireConversation, l
 export { storeMessage, sendMessage, checkSend, acceptedMessageId, dedupedMessageId, listMessages, messagesSince, toMessage, type Message, type Stored, type StoreMessageInput, type SendMessageInput, type ListMessagesInput } from './messages.ts'
 export { SEND_MESSAGE_TASK, NOTIFY_OFFLINE_TASK, NOTIFY_OFFLINE_MAX_ATTEMPTS, notifyOfflineJob, type SendMessagePayload, type NotifyOfflinePayload } from './tasks.ts'
 export { notifiableMembers } from './notifications.ts'
+export { listMentions, unreadMentionCount, type MentionPage } from './mentions.ts'
+export { requireReplyAndMentions, BAD_PARENT } from './replies.ts'
 export { BlockedError } from './errors.ts'
 export { requireCanSend, requireCanSendNow, requireParticipantNow } from './conversations.ts'
 export { blockUser, unblockUser, listBlocked, setMute } from './moderation.ts'

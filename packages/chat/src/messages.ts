@@ -3,13 +3,14 @@
 // seqs of their own (edits.ts), so the conversation's seqs are gap-free over messages and those
 // events together.
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely'
 import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireCanSendNow, requireConversation, type Executor } from './conversations.ts'
-import { ConversationNotFoundError } from './errors.ts'
+import { ConversationNotFoundError, MessageNotFoundError } from './errors.ts'
 import type { Chat } from './context.ts'
 import type { Message, Stored, StoreMessageInput } from './model.ts'
+import { countReply, recordMentions, requireReplyAndMentions } from './replies.ts'
 import { checkMessageInput, type MessageContent, type MessageInput } from './rules.ts'
 
 export type { Message, Stored, StoreMessageInput } from './model.ts'
@@ -27,7 +28,15 @@ export function toMessage (row: MessageRow): Message {
     attachment_meta: row.attachment_meta ?? null,
     dedupe_key: row.dedupe_key,
     edited_at: row.edited_at?.toISOString() ?? null,
-    deleted_at: row.deleted_at?.toISOString() ?? null
+    deleted_at: row.deleted_at?.toISOString() ?? null,
+    parent_id: row.parent_id,
+    reply_count: row.reply_count,
+    last_reply_at: row.last_reply_at?.toISOString() ?? null,
+    mentioned_user_ids: row.mentioned_user_ids,
+    // Reactions and pins are not stored yet: their empty values, so the object has its final shape.
+    reactions: {},
+    pinned_at: null,
+    pinned_by: null
   }
 }
 
@@ -110,6 +119,7 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
   try {
     const row = await db.transaction().execute(async (trx) => {
       const seq = await takeNextSeq(trx, input.conversationId)
+      await countReply(trx, input.conversationId, input.content.parent_id)
       const inserted = await trx.insertInto('chat.message')
         .values({
           id: messageIdOf(input),
@@ -126,6 +136,7 @@ export async function storeSingle (db: Kysely<Database>, input: StoreMessageInpu
       // A statement of its own, after the lock: it sees every membership change committed before
       // this transaction got the conversation's row. Throwing rolls the new row back.
       await requireCanSendNow(trx, input.conversationId, input.senderId)
+      await recordMentions(trx, inserted)
       return inserted
     })
     return { message: toMessage(row), created: true }
@@ -157,10 +168,11 @@ export interface SendMessageInput extends MessageInput {
   senderId: string
 }
 
-/** The send use case: content rules, membership and blocks, then store. */
+/** The send use case: content rules, membership and blocks, parent and mentions, then store. */
 export async function sendMessage (chat: Chat, input: SendMessageInput): Promise<Stored> {
   const content = checkMessageInput(input)
   await requireCanSend(chat, input.conversationId, input.senderId)
+  await requireReplyAndMentions(chat.db, input.conversationId, content)
   return storeMessage(chat, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
 }
 
@@ -168,6 +180,7 @@ export async function sendMessage (chat: Chat, input: SendMessageInput): Promise
 export async function checkSend (chat: Chat, input: SendMessageInput): Promise<MessageContent> {
   const content = checkMessageInput(input)
   await requireCanSend(chat, input.conversationId, input.senderId)
+  await requireReplyAndMentions(chat.db, input.conversationId, content)
   return content
 }
 
@@ -181,6 +194,10 @@ export interface ListMessagesInput {
   afterSeq?: number
   /** The messages on both sides of this seq (see listAround); excludes the other cursors and offset. */
   aroundSeq?: number
+  /** A thread: only the replies to this message (which must be in the conversation). */
+  parentId?: string
+  /** Only top-level messages: replies left out. */
+  topLevel?: boolean
 }
 
 /**
@@ -190,8 +207,9 @@ export interface ListMessagesInput {
 export async function listMessages (chat: Chat, input: ListMessagesInput): Promise<Message[]> {
   const { db } = chat
   await requireConversation(chat, input.conversationId)
-  if (input.aroundSeq !== undefined) return listAround(db, input.conversationId, input.aroundSeq, input.limit)
-  let query = db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId)
+  if (input.parentId !== undefined) await requireMessage(db, input.conversationId, input.parentId)
+  if (input.aroundSeq !== undefined) return listAround(db, input, input.aroundSeq, input.limit)
+  let query = threadOf(db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId), input)
   if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)
   if (input.afterSeq !== undefined) query = query.where('seq', '>', input.afterSeq)
   const ascending = input.afterSeq !== undefined && input.beforeSeq === undefined
@@ -206,14 +224,28 @@ export async function listMessages (chat: Chat, input: ListMessagesInput): Promi
  * side with fewer messages leaves its places to the other, so the page is full whenever the
  * conversation has `limit` messages.
  */
-async function listAround (db: Executor, conversationId: string, aroundSeq: number, limit: number): Promise<Message[]> {
-  const side = (operator: '<=' | '>', order: 'asc' | 'desc') => db.selectFrom('chat.message').selectAll()
-    .where('conversation_id', '=', conversationId).where('seq', operator, aroundSeq)
+async function listAround (db: Executor, input: ListMessagesInput, aroundSeq: number, limit: number): Promise<Message[]> {
+  const side = (operator: '<=' | '>', order: 'asc' | 'desc') => threadOf(db.selectFrom('chat.message').selectAll(), input)
+    .where('conversation_id', '=', input.conversationId).where('seq', operator, aroundSeq)
     .orderBy('seq', order).limit(limit).execute()
   const [older, newer] = await Promise.all([side('<=', 'desc'), side('>', 'asc')])
   const newerCount = Math.min(newer.length, Math.max(Math.floor(limit / 2), limit - older.length))
   const olderCount = Math.min(older.length, limit - newerCount)
   return [...newer.slice(0, newerCount).reverse(), ...older.slice(0, olderCount)].map(toMessage)
+}
+
+/** The part of history a listing asks for: a thread, the top-level messages, or all. */
+function threadOf<Q extends SelectQueryBuilder<Database, 'chat.message', any>> (query: Q, input: ListMessagesInput): Q {
+  if (input.parentId !== undefined) return query.where('parent_id', '=', input.parentId) as Q
+  if (input.topLevel === true) return query.where('parent_id', 'is', null) as Q
+  return query
+}
+
+async function requireMessage (db: Executor, conversationId: string, messageId: string): Promise<void> {
+  const row = await db.selectFrom('chat.message').select('id')
+    .where('id', '=', messageId).where('conversation_id', '=', conversationId)
+    .executeTakeFirst()
+  if (row === undefined) throw new MessageNotFoundError()
 }
 
 /** Messages after a seq in ascending order: the replay for a reconnecting client. */

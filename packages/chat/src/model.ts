@@ -18,6 +18,18 @@ export interface Message {
   edited_at: string | null
   /** When the sender deleted it: a tombstone, its content gone; null while it stands. */
   deleted_at: string | null
+  /** The message this one replies to; null for a top-level message. */
+  parent_id: string | null
+  /** Replies to this message (0 for a reply). */
+  reply_count: number
+  /** The latest reply's created_at; null without replies. */
+  last_reply_at: string | null
+  /** Members the sender mentioned; [] when none. */
+  mentioned_user_ids: string[]
+  /** Reaction -> count. */
+  reactions: Record<string, number>
+  pinned_at: string | null
+  pinned_by: string | null
 }
 
 export interface StoreMessageInput {

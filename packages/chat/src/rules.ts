@@ -10,7 +10,9 @@ export const LIMITS = {
   attachmentMetaBytes: 4096,
   attachmentUrlLength: 2048,
   dedupeKeyLength: 64,
-  participants: 1000
+  participants: 1000,
+  /** Members one message may mention. */
+  mentions: 50
 } as const
 
 export interface MessageInput {
@@ -19,6 +21,10 @@ export interface MessageInput {
   attachment_url?: string | null
   attachment_meta?: unknown
   dedupe_key?: string | null
+  /** The message this one replies to (section 8: same conversation, itself not a reply). */
+  parent_id?: string | null
+  /** Members the message mentions: at most LIMITS.mentions, no repeats. */
+  mentioned_user_ids?: string[] | null
 }
 
 /** A message's content after the rules: what gets stored. */
@@ -29,7 +35,16 @@ export interface MessageContent {
   /** JSON text for the json column, or null. */
   attachment_meta: string | null
   dedupe_key: string | null
+  /**
+   * Lower-case uuid of the parent, or null. Optional (absent: null) so stored send jobs from
+   * before replies existed still read as content.
+   */
+  parent_id?: string | null
+  /** Lower-case member ids, in the order sent; absent: none. */
+  mentioned_user_ids?: string[]
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * What a text column cannot hold as sent: NUL (Postgres refuses it, so the send could never be
@@ -111,8 +126,34 @@ export function checkMessageInput (input: MessageInput, options: { allowSystem?:
     msg_type: msgType,
     attachment_url: attachmentUrl,
     attachment_meta: attachmentMeta,
-    dedupe_key: dedupeKey
+    dedupe_key: dedupeKey,
+    parent_id: checkParentId(input.parent_id),
+    mentioned_user_ids: checkMentions(input.mentioned_user_ids)
   }
+}
+
+function checkParentId (value: unknown): string | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string' || !UUID.test(value)) throw new InvalidInputError('parent_id must be a uuid')
+  return value.toLowerCase()
+}
+
+/**
+ * Whether each is a member of the conversation is the send's check (requireReplyAndMentions,
+ * replies.ts); here only the form: uuids, at most LIMITS.mentions, each once.
+ */
+function checkMentions (value: unknown): string[] {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value)) throw new InvalidInputError('mentioned_user_ids must be an array of user ids')
+  if (value.length > LIMITS.mentions) throw new InvalidInputError(`mentioned_user_ids has more than ${LIMITS.mentions} users`)
+  const ids: string[] = []
+  for (const id of value) {
+    if (typeof id !== 'string' || !UUID.test(id)) throw new InvalidInputError('mentioned_user_ids must be an array of user ids')
+    const lower = id.toLowerCase()
+    if (ids.includes(lower)) throw new InvalidInputError(`mentioned_user_ids names ${lower} twice`)
+    ids.push(lower)
+  }
+  return ids
 }
 
 /**

@@ -61,7 +61,7 @@ t.test('content rules', async (t) => {
   t.throws(() => checkMessageInput({ body: 'x', attachment_url: 'javascript:alert(1)' }), InvalidInputError)
   t.throws(() => checkMessageInput({ body: 'x', attachment_meta: { big: 'y'.repeat(5000) } }), InvalidInputError)
   t.throws(() => checkMessageInput({ body: 'x', dedupe_key: 'k'.repeat(65) }), InvalidInputError)
-  t.same(checkMessageInput({ body: '  hi  ', attachment_meta: { w: 1 } }), { body: 'hi', msg_type: 0, attachment_url: null, attachment_meta: '{"w":1}', dedupe_key: null })
+  t.same(checkMessageInput({ body: '  hi  ', attachment_meta: { w: 1 } }), { body: 'hi', msg_type: 0, attachment_url: null, attachment_meta: '{"w":1}', dedupe_key: null, parent_id: null, mentioned_user_ids: [] })
   t.same(checkMessageInput({ body: 'é'.repeat(4000) }).body?.length, 4000, '4000 characters is allowed')
   t.same(checkMessageInput({ msg_type: 1, attachment_url: 'https://cdn.example/a.png' }).body, null)
 })

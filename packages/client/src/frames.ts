@@ -22,6 +22,18 @@ export interface Message {
   edited_at: string | null
   /** When the sender deleted it: a tombstone (body, attachment_url, attachment_meta null). */
   deleted_at: string | null
+  /** The message this one replies to; null for a top-level message. */
+  parent_id: string | null
+  /** Replies to this message (0 for a reply). */
+  reply_count: number
+  /** When the latest reply was sent; null without replies. */
+  last_reply_at: string | null
+  /** Members the sender mentioned; [] when none. */
+  mentioned_user_ids: string[]
+  /** Reaction -> count; {} when none. */
+  reactions: Record<string, number>
+  pinned_at: string | null
+  pinned_by: string | null
 }
 
 /** What a client may write into a message. */
@@ -32,6 +44,10 @@ export interface MessageContent {
   attachment_meta?: unknown
   /** A retried send with the same key stores one message (1 to 64 characters). */
   dedupe_key?: string | null
+  /** Makes it a reply: a top-level message of the same conversation. */
+  parent_id?: string | null
+  /** Members it mentions: at most 50, each once. */
+  mentioned_user_ids?: string[] | null
 }
 
 export type Ref = string | number
@@ -153,12 +169,16 @@ export interface ConversationSummary {
   last_read_seq: number
   /** Messages of others after the read position, counted up to 1000. */
   unread_count: number
+  /** Messages mentioning the user after the read position, counted up to 1000. */
+  unread_mention_count: number
   muted_until: string | null
   participant_count: number
   /** The first 20 member ids. */
   participant_ids: string[]
 }
 export interface ConversationPage { conversations: ConversationSummary[], next_cursor: string | null }
+/** A user's mentions, newest first. */
+export interface MentionPage { messages: Message[], next_cursor: string | null }
 export type Role = 'member' | 'owner'
 export interface Participant { user_id: string, role: Role }
 /** The answer to adding or removing members. */

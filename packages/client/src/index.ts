@@ -3,7 +3,7 @@ export type {
   JoinedFrame, LeftFrame, MessageFrame, SentFrame, ErrorFrame, PresenceFrame, ErrorCode, ChatCreated, SendAccepted, MessagePage, Presence,
   RemovedFrame, Role, Participant, MembershipChange
 } from './frames.ts'
-export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage, TypingFrame, TypingEventFrame } from './frames.ts'
+export type { ReadFrame, DeliveredFrame, ReadEventFrame, DeliveredEventFrame, ReadPosition, ConversationSummary, ConversationPage, MentionPage, TypingFrame, TypingEventFrame } from './frames.ts'
 export type { EditFrame, DeleteFrame, MessageUpdatedFrame, MessageDeletedFrame, EditedFrame, DeletedFrame, MessageChange } from './frames.ts'
 export { CloseCode } from './frames.ts'
 export { ApiError, FrameError, RequestTimeoutError, ClientClosedError } from './errors.ts'

@@ -1,6 +1,6 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, ConversationPage, MembershipChange, MessageChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
+import type { ChatCreated, ConversationPage, MentionPage, MembershipChange, MessageChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -20,6 +20,10 @@ export interface ListMessagesQuery {
   after_seq?: number
   /** The page around this seq (not with before_seq, after_seq or offset). */
   around_seq?: number
+  /** A thread: the replies to this message only. */
+  parent_id?: string
+  /** true leaves replies out (not with parent_id). */
+  top_level?: boolean
 }
 
 export interface ReadOptions {
@@ -43,6 +47,8 @@ export interface RestClient {
   markRead (chatId: string, input: { message_id: string, user_id?: string }): Promise<ReadPosition>
   /** A user's conversations, newest activity first; pass next_cursor as cursor for the next page. */
   listConversations (userId: string, query?: { limit?: number, cursor?: string }): Promise<ConversationPage>
+  /** The messages mentioning a user in their conversations, newest first; pass next_cursor as cursor for the next page. */
+  mentions (userId: string, query?: { limit?: number, cursor?: string }): Promise<MentionPage>
   /** Whether a user has a websocket open on any api process. */
   presence (userId: string, options?: ReadOptions): Promise<Presence>
   /** The same for up to 100 users, in the order asked. */
@@ -109,6 +115,12 @@ export function createRestClient (options: RestClientOptions): RestClient {
       for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
       const search = params.size > 0 ? `?${params}` : ''
       return request('GET', `/api/v1/users/${encodeURIComponent(userId)}/conversations${search}`)
+    },
+    mentions (userId, query = {}) {
+      const params = new URLSearchParams()
+      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
+      const search = params.size > 0 ? `?${params}` : ''
+      return request('GET', `/api/v1/users/${encodeURIComponent(userId)}/mentions${search}`)
     },
     presence: (userId, readOptions) => request('GET', `/api/v1/users/${encodeURIComponent(userId)}/presence`, undefined, readHeaders(readOptions)),
     async presenceOf (userIds, readOptions) {

@@ -36,6 +36,22 @@ export interface MessageTable {
   edited_at: Generated<Date | null>
   /** When the sender deleted it: the row stays as a tombstone without content. */
   deleted_at: Generated<Date | null>
+  /** The message this one replies to, in the same conversation and itself top-level (migration 000010). */
+  parent_id: Generated<string | null>
+  /** Replies to this message; bumped in the transaction that stores each reply. */
+  reply_count: Generated<number>
+  /** The created_at of the latest reply; null without replies. */
+  last_reply_at: Generated<Date | null>
+  mentioned_user_ids: Generated<string[]>
+}
+
+/** A member mentioned by a message, by user, for unread mention counts and a user's mentions (migration 000010). */
+export interface MessageMentionTable {
+  user_id: string
+  conversation_id: string
+  seq: number
+  message_id: string
+  created_at: Date
 }
 
 /** An edit or delete of a message, with a seq of its own in the conversation (migration 000007). */
@@ -78,6 +94,7 @@ export interface Database {
   'chat.participant': ParticipantTable
   'chat.message': MessageTable
   'chat.message_event': MessageEventTable
+  'chat.message_mention': MessageMentionTable
   'chat.receipt': ReceiptTable
   'chat.block': BlockTable
   'chat.presence_process': PresenceProcessTable

@@ -11,7 +11,7 @@ export type Dialect = 'snake_case' | 'camelCase'
 const FIELD_NAMES = new RegExp(`\\b(${[...new Set(ClientFrameSchema.anyOf.flatMap((schema) => Object.keys(schema.properties)))].filter((name) => name.includes('_')).join('|')})\\b`, 'g')
 
 /** Fields whose value is the client's own JSON: passed on as stored, keys and nulls included. */
-const OPAQUE_FIELDS = new Set(['attachment_meta'])
+const OPAQUE_FIELDS = new Set(['attachment_meta', 'reactions'])
 
 function toCamelCase (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toCamelCase)

@@ -64,6 +64,7 @@ t.test('a user\'s conversations come newest activity first, each with last messa
     last_seq: 4,
     last_read_seq: 1,
     unread_count: 2,
+    unread_mention_count: 0,
     muted_until: null,
     participant_count: 2,
     participant_ids: [alice, bob].sort()

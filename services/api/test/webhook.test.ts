@@ -152,6 +152,37 @@ t.test('offline, unmuted members other than the sender are posted to the webhook
   await notifications(t, {})
 })
 
+t.test('a mention reaches a member who muted the conversation, marked as mentioned; muted and not mentioned, nothing', async (t) => {
+  const hook = await receiver(t)
+  const { url: dbUrl } = await testDatabase(t)
+  const one = await listen(t, { WEBHOOK_URL: hook.url }, dbUrl)
+  // One worker: jobs run in the order they were queued, so a later delivery proves an earlier job finished.
+  await startJobs(t, dbUrl, { WEBHOOK_URL: hook.url, WEBHOOK_SECRET: SECRET, WORKER_CONCURRENCY: 1 })
+  const chatId = await createChat(one.app, [alice, bob, carol])
+  for (const user of [bob, carol]) {
+    const muted = await one.app.inject({ method: 'PUT', url: `/api/v1/chat/${chatId}/mute`, payload: { user_id: user, until: '2099-01-01T00:00:00Z' } })
+    t.equal(muted.statusCode, 200)
+  }
+  const socket = await openSocket(t, one.url, alice)
+  const send = async (body: string, mentioned: string[]) => {
+    socket.send({ type: 'message', conversation_id: chatId, body, mentioned_user_ids: mentioned, ref: body })
+    return (await socket.until((frame) => frame.ref === body)).message.id as string
+  }
+  const quiet = await send('nobody mentioned', [])
+  const mention = await send('@bob, look', [bob])
+  const [delivery] = await hook.next(mention)
+  t.ok(verified(delivery!, SECRET))
+  t.same(delivery!.body.recipient_ids, [bob], 'bob muted the conversation but is mentioned; carol muted it and is not')
+  t.same((delivery!.body as unknown as { mentioned_recipient_ids: string[] }).mentioned_recipient_ids, [bob])
+  t.notOk(hook.deliveries.some((d) => d.body.delivery_id === quiet), 'everyone muted and nobody mentioned: no request (its job ran before the mention\'s)')
+
+  // Over HTTP too, with a mention of the sender herself, which reaches nobody.
+  const accepted = await one.app.inject({ method: 'POST', url: `/api/v1/chat/${chatId}`, payload: { sender_id: bob, body: '@carol @bob', mentioned_user_ids: [carol, bob] } })
+  const [overHttp] = await hook.next(accepted.json().message_id)
+  t.same(overHttp!.body.recipient_ids, [carol], 'alice is online; carol is mentioned; bob sent it')
+  t.same((overHttp!.body as unknown as { mentioned_recipient_ids: string[] }).mentioned_recipient_ids, [carol])
+})
+
 const redisUrl = await findRedis()
 t.test('the same with REDIS_URL: the jobs service reads the presence the api processes keep in Redis', { skip: redisUrl === undefined ? 'no Redis' : false }, async (t) => {
   await notifications(t, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` })

@@ -63,12 +63,21 @@ t.test('go-chatty frames: connected, joined, left, and one broadcast string for 
       attachment_meta: { k: 'v' },
       dedupe_key: 'a-1',
       edited_at: null,
-      deleted_at: null
+      deleted_at: null,
+      parent_id: null,
+      reply_count: 0,
+      last_reply_at: null,
+      mentioned_user_ids: [],
+      reactions: {},
+      pinned_at: null,
+      pinned_by: null
     }
   }, 'the sender gets the broadcast too, with the whole message object')
   t.match(toAlice.message.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
   t.equal(a.texts.at(-1), b.texts.at(-1), 'every receiver gets the same serialised frame')
-  t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
+  t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at',
+    // go-chatty's fields first, in its order; then chatty's, which its clients ignore.
+    'parent_id', 'reply_count', 'last_reply_at', 'mentioned_user_ids', 'reactions', 'pinned_at', 'pinned_by'])
 
   const other = await createChat(app, [alice, bob])
   a.send({ type: 'join', conversation_id: other })
@@ -302,7 +311,14 @@ t.test('a message sent over HTTP reaches the joined sockets through the bus, wit
       attachment_meta: { n: 1 },
       dedupe_key: null,
       edited_at: null,
-      deleted_at: null
+      deleted_at: null,
+      parent_id: null,
+      reply_count: 0,
+      last_reply_at: null,
+      mentioned_user_ids: [],
+      reactions: {},
+      pinned_at: null,
+      pinned_by: null
     }
   })
   t.same(Object.keys(overHttp), Object.keys(overSocket), 'the same frame shape on both paths')

@@ -22,13 +22,26 @@ export const ChatCreatedSchema = Type.Object({
 
 const JsonValue = Type.Unknown({ description: 'Any JSON value, at most 4096 bytes serialised' })
 
+/** What a send may carry to make a reply (section 8); shared with the websocket's message frame. */
+export const ParentIdSchema = Type.Union([UuidSchema, Type.Null()], {
+  description: 'Makes the message a reply to this one: a message of the same conversation that is not itself a reply'
+})
+
+export const MentionedUserIdsSchema = Type.Union([Type.Array(UuidSchema, { maxItems: LIMITS.mentions }), Type.Null()], {
+  description: `Members the message mentions: at most ${LIMITS.mentions}, each once, each a member of the conversation`
+})
+
+const DateTimeOrNull = Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+
 export const SendMessageBodySchema = withCamelAliases(Type.Object({
   sender_id: Type.Optional(Type.String({ format: 'uuid', description: 'Required with AUTH_MODE=none; with a token it defaults to the token\'s user and must match it' })),
   body: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.bodyLength * 2 }), Type.Null()], { description: `Trimmed; at most ${LIMITS.bodyLength} characters` })),
   msg_type: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 3 }), Type.Null()], { description: '0 text, 1 image, 2 file (3 system is server-only)' })),
   attachment_url: Type.Optional(Type.Union([Type.String({ maxLength: LIMITS.attachmentUrlLength }), Type.Null()])),
   attachment_meta: Type.Optional(JsonValue),
-  dedupe_key: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: LIMITS.dedupeKeyLength }), Type.Null()], { description: 'A retried send with the same key stores one message' }))
+  dedupe_key: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: LIMITS.dedupeKeyLength }), Type.Null()], { description: 'A retried send with the same key stores one message' })),
+  parent_id: Type.Optional(ParentIdSchema),
+  mentioned_user_ids: Type.Optional(MentionedUserIdsSchema)
 }, { additionalProperties: false }))
 
 export const SendAcceptedSchema = Type.Object({
@@ -56,7 +69,14 @@ export const MessageSchema = Type.Object({
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited the body; null if never' }),
   deleted_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
     description: 'When the sender deleted it; the message is then a tombstone (body, attachment_url and attachment_meta null)'
-  })
+  }),
+  parent_id: Type.Union([UuidSchema, Type.Null()], { description: 'The message this one replies to; null for a top-level message' }),
+  reply_count: Type.Integer({ description: 'Replies to this message (0 for a reply)' }),
+  last_reply_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the latest reply was sent; null without replies' }),
+  mentioned_user_ids: Type.Array(UuidSchema, { description: 'Members the sender mentioned; [] when none' }),
+  reactions: Type.Record(Type.String(), Type.Integer(), { description: 'Reaction -> how many members reacted with it; {} when none' }),
+  pinned_at: DateTimeOrNull,
+  pinned_by: Type.Union([UuidSchema, Type.Null()])
 })
 
 /** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */
@@ -72,7 +92,9 @@ export const ListMessagesQuerySchema = withCamelAliases(Type.Object({
     maximum: MAX_SEQ,
     description: 'The messages on both sides of this seq: it and older ones fill half the page, newer ones the other half ' +
       '(a side with fewer leaves its places to the other). Not with before_seq, after_seq or offset'
-  }))
+  })),
+  parent_id: Type.Optional(Type.String({ format: 'uuid', description: 'A thread: only the replies to this message, with the same paging and cursors' })),
+  top_level: Type.Optional(Type.Boolean({ description: 'true leaves replies out. Not with parent_id' }))
 }, { additionalProperties: false }))
 
 export const MessagePageSchema = Type.Object({

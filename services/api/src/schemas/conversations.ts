@@ -24,9 +24,24 @@ export const ConversationSummarySchema = Type.Object({
   last_seq: Type.Integer({ description: 'The seq of the conversation\'s latest message (0: none)' }),
   last_read_seq: Type.Integer({ description: 'The seq of the user\'s read position (0: nothing read yet)' }),
   unread_count: Type.Integer({ description: `Messages of others after the read position, counted up to ${UNREAD_COUNT_CAP}` }),
+  unread_mention_count: Type.Integer({ description: `Messages mentioning the user after the read position (deleted ones left out), counted up to ${UNREAD_COUNT_CAP}` }),
   muted_until: Type.Union([DateTime, Type.Null()]),
   participant_count: Type.Integer(),
   participant_ids: Type.Array(UuidSchema, { description: `The first ${LISTED_PARTICIPANTS} member ids in id order (all of them up to ${LISTED_PARTICIPANTS} members)` })
+})
+
+export const MentionListQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 200,
+    description: 'The next_cursor of the previous page, as it was given (opaque); leave out for the first page'
+  }))
+}, { additionalProperties: false })
+
+export const MentionPageSchema = Type.Object({
+  messages: Type.Array(MessageSchema, { description: 'Messages mentioning the user in their current conversations, newest first; deleted ones left out' }),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'The cursor of the next page; null on the last page' })
 })
 
 export const ConversationPageSchema = Type.Object({

@@ -5,7 +5,7 @@
 import { Type } from 'typebox'
 import { LIMITS } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
-import { MessageSchema } from './chat.ts'
+import { MessageSchema, ParentIdSchema } from './chat.ts'
 
 export const WsQuerySchema = Type.Object({
   user_id: Type.Optional(Type.String({ format: 'uuid', description: 'Who connects; required with AUTH_MODE=none, with a token it must be the token\'s user' })),
@@ -42,6 +42,9 @@ export const SendFrameSchema = Type.Object({
   attachment_url: Type.Optional(Nullable(Type.String())),
   attachment_meta: Type.Optional(Type.Unknown()),
   dedupe_key: Type.Optional(Nullable(Type.String())),
+  parent_id: Type.Optional(ParentIdSchema),
+  // The count is the send rule's to refuse (its error names the limit), not the schema's.
+  mentioned_user_ids: Type.Optional(Type.Union([Type.Array(UuidSchema), Type.Null()], { description: 'Members the message mentions: at most ' + LIMITS.mentions + ', each once, each a member of the conversation' })),
   ref: Type.Optional(RefSchema)
 })
 

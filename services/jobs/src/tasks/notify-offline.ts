@@ -1,7 +1,8 @@
 // chat:notify_offline: tells a webhook which members of a conversation missed a message because
 // no socket of theirs is open (docs/webhooks.md is the receiver's side). Recipients are worked
-// out when the attempt runs: members other than the sender, not muted, with no websocket on any
-// api process (the presence store). Nobody left: no request. Anything but a 2xx within the
+// out when the attempt runs: members other than the sender, not muted (or mentioned by the
+// message: a mention reaches a muted member), with no websocket on any api process (the presence
+// store). mentioned_recipient_ids marks which of them were mentioned. Nobody left: no request. Anything but a 2xx within the
 // timeout throws, and the queue retries with its backoff; the delivery id stays the same.
 import { createHmac } from 'node:crypto'
 import type { Kysely } from 'kysely'
@@ -64,7 +65,7 @@ export function notifyOfflineTask (deps: NotifyOfflineDeps): Handler<unknown> {
       return
     }
     const message = toMessage(row)
-    const members = await notifiableMembers(deps.db, message.conversation_id, message.sender_id)
+    const members = await notifiableMembers(deps.db, message.conversation_id, message.sender_id, message.mentioned_user_ids)
     const online = await presence.online(members)
     const recipients = members.filter((userId) => !online.has(userId))
     if (recipients.length === 0) return
@@ -75,7 +76,8 @@ export function notifyOfflineTask (deps: NotifyOfflineDeps): Handler<unknown> {
       delivery_id: deliveryId,
       conversation_id: message.conversation_id,
       message,
-      recipient_ids: recipients
+      recipient_ids: recipients,
+      mentioned_recipient_ids: recipients.filter((userId) => message.mentioned_user_ids.includes(userId.toLowerCase()))
     })
     const timestamp = String(Math.floor(Date.now() / 1000))
     let response: Response

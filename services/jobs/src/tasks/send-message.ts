@@ -8,7 +8,7 @@
 // change) with an error that says why.
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
-import { BlockedError, ConversationNotFoundError, NotParticipantError, storeMessage, type Chat, type ConversationFeed, type Message } from '@chatty/chat'
+import { BlockedError, ConversationNotFoundError, InvalidInputError, LIMITS, NotParticipantError, storeMessage, type Chat, type ConversationFeed, type Message } from '@chatty/chat'
 import { PermanentJobError, type Handler } from '@chatty/queue'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
@@ -22,7 +22,10 @@ export const SendMessagePayloadSchema = Type.Object({
     msg_type: Type.Integer({ minimum: 0, maximum: 3 }),
     attachment_url: Nullable(Type.String()),
     attachment_meta: Nullable(Type.String()),
-    dedupe_key: Nullable(Type.String({ maxLength: 64 }))
+    dedupe_key: Nullable(Type.String({ maxLength: 64 })),
+    // Absent from jobs queued before replies and mentions existed.
+    parent_id: Type.Optional(Nullable(Type.String({ format: 'uuid' }))),
+    mentioned_user_ids: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { maxItems: LIMITS.mentions }))
   })
 })
 
@@ -55,7 +58,9 @@ export function sendMessageTask (deps: SendMessageDeps): Handler<unknown> {
         deps.log.warn({ job: job.id, conversation: payload.conversation_id }, 'chat:send_message dropped: conversation is gone')
         return
       }
-      if (error instanceof NotParticipantError || error instanceof BlockedError) {
+      // InvalidInputError: a parent_id that is not a top-level message of the conversation (the
+      // api checked it; only a payload that did not come from it gets here).
+      if (error instanceof NotParticipantError || error instanceof BlockedError || error instanceof InvalidInputError) {
         throw new PermanentJobError(`message not stored, refused when storing: ${error.message}`)
       }
       throw error

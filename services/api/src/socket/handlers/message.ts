@@ -14,7 +14,9 @@ export async function handleMessage (session: FrameContext, frame: SendFrame, co
     msg_type: frame.msg_type,
     attachment_url: frame.attachment_url,
     attachment_meta: frame.attachment_meta,
-    dedupe_key: frame.dedupe_key
+    dedupe_key: frame.dedupe_key,
+    parent_id: frame.parent_id,
+    mentioned_user_ids: frame.mentioned_user_ids
   })
   await session.feed.message(message)
   if (created) session.context.onStored?.(message)

@@ -54,7 +54,8 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Send a message',
       description: 'Checks membership and content now, then queues the message for storage and live delivery. ' +
         'A retried send with the same dedupe_key stores one message, and every answer to it carries that message\'s message_id. ' +
-        'The sender is checked again when the message is stored: one removed (or blocked) meanwhile is refused, and nothing is stored.',
+        'The sender is checked again when the message is stored: one removed (or blocked) meanwhile is refused, and nothing is stored. ' +
+        'parent_id makes it a reply (the parent\'s reply_count and last_reply_at change with it); mentioned_user_ids must name members.',
       tags: ['chat'],
       params: ChatParamsSchema,
       body: SendMessageBodySchema,
@@ -79,6 +80,7 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Read the history of a conversation',
       description: 'Newest first. before_seq / after_seq select the page just before / after a seq; around_seq the page around it. ' +
+        'parent_id lists a thread (the replies to that message; 404 when it is not in the conversation); top_level=true leaves replies out. ' +
         'An X-User-Id header, when sent, must name a participant.',
       tags: ['chat'],
       params: ChatParamsSchema,
@@ -89,11 +91,12 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const { chat_id: conversationId } = request.params
     await checkReader(request, conversationId)
-    const { limit, offset, before_seq: beforeSeq, after_seq: afterSeq, around_seq: aroundSeq } = request.query
+    const { limit, offset, before_seq: beforeSeq, after_seq: afterSeq, around_seq: aroundSeq, parent_id: parentId, top_level: topLevel } = request.query
     if (aroundSeq !== undefined && (beforeSeq !== undefined || afterSeq !== undefined || offset !== 0)) {
       throw new HttpError(400, 'bad_request', 'around_seq cannot be combined with before_seq, after_seq or offset')
     }
-    const messages = await listMessages(chat, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq })
+    if (parentId !== undefined && topLevel === true) throw new HttpError(400, 'bad_request', 'parent_id cannot be combined with top_level=true')
+    const messages = await listMessages(chat, { conversationId, limit, offset, beforeSeq, afterSeq, aroundSeq, parentId, topLevel })
     return { messages, limit, offset, count: messages.length }
   })
 

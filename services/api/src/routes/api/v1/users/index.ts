@@ -1,10 +1,10 @@
-// A user's blocks: who they refuse direct messages from.
+// A user's own lists: blocks (who they refuse direct messages from), conversations, mentions.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { blockUser, listBlocked, listConversations, unblockUser } from '@chatty/chat'
+import { blockUser, listBlocked, listConversations, listMentions, unblockUser } from '@chatty/chat'
 import { actingUser } from '../../../../plugins/app/auth.ts'
 import { UuidSchema, errorResponses } from '../../../../schemas/common.ts'
-import { ConversationListQuerySchema, ConversationPageSchema } from '../../../../schemas/conversations.ts'
+import { ConversationListQuerySchema, ConversationPageSchema, MentionListQuerySchema, MentionPageSchema } from '../../../../schemas/conversations.ts'
 
 const UserParams = Type.Object({ user_id: UuidSchema })
 const BlockParams = Type.Object({ user_id: UuidSchema, blocked_id: UuidSchema })
@@ -63,6 +63,21 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const userId = actingUser(request, request.params.user_id)!
     return listConversations(db, userId, { limit: request.query.limit, cursor: request.query.cursor })
+  })
+
+  fastify.get('/users/:user_id/mentions', {
+    schema: {
+      summary: 'List the messages that mention a user, newest first',
+      description: 'Across the conversations the user is a member of now; deleted messages left out. ' +
+        'Keyset-paginated: pass next_cursor as cursor for the next page. With AUTH_MODE=jwt only the caller\'s own.',
+      tags: ['users'],
+      params: UserParams,
+      querystring: MentionListQuerySchema,
+      response: { 200: MentionPageSchema, ...errorResponses }
+    }
+  }, async (request) => {
+    const userId = actingUser(request, request.params.user_id)!
+    return listMentions(db, userId, { limit: request.query.limit, cursor: request.query.cursor })
   })
 }
 
