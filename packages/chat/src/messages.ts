@@ -27,6 +27,11 @@ export interface Message {
   edited_at: string | null
   /** When the sender deleted it: a tombstone, its content gone; null while it stands. */
   deleted_at: string | null
+  /** reaction -> count; `{}` when none (reactions.ts). */
+  reactions: Record<string, number>
+  /** When a member pinned it, and who; null unless pinned (pins.ts). */
+  pinned_at: string | null
+  pinned_by: string | null
 }
 
 export function toMessage (row: MessageRow): Message {
@@ -42,7 +47,10 @@ export function toMessage (row: MessageRow): Message {
     attachment_meta: row.attachment_meta ?? null,
     dedupe_key: row.dedupe_key,
     edited_at: row.edited_at?.toISOString() ?? null,
-    deleted_at: row.deleted_at?.toISOString() ?? null
+    deleted_at: row.deleted_at?.toISOString() ?? null,
+    reactions: row.reactions ?? {},
+    pinned_at: row.pinned_at?.toISOString() ?? null,
+    pinned_by: row.pinned_by ?? null
   }
 }
 

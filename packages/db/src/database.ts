@@ -36,6 +36,19 @@ export interface MessageTable {
   edited_at: Generated<Date | null>
   /** When the sender deleted it: the row stays as a tombstone without content. */
   deleted_at: Generated<Date | null>
+  /** reaction -> count, kept with the row in each reaction's transaction (migration 000011). */
+  reactions: ColumnType<Record<string, number>, never, string>
+  /** When a member pinned it, and who; null unless pinned (migration 000011). */
+  pinned_at: Generated<Date | null>
+  pinned_by: Generated<string | null>
+}
+
+/** One user's reaction to a message (migration 000011). */
+export interface ReactionTable {
+  message_id: string
+  user_id: string
+  reaction: string
+  created_at: Generated<Date>
 }
 
 /** An edit or delete of a message, with a seq of its own in the conversation (migration 000007). */
@@ -43,9 +56,12 @@ export interface MessageEventTable {
   conversation_id: string
   seq: number
   message_id: string
-  /** 1 updated, 2 deleted. */
+  /** 1 updated, 2 deleted, 3 reaction added, 4 reaction removed, 5 pinned, 6 unpinned. */
   kind: number
   at: Generated<Date>
+  /** Reaction events: who reacted, and with what (migration 000011). */
+  user_id: string | null
+  reaction: string | null
 }
 
 export interface ReceiptTable {
@@ -78,6 +94,7 @@ export interface Database {
   'chat.participant': ParticipantTable
   'chat.message': MessageTable
   'chat.message_event': MessageEventTable
+  'chat.reaction': ReactionTable
   'chat.receipt': ReceiptTable
   'chat.block': BlockTable
   'chat.presence_process': PresenceProcessTable
