@@ -32,6 +32,11 @@ export function entryFrame (entry: ConversationEntry): string {
 /** The frame types of the seq order that carry their event's seq at the top level. */
 const EVENT_FRAME_TYPES = new Set<unknown>(['message_updated', 'message_deleted', 'reaction_added', 'reaction_removed', 'message_pinned', 'message_unpinned'])
 
+/** Whether a frame type is an entry of the seq order (a message, or an event about one). */
+export function isEntryFrameType (type: unknown): boolean {
+  return type === 'message' || EVENT_FRAME_TYPES.has(type)
+}
+
 /**
  * The seq a conversation frame takes in the seq order, or undefined for frames outside it (read,
  * typing, presence...). Frames as parsed JSON.

@@ -90,7 +90,7 @@ t.test('camelCase sockets get go-chatty\'s error codes, unsupported_type for an 
   t.match(await errorOf({ type: 'join', conversationId: chat, conversation_id: unknownChat }), { code: 'bad_request', error: 'conversationId is given twice with different values' })
   t.match(await errorOf({ type: 'join', conversationId: unknownChat }), { code: 'forbidden' })
   t.match(await errorOf({ type: 'message', conversationId: chat }), { code: 'bad_request' }, 'empty content')
-  t.same(await errorOf({ type: 'subscribe', ref: 'r1' }), { type: 'error', code: 'unsupported_type', error: 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete', ref: 'r1' })
+  t.same(await errorOf({ type: 'subscribe', ref: 'r1' }), { type: 'error', code: 'unsupported_type', error: 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin', ref: 'r1' })
 
   a.send({ type: 'join', conversationId: chat, ref: 7 })
   t.same(await a.next(), { type: 'joined', conversationId: chat, lastSeq: 0, ref: 7 }, 'the socket is still open and joins')
@@ -158,7 +158,10 @@ t.test('a camelCase REST create and send: go-chatty\'s 202, then the message on 
       attachment_meta: { via: 'http' },
       dedupe_key: 'optional-dedupe-key',
       edited_at: null,
-      deleted_at: null
+      deleted_at: null,
+      reactions: {},
+      pinned_at: null,
+      pinned_by: null
     }
   }, 'the snake_case socket gets the same message in snake_case, nulls present')
 
@@ -240,7 +243,7 @@ t.test('a room converts each frame once for all its camelCase members and hands 
   const camel = JSON.parse(received[0]![0]!.toString())
   t.same(camel, { type: 'message', conversationId: chat, message: { id, conversationId: chat, senderId: alice, seq: 1, createdAt: camel.message.createdAt, body: 'hi', msgType: 0 } })
   const snake = JSON.parse(received[2]![0]!.toString())
-  t.same(Object.keys(snake.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
+  t.same(Object.keys(snake.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at', 'reactions', 'pinned_at', 'pinned_by'])
 })
 
 t.test('the OpenAPI document shows the camelCase aliases and go-chatty\'s 202', async (t) => {

@@ -72,7 +72,10 @@ t.test('a message sent over HTTP is accepted with 202 and appears in the history
     attachment_meta: { lang: 'en' },
     dedupe_key: 'd-1',
     edited_at: null,
-    deleted_at: null
+    deleted_at: null,
+    reactions: {},
+    pinned_at: null,
+    pinned_by: null
   }])
   t.same({ limit: page.limit, offset: page.offset, count: page.count }, { limit: 50, offset: 0, count: 1 })
 

@@ -63,12 +63,15 @@ t.test('go-chatty frames: connected, joined, left, and one broadcast string for 
       attachment_meta: { k: 'v' },
       dedupe_key: 'a-1',
       edited_at: null,
-      deleted_at: null
+      deleted_at: null,
+      reactions: {},
+      pinned_at: null,
+      pinned_by: null
     }
   }, 'the sender gets the broadcast too, with the whole message object')
   t.match(toAlice.message.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
   t.equal(a.texts.at(-1), b.texts.at(-1), 'every receiver gets the same serialised frame')
-  t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at'])
+  t.same(Object.keys(toAlice.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at', 'reactions', 'pinned_at', 'pinned_by'])
 
   const other = await createChat(app, [alice, bob])
   a.send({ type: 'join', conversation_id: other })
@@ -105,7 +108,7 @@ t.test('every reply echoes the ref of its frame, strings and numbers alike', asy
   a.send({ type: 'message', conversation_id: chat, body: '', ref: 'm-2' })
   t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'a message needs a body or an attachment', ref: 'm-2' })
   a.send({ type: 'bogus', ref: 'x' })
-  t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'unknown frame type "bogus"; expected one of join, leave, message, read, delivered, typing, edit, delete', ref: 'x' })
+  t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'unknown frame type "bogus"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin', ref: 'x' })
   a.send({ type: 'leave', conversation_id: chat, ref: 0 })
   t.same(await a.next(), { type: 'left', conversation_id: chat, ref: 0 })
 })
@@ -121,8 +124,8 @@ t.test('every malformed frame is answered with bad_request and the socket stays 
     ['42', 'a frame must be a JSON object'],
     ['null', 'a frame must be a JSON object'],
     [{ conversation_id: chat }, 'frame must have required property \'type\''],
-    [{ type: 'subscribe', conversation_id: chat }, 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete'],
-    [{ type: 7 }, 'unknown frame type 7; expected one of join, leave, message, read, delivered, typing, edit, delete'],
+    [{ type: 'subscribe', conversation_id: chat }, 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin'],
+    [{ type: 7 }, 'unknown frame type 7; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin'],
     [{ type: 'join' }, 'frame must have required properties conversation_id'],
     [{ type: 'join', conversation_id: 'chat-1' }, 'conversation_id must match format "uuid"'],
     [{ type: 'join', conversation_id: 12 }, 'conversation_id must be string'],
@@ -302,7 +305,10 @@ t.test('a message sent over HTTP reaches the joined sockets through the bus, wit
       attachment_meta: { n: 1 },
       dedupe_key: null,
       edited_at: null,
-      deleted_at: null
+      deleted_at: null,
+      reactions: {},
+      pinned_at: null,
+      pinned_by: null
     }
   })
   t.same(Object.keys(overHttp), Object.keys(overSocket), 'the same frame shape on both paths')

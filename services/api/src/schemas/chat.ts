@@ -56,7 +56,10 @@ export const MessageSchema = Type.Object({
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited the body; null if never' }),
   deleted_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
     description: 'When the sender deleted it; the message is then a tombstone (body, attachment_url and attachment_meta null)'
-  })
+  }),
+  reactions: Type.Record(Type.String(), Type.Integer(), { description: 'reaction -> how many members reacted so; {} when none' }),
+  pinned_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a member pinned it; null unless pinned' }),
+  pinned_by: Type.Union([UuidSchema, Type.Null()], { description: 'Who pinned it; null unless pinned' })
 })
 
 /** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */

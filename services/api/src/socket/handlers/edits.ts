@@ -15,6 +15,8 @@ export async function publishChange (rooms: Rooms, log: FastifyBaseLogger, chang
   if (change.seq === null) return
   try {
     await rooms.publishEntry({ type: change.type, seq: change.seq, message: change.message })
+    // A deleted pinned message was also unpinned, at the next seq.
+    if (change.unpinnedSeq !== undefined) await rooms.publishEntry({ type: 'message_unpinned', seq: change.unpinnedSeq, message: change.message })
   } catch (err) {
     log.warn({ err, conversation: change.message.conversation_id }, 'cannot publish an edit or delete')
   }
@@ -33,6 +35,9 @@ export async function handleDelete (session: FrameContext, frame: DeleteFrame, c
 async function answerChange (session: FrameContext, frame: EditFrame | DeleteFrame, conversationId: string, change: MessageChange): Promise<void> {
   await publishChange(session.rooms, session.log, change)
   // As with messages: a socket in the room gets the broadcast, one outside it the frame itself.
-  if (change.seq !== null && session.joined?.has(conversationId) !== true) session.send(entryFrame({ type: change.type, seq: change.seq, message: change.message }))
+  if (change.seq !== null && session.joined?.has(conversationId) !== true) {
+    session.send(entryFrame({ type: change.type, seq: change.seq, message: change.message }))
+    if (change.unpinnedSeq !== undefined) session.send(entryFrame({ type: 'message_unpinned', seq: change.unpinnedSeq, message: change.message }))
+  }
   if (frame.ref !== undefined) session.send(changedFrame(change, frame.ref))
 }
