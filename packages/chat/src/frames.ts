@@ -24,7 +24,8 @@ export function reactionEventFrame (type: ReactionEventType, seq: number, messag
 export function entryFrame (entry: ConversationEntry): string {
   if (entry.type === 'message') return messageFrame(entry.message)
   if (entry.type === 'reaction_added' || entry.type === 'reaction_removed') {
-    return reactionEventFrame(entry.type, entry.seq, entry.message, entry.reaction ?? { user_id: entry.message.sender_id, reaction: '' })
+    if (entry.reaction === undefined) throw new Error(`${entry.type} entry at seq ${entry.seq} without its user and reaction`)
+    return reactionEventFrame(entry.type, entry.seq, entry.message, entry.reaction)
   }
   return messageEventFrame(entry.type, entry.seq, entry.message)
 }
