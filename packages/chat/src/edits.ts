@@ -11,11 +11,25 @@ import { ChatError, InvalidInputError, MessageDeletedError, MessageNotFoundError
 import { takeNextSeq, toMessage, type Message } from './messages.ts'
 import { checkEditBody, MsgType } from './rules.ts'
 
-/** chat.message_event.kind */
-export const MessageEventKind = { updated: 1, deleted: 2 } as const
+/** chat.message_event.kind; reactions and pins (3 to 6) are reactions.ts's and pins.ts's. */
+export const MessageEventKind = { updated: 1, deleted: 2, reactionAdded: 3, reactionRemoved: 4, pinned: 5, unpinned: 6 } as const
 
 /** The live frame types of the events, by kind. */
 export type MessageEventType = 'message_updated' | 'message_deleted'
+/** Reactions: frames `{conversation_id, seq, message_id, user_id, reaction, reactions}`. */
+export type ReactionEventType = 'reaction_added' | 'reaction_removed'
+/** Pins: frames `{conversation_id, seq, message}`, like edits. */
+export type PinEventType = 'message_pinned' | 'message_unpinned'
+export type EntryType = 'message' | MessageEventType | ReactionEventType | PinEventType
+
+const EVENT_TYPES: Record<number, Exclude<EntryType, 'message'>> = {
+  [MessageEventKind.updated]: 'message_updated',
+  [MessageEventKind.deleted]: 'message_deleted',
+  [MessageEventKind.reactionAdded]: 'reaction_added',
+  [MessageEventKind.reactionRemoved]: 'reaction_removed',
+  [MessageEventKind.pinned]: 'message_pinned',
+  [MessageEventKind.unpinned]: 'message_unpinned'
+}
 
 export interface MessageChange {
   type: MessageEventType
@@ -23,14 +37,18 @@ export interface MessageChange {
   seq: number | null
   /** The message as history now shows it (its own seq, edited_at, deleted_at). */
   message: Message
+  /** A delete of a pinned message also unpins it: the seq of that `message_unpinned` event. */
+  unpinnedSeq?: number
 }
 
-/** One entry of a conversation's seq order: a message, or an edit or delete of one. */
+/** One entry of a conversation's seq order: a message, or an event about one (edit, delete, reaction, pin). */
 export interface ConversationEntry {
-  type: 'message' | MessageEventType
+  type: EntryType
   seq: number
   /** For an event: the message as it is now (a later edit or delete already applied). */
   message: Message
+  /** Reaction events: who, and which reaction. */
+  reaction?: { user_id: string, reaction: string }
 }
 
 export interface EditMessageInput {
@@ -95,6 +113,12 @@ async function changeMessage (
           kind: type === 'message_updated' ? MessageEventKind.updated : MessageEventKind.deleted
         })
         .execute()
+      // Deleting a pinned message unpins it (the update cleared pinned_at): an event of its own.
+      if (row.pinned_at !== null && updated.pinned_at === null) {
+        const unpinnedSeq = await takeNextSeq(trx, input.conversationId)
+        await trx.insertInto('chat.message_event').values({ conversation_id: row.conversation_id, seq: unpinnedSeq, message_id: row.id, kind: MessageEventKind.unpinned }).execute()
+        return { type, seq, message: toMessage(updated), unpinnedSeq }
+      }
       return { type, seq, message: toMessage(updated) }
     })
   } catch (error) {
@@ -127,7 +151,7 @@ export async function editMessage (chat: Chat, input: EditMessageInput): Promise
 export async function deleteMessage (chat: Chat, input: DeleteMessageInput): Promise<MessageChange> {
   return changeMessage(chat.db, input, 'message_deleted', (trx) => requireParticipantNow(trx, input.conversationId, input.senderId), (row) => {
     if (row.deleted_at !== null) return null
-    return { body: null, attachment_url: null, attachment_meta: null, mentioned_user_ids: [], deleted_at: now }
+    return { body: null, attachment_url: null, attachment_meta: null, mentioned_user_ids: [], deleted_at: now, pinned_at: null, pinned_by: null }
   })
 }
 
@@ -154,7 +178,7 @@ export async function entriesSince (db: Executor, conversationId: string, sinceS
     db.selectFrom((eb) => eb.selectFrom((eb) => eb.selectFrom('chat.message_event as e')
       .innerJoin('chat.message as m', 'm.id', 'e.message_id')
       .selectAll('m')
-      .select(['e.seq as event_seq', 'e.kind as event_kind', rowBytes('m').as('row_bytes')])
+      .select(['e.seq as event_seq', 'e.kind as event_kind', 'e.user_id as event_user_id', 'e.reaction as event_reaction', rowBytes('m').as('row_bytes')])
       .where('e.conversation_id', '=', conversationId).where('e.seq', '>', sinceSeq)
       .orderBy('e.seq', 'asc').limit(limit).as('r'))
       .selectAll('r').select(sql<number>`sum(r.row_bytes) over (order by r.event_seq) - r.row_bytes`.as('bytes_before')).as('p'))
@@ -171,8 +195,11 @@ export async function entriesSince (db: Executor, conversationId: string, sinceS
   for (const { bytes_before: _before, row_bytes: _bytes, ...row } of messages) {
     if (row.seq <= complete) entries.push({ type: 'message', seq: row.seq, message: toMessage(row) })
   }
-  for (const { event_seq: seq, event_kind: kind, bytes_before: _before, row_bytes: _bytes, ...row } of events) {
-    if (Number(seq) <= complete) entries.push({ type: kind === MessageEventKind.deleted ? 'message_deleted' : 'message_updated', seq: Number(seq), message: toMessage(row) })
+  for (const { event_seq: seq, event_kind: kind, event_user_id: userId, event_reaction: reaction, bytes_before: _before, row_bytes: _bytes, ...row } of events) {
+    if (Number(seq) > complete) continue
+    const entry: ConversationEntry = { type: EVENT_TYPES[kind] ?? 'message_updated', seq: Number(seq), message: toMessage(row) }
+    if (userId !== null && reaction !== null) entry.reaction = { user_id: userId, reaction }
+    entries.push(entry)
   }
   return entries.sort((a, b) => a.seq - b.seq).slice(0, limit)
 }

@@ -8,9 +8,28 @@
 // every change of the seq order: a room fills a gap from the database, and a reconnecting client
 // replays from its last seq. Frames outside the seq order (read, typing, presence) are lost then.
 import { conversationTopic, type Bus } from '@chatty/bus'
-import type { MessageChange } from './edits.ts'
-import { messageEventFrame, messageFrame, readFrame, typingFrame, type ReadBroadcast } from './frames.ts'
+import type { ConversationEntry, MessageChange } from './edits.ts'
+import { entryFrame, messageFrame, readFrame, typingFrame, type ReadBroadcast } from './frames.ts'
 import type { Message } from './model.ts'
+import type { PinChange } from './pins.ts'
+import type { ReactionChange } from './reactions.ts'
+
+/** A stored change of a message that takes seqs of its own. */
+export type StoredChange = MessageChange | ReactionChange | PinChange
+
+/**
+ * The entries of the seq order a change made, in seq order; none when it changed nothing. What
+ * the feed publishes, and what a handler sends to a socket that is not in the room.
+ */
+export function changeEntries (change: StoredChange): ConversationEntry[] {
+  if (change.seq === null) return []
+  const entry: ConversationEntry = { type: change.type, seq: change.seq, message: change.message }
+  if ('reaction' in change) entry.reaction = { user_id: change.user_id, reaction: change.reaction }
+  const entries = [entry]
+  // A delete of a pinned message also unpinned it, at the next seq.
+  if ('unpinnedSeq' in change && change.unpinnedSeq !== undefined) entries.push({ type: 'message_unpinned', seq: change.unpinnedSeq, message: change.message })
+  return entries
+}
 
 export interface FeedLog {
   warn (details: { err: unknown, conversation: string }, message: string): void
@@ -19,8 +38,11 @@ export interface FeedLog {
 export interface ConversationFeed {
   /** A stored message (a send, a reply, a membership change's system message). */
   message (message: Message): Promise<void>
-  /** An edit or delete; nothing is published when it changed nothing (seq null). */
-  change (change: MessageChange): Promise<void>
+  /**
+   * An edit, delete, reaction or pin: its entries of the seq order (a delete that unpinned the
+   * message has two). Nothing is published when it changed nothing (seq null).
+   */
+  change (change: StoredChange): Promise<void>
   /** A member's new read position. */
   read (position: ReadBroadcast): Promise<void>
   /** A member is typing. */
@@ -40,8 +62,7 @@ export function createFeed (bus: Pick<Bus, 'publish'>, log: FeedLog): Conversati
   return {
     message: (message) => publish(message.conversation_id, messageFrame(message), 'a stored message'),
     async change (change) {
-      if (change.seq === null) return
-      await publish(change.message.conversation_id, messageEventFrame(change.type, change.seq, change.message), 'an edit or delete')
+      for (const entry of changeEntries(change)) await publish(entry.message.conversation_id, entryFrame(entry), `a ${entry.type} event`)
     },
     read: (position) => publish(position.conversation_id, readFrame(position), 'a read position'),
     typing: (conversationId, userId) => publish(conversationId, typingFrame(conversationId, userId), 'a typing indicator'),

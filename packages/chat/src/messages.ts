@@ -33,10 +33,9 @@ export function toMessage (row: MessageRow): Message {
     reply_count: row.reply_count,
     last_reply_at: row.last_reply_at?.toISOString() ?? null,
     mentioned_user_ids: row.mentioned_user_ids,
-    // Reactions and pins are not stored yet: their empty values, so the object has its final shape.
-    reactions: {},
-    pinned_at: null,
-    pinned_by: null
+    reactions: row.reactions ?? {},
+    pinned_at: row.pinned_at?.toISOString() ?? null,
+    pinned_by: row.pinned_by ?? null
   }
 }
 

@@ -30,8 +30,9 @@ export interface Message {
   last_reply_at: string | null
   /** Members the sender mentioned; [] when none. */
   mentioned_user_ids: string[]
-  /** Reaction -> count; {} when none. */
+  /** reaction -> how many members reacted so; `{}` when none. */
   reactions: Record<string, number>
+  /** When a member pinned it, and who; null unless pinned. */
   pinned_at: string | null
   pinned_by: string | null
 }
@@ -67,7 +68,14 @@ export interface TypingFrame { type: 'typing', conversation_id: string, ref?: Re
 export interface EditFrame { type: 'edit', conversation_id: string, message_id: string, body: string | null, ref?: Ref }
 /** Deletes one of the user's own messages (it stays in history as a tombstone). */
 export interface DeleteFrame { type: 'delete', conversation_id: string, message_id: string, ref?: Ref }
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame
+/** Adds / removes the user's reaction (1 to 32 characters, no whitespace: an emoji or a :shortcode:). */
+export interface ReactFrame { type: 'react', conversation_id: string, message_id: string, reaction: string, ref?: Ref }
+export interface UnreactFrame { type: 'unreact', conversation_id: string, message_id: string, reaction: string, ref?: Ref }
+/** Pins / unpins a message for every member (at most 50 pinned per conversation). */
+export interface PinFrame { type: 'pin', conversation_id: string, message_id: string, ref?: Ref }
+export interface UnpinFrame { type: 'unpin', conversation_id: string, message_id: string, ref?: Ref }
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame |
+  ReactFrame | UnreactFrame | PinFrame | UnpinFrame
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -93,6 +101,37 @@ export interface MessageDeletedFrame { type: 'message_deleted', conversation_id:
 /** The acknowledgement of an edit / delete frame; seq null when nothing changed. */
 export interface EditedFrame { type: 'edited', conversation_id: string, seq: number | null, message: Message, ref: Ref }
 export interface DeletedFrame { type: 'deleted', conversation_id: string, seq: number | null, message: Message, ref: Ref }
+/**
+ * A member reacted to a message, or removed their reaction. `seq` is the event's own, in the
+ * conversation's order with the messages; `reactions` is the message's aggregate after it.
+ */
+export interface ReactionEventFrame {
+  type: 'reaction_added' | 'reaction_removed'
+  conversation_id: string
+  seq: number
+  message_id: string
+  user_id: string
+  reaction: string
+  reactions: Record<string, number>
+}
+/**
+ * A message was pinned or unpinned (by a member, or because it was deleted: `message_deleted`
+ * comes first). `seq` is the event's own; `message` shows pinned_at / pinned_by as they now are.
+ */
+export interface MessagePinnedFrame { type: 'message_pinned' | 'message_unpinned', conversation_id: string, seq: number, message: Message }
+/** The acknowledgement of a react / unreact frame; seq null when nothing changed. */
+export interface ReactedFrame {
+  type: 'reacted' | 'unreacted'
+  conversation_id: string
+  seq: number | null
+  message_id: string
+  user_id: string
+  reaction: string
+  reactions: Record<string, number>
+  ref: Ref
+}
+/** The acknowledgement of a pin / unpin frame; seq null when nothing changed. */
+export interface PinnedFrame { type: 'pinned' | 'unpinned', conversation_id: string, seq: number | null, message: Message, ref: Ref }
 /**
  * A member's read position moved (user_id has read every message up to seq). Broadcast to the
  * conversation's joined sockets; the reply to a read frame also carries unread_count and its ref.
@@ -127,7 +166,8 @@ export interface PresenceFrame { type: 'presence', conversation_id: string, user
 /** Another member is typing in a conversation this socket joined. */
 export interface TypingEventFrame { type: 'typing', conversation_id: string, user_id: string }
 export type ServerFrame = ConnectedFrame | JoinedFrame | LeftFrame | MessageFrame | SentFrame | ErrorFrame | ReadEventFrame | DeliveredEventFrame | PresenceFrame |
-  TypingEventFrame | RemovedFrame | MessageUpdatedFrame | MessageDeletedFrame | EditedFrame | DeletedFrame
+  TypingEventFrame | RemovedFrame | MessageUpdatedFrame | MessageDeletedFrame | EditedFrame | DeletedFrame | ReactionEventFrame | MessagePinnedFrame |
+  ReactedFrame | PinnedFrame
 
 /** Close codes the server uses besides the standard ones (docs/protocol.md). */
 export const CloseCode = {
@@ -189,3 +229,17 @@ export interface MembershipChange {
   /** The system message (msg_type 3) recording the change; null when nothing changed. */
   message: Message | null
 }
+
+/** The answer to a reaction over REST; seq null when nothing changed. */
+export interface ReactionChange {
+  conversation_id: string
+  seq: number | null
+  message_id: string
+  user_id: string
+  reaction: string
+  reactions: Record<string, number>
+}
+export interface ReactionPage { reactions: Array<{ user_id: string, reaction: string, created_at: string }>, next_cursor: string | null }
+/** The answer to a pin or unpin over REST; seq null when nothing changed. */
+export interface PinChange { conversation_id: string, seq: number | null, message: Message }
+export interface SearchPage { results: Array<{ message: Message }>, next_cursor: string | null }

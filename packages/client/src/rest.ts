@@ -1,6 +1,9 @@
 // The REST half of the client: go-chatty's routes under /api/v1, on fetch.
 import { ApiError } from './errors.ts'
-import type { ChatCreated, ConversationPage, MentionPage, MembershipChange, MessageChange, MessageContent, MessagePage, Participant, Presence, ReadPosition, SendAccepted } from './frames.ts'
+import type {
+  ChatCreated, ConversationPage, MentionPage, MembershipChange, Message, MessageChange, MessageContent, MessagePage, Participant, PinChange, Presence, ReactionChange, ReactionPage,
+  ReadPosition, SearchPage, SendAccepted
+} from './frames.ts'
 
 /** A bearer token, or a function that returns the current one (called per request). */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -24,6 +27,23 @@ export interface ListMessagesQuery {
   parent_id?: string
   /** true leaves replies out (not with parent_id). */
   top_level?: boolean
+}
+
+export interface ListReactionsQuery {
+  limit?: number
+  cursor?: string
+  /** Only the users who reacted with this. */
+  reaction?: string
+}
+
+export interface SearchQuery {
+  /** 1 to 200 characters in web-search syntax: words, "a phrase", -word, or. */
+  q: string
+  conversation_id?: string
+  limit?: number
+  cursor?: string
+  /** Whose conversations are searched: required with AUTH_MODE=none. */
+  user_id?: string
 }
 
 export interface ReadOptions {
@@ -59,6 +79,19 @@ export interface RestClient {
   addParticipants (chatId: string, userIds: string[], options?: { actorId?: string }): Promise<MembershipChange>
   /** Owners remove anyone; a member removes themselves (leaves). actorId is required with AUTH_MODE=none. */
   removeParticipant (chatId: string, userId: string, options?: { actorId?: string }): Promise<MembershipChange>
+  /** Adds the user's reaction (seq null when already there); userId is required with AUTH_MODE=none. */
+  react (chatId: string, messageId: string, reaction: string, options?: { userId?: string }): Promise<ReactionChange>
+  /** Removes the user's reaction (seq null when there was none); userId is required with AUTH_MODE=none. */
+  unreact (chatId: string, messageId: string, reaction: string, options?: { userId?: string }): Promise<ReactionChange>
+  /** Who reacted with what, in the order they reacted; pass next_cursor as cursor for the next page. */
+  listReactions (chatId: string, messageId: string, query?: ListReactionsQuery, options?: ReadOptions): Promise<ReactionPage>
+  /** Pins a message for every member; userId is required with AUTH_MODE=none. */
+  pin (chatId: string, messageId: string, options?: { userId?: string }): Promise<PinChange>
+  unpin (chatId: string, messageId: string, options?: { userId?: string }): Promise<PinChange>
+  /** The pinned messages, most recently pinned first. */
+  listPins (chatId: string, options?: ReadOptions): Promise<Message[]>
+  /** Full-text search over the messages of the user's conversations, newest first. */
+  search (query: SearchQuery): Promise<SearchPage>
 }
 
 export async function resolveToken (token: TokenSource | undefined): Promise<string | undefined> {
@@ -89,6 +122,15 @@ export function createRestClient (options: RestClientOptions): RestClient {
   }
 
   const chat = (chatId: string): string => `/api/v1/chat/${encodeURIComponent(chatId)}`
+  const queryString = (query: object): string => {
+    const params = new URLSearchParams()
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value))
+    return params.size > 0 ? `?${params}` : ''
+  }
+  const reactionPath = (chatId: string, messageId: string, reaction: string, userId?: string): string =>
+    `${chat(chatId)}/messages/${encodeURIComponent(messageId)}/reactions/${encodeURIComponent(reaction)}${queryString({ user_id: userId })}`
+  const pinPath = (chatId: string, messageId: string, userId?: string): string =>
+    `${chat(chatId)}/pins/${encodeURIComponent(messageId)}${queryString({ user_id: userId })}`
   const readHeaders = (options?: ReadOptions): Record<string, string> => options?.userId === undefined ? {} : { 'x-user-id': options.userId }
 
   return {
@@ -136,6 +178,17 @@ export function createRestClient (options: RestClientOptions): RestClient {
     removeParticipant (chatId, userId, changeOptions = {}) {
       const search = changeOptions.actorId === undefined ? '' : `?actor_id=${encodeURIComponent(changeOptions.actorId)}`
       return request('DELETE', `${chat(chatId)}/participants/${encodeURIComponent(userId)}${search}`)
-    }
+    },
+    react: (chatId, messageId, reaction, actOptions = {}) => request('PUT', reactionPath(chatId, messageId, reaction, actOptions.userId)),
+    unreact: (chatId, messageId, reaction, actOptions = {}) => request('DELETE', reactionPath(chatId, messageId, reaction, actOptions.userId)),
+    listReactions: (chatId, messageId, query = {}, readOptions) =>
+      request('GET', `${chat(chatId)}/messages/${encodeURIComponent(messageId)}/reactions${queryString(query)}`, undefined, readHeaders(readOptions)),
+    pin: (chatId, messageId, actOptions = {}) => request('PUT', pinPath(chatId, messageId, actOptions.userId)),
+    unpin: (chatId, messageId, actOptions = {}) => request('DELETE', pinPath(chatId, messageId, actOptions.userId)),
+    async listPins (chatId, readOptions) {
+      const body = await request<{ messages: Message[] }>('GET', `${chat(chatId)}/pins`, undefined, readHeaders(readOptions))
+      return body.messages
+    },
+    search: (query) => request('GET', `/api/v1/search${queryString(query)}`)
   }
 }

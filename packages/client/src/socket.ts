@@ -9,7 +9,8 @@ import WebSocket, { type ClientOptions, type RawData } from 'ws'
 import { ApiError, ClientClosedError, FrameError, RequestTimeoutError } from './errors.ts'
 import {
   CloseCode, type ClientFrame, type DeletedFrame, type DeliveredEventFrame, type EditedFrame, type ErrorFrame, type JoinedFrame, type LeftFrame, type Message,
-  type MessageContent, type MessageDeletedFrame, type MessageUpdatedFrame, type PresenceFrame, type ReadEventFrame, type ServerFrame, type TypingEventFrame
+  type MessageContent, type MessageDeletedFrame, type MessagePinnedFrame, type MessageUpdatedFrame, type PinnedFrame, type PresenceFrame, type ReactedFrame,
+  type ReactionEventFrame, type ReadEventFrame, type ServerFrame, type TypingEventFrame
 } from './frames.ts'
 import { resolveToken, type TokenSource } from './rest.ts'
 
@@ -58,6 +59,10 @@ export interface ChatSocketEvents {
   messageUpdated: [frame: MessageUpdatedFrame]
   /** A message was deleted (frame.message is its tombstone); in seq order with the messages, each once. */
   messageDeleted: [frame: MessageDeletedFrame]
+  /** A member reacted or removed a reaction (frame.reactions is the new aggregate); in seq order, each once. */
+  reaction: [frame: ReactionEventFrame]
+  /** A message was pinned or unpinned; in seq order with the messages, each once. */
+  pin: [frame: MessagePinnedFrame]
   /** A seq was skipped; the server never does this, so it means a bug somewhere. */
   gap: [gap: Gap]
   /** A member's read position moved (another member's, or this user's on another device). */
@@ -176,6 +181,26 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
   /** Deletes one of the user's messages; a repeat (or a resend after a reconnect) answers seq null. */
   delete (conversationId: string, messageId: string): Promise<DeletedFrame> {
     return this.#request({ type: 'delete', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<DeletedFrame>
+  }
+
+  /** Adds the user's reaction to a message; seq null when it was already there. */
+  react (conversationId: string, messageId: string, reaction: string): Promise<ReactedFrame> {
+    return this.#request({ type: 'react', conversation_id: conversationId.toLowerCase(), message_id: messageId, reaction }) as Promise<ReactedFrame>
+  }
+
+  /** Removes the user's reaction; seq null when there was none. */
+  unreact (conversationId: string, messageId: string, reaction: string): Promise<ReactedFrame> {
+    return this.#request({ type: 'unreact', conversation_id: conversationId.toLowerCase(), message_id: messageId, reaction }) as Promise<ReactedFrame>
+  }
+
+  /** Pins a message for every member; seq null when it was already pinned. */
+  pin (conversationId: string, messageId: string): Promise<PinnedFrame> {
+    return this.#request({ type: 'pin', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<PinnedFrame>
+  }
+
+  /** Unpins a message; seq null when it was not pinned. */
+  unpin (conversationId: string, messageId: string): Promise<PinnedFrame> {
+    return this.#request({ type: 'unpin', conversation_id: conversationId.toLowerCase(), message_id: messageId }) as Promise<PinnedFrame>
   }
 
   /**
@@ -367,8 +392,20 @@ export class ChatSocket extends EventEmitter<ChatSocketEvents> {
       case 'message_deleted':
         if (this.#advance(frame.conversation_id, frame.seq)) this.emit('messageDeleted', frame)
         return
+      case 'reaction_added':
+      case 'reaction_removed':
+        if (this.#advance(frame.conversation_id, frame.seq)) this.emit('reaction', frame)
+        return
+      case 'message_pinned':
+      case 'message_unpinned':
+        if (this.#advance(frame.conversation_id, frame.seq)) this.emit('pin', frame)
+        return
       case 'edited':
       case 'deleted':
+      case 'reacted':
+      case 'unreacted':
+      case 'pinned':
+      case 'unpinned':
         this.#settle(frame.ref, frame)
         return
       case 'joined': {

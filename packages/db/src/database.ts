@@ -43,6 +43,11 @@ export interface MessageTable {
   /** The created_at of the latest reply; null without replies. */
   last_reply_at: Generated<Date | null>
   mentioned_user_ids: Generated<string[]>
+  /** reaction -> count, kept with the row in each reaction's transaction (migration 000011). */
+  reactions: ColumnType<Record<string, number>, never, string>
+  /** When a member pinned it, and who; null unless pinned (migration 000011). */
+  pinned_at: Generated<Date | null>
+  pinned_by: Generated<string | null>
 }
 
 /** A member mentioned by a message, by user, for unread mention counts and a user's mentions (migration 000010). */
@@ -54,14 +59,25 @@ export interface MessageMentionTable {
   created_at: Date
 }
 
+/** One user's reaction to a message (migration 000011). */
+export interface ReactionTable {
+  message_id: string
+  user_id: string
+  reaction: string
+  created_at: Generated<Date>
+}
+
 /** An edit or delete of a message, with a seq of its own in the conversation (migration 000007). */
 export interface MessageEventTable {
   conversation_id: string
   seq: number
   message_id: string
-  /** 1 updated, 2 deleted. */
+  /** 1 updated, 2 deleted, 3 reaction added, 4 reaction removed, 5 pinned, 6 unpinned. */
   kind: number
   at: Generated<Date>
+  /** Reaction events: who reacted, and with what (migration 000011). */
+  user_id: string | null
+  reaction: string | null
 }
 
 export interface ReceiptTable {
@@ -95,6 +111,7 @@ export interface Database {
   'chat.message': MessageTable
   'chat.message_event': MessageEventTable
   'chat.message_mention': MessageMentionTable
+  'chat.reaction': ReactionTable
   'chat.receipt': ReceiptTable
   'chat.block': BlockTable
   'chat.presence_process': PresenceProcessTable

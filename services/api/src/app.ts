@@ -21,6 +21,8 @@ import presence from './plugins/app/presence.ts'
 import rootRoutes from './routes/root.ts'
 import chatRoutes from './routes/api/v1/chat/index.ts'
 import chatSocketRoutes from './routes/api/v1/chat/ws.ts'
+import reactionRoutes from './routes/api/v1/chat/reactions.ts'
+import searchRoutes from './routes/api/v1/search/index.ts'
 import userRoutes from './routes/api/v1/users/index.ts'
 import presenceRoutes from './routes/api/v1/users/presence.ts'
 import { makeValidatorCompiler } from './validation.ts'
@@ -84,6 +86,8 @@ export const app = fp<EnvOptions>(async (fastify, options) => {
   await fastify.register(rootRoutes)
   await fastify.register(chatRoutes, { prefix: '/api/v1' })
   await fastify.register(chatSocketRoutes, { prefix: '/api/v1' })
+  await fastify.register(reactionRoutes, { prefix: '/api/v1' })
+  await fastify.register(searchRoutes, { prefix: '/api/v1' })
   await fastify.register(userRoutes, { prefix: '/api/v1' })
   await fastify.register(presenceRoutes, { prefix: '/api/v1' })
 }, { name: 'chatty-api' })

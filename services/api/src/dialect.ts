@@ -10,16 +10,23 @@ export type Dialect = 'snake_case' | 'camelCase'
 /** Field names of client frames that error messages may mention, for the camelCase dialect. */
 const FIELD_NAMES = new RegExp(`\\b(${[...new Set(ClientFrameSchema.anyOf.flatMap((schema) => Object.keys(schema.properties)))].filter((name) => name.includes('_')).join('|')})\\b`, 'g')
 
-/** Fields whose value is the client's own JSON: passed on as stored, keys and nulls included. */
+/**
+ * Fields whose value is the client's own JSON, or whose keys are data (a message's reactions):
+ * passed on as stored, keys and nulls included.
+ */
 const OPAQUE_FIELDS = new Set(['attachment_meta', 'reactions'])
+
+function isEmptyObject (value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
+}
 
 function toCamelCase (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toCamelCase)
   if (typeof value !== 'object' || value === null) return value
   const renamed: Record<string, unknown> = {}
   for (const [key, field] of Object.entries(value)) {
-    // go-chatty omits null fields (omitempty).
-    if (field === null) continue
+    // go-chatty omits null fields (omitempty), and empty maps: a message without reactions.
+    if (field === null || (key === 'reactions' && isEmptyObject(field))) continue
     renamed[camelCase(key)] = OPAQUE_FIELDS.has(key) ? field : toCamelCase(field)
   }
   return renamed

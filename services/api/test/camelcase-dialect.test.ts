@@ -94,7 +94,7 @@ t.test('camelCase sockets get go-chatty\'s error codes, unsupported_type for an 
   t.match(await errorOf({ type: 'join', conversationId: chat, conversation_id: unknownChat }), { code: 'bad_request', error: 'conversationId is given twice with different values' })
   t.match(await errorOf({ type: 'join', conversationId: unknownChat }), { code: 'forbidden' })
   t.match(await errorOf({ type: 'message', conversationId: chat }), { code: 'bad_request' }, 'empty content')
-  t.same(await errorOf({ type: 'subscribe', ref: 'r1' }), { type: 'error', code: 'unsupported_type', error: 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete', ref: 'r1' })
+  t.same(await errorOf({ type: 'subscribe', ref: 'r1' }), { type: 'error', code: 'unsupported_type', error: 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin', ref: 'r1' })
 
   a.send({ type: 'join', conversationId: chat, ref: 7 })
   t.same(await a.next(), { type: 'joined', conversationId: chat, lastSeq: 0, ref: 7 }, 'the socket is still open and joins')

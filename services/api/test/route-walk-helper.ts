@@ -113,9 +113,9 @@ export interface WalkValues {
 /** The victim's values for every field a route may name: alice's conversation, message and id. */
 export function victimValues (chat: string, message: string): WalkValues {
   return {
-    params: { chat_id: chat, message_id: message, user_id: alice, blocked_id: bob },
+    params: { chat_id: chat, message_id: message, user_id: alice, blocked_id: bob, reaction: 'ok' },
     // user_id on the websocket names who connects: the victim.
-    query: { user_id: alice, user_ids: alice },
+    query: { user_id: alice, user_ids: alice, q: 'hello' },
     // No sender_id / user_id / actor_id in bodies: the token's user acts as themselves.
     body: { participant_ids: [alice, eve], user_ids: [eve], body: 'forged', until: '2099-01-01T00:00:00.000Z', message_id: message }
   }
@@ -212,7 +212,7 @@ export async function walkRoutes (t: Test, base: string, routes: WalkedRoute[], 
 }
 
 /** The tables a request could change, each as a row count and a digest of every row. */
-const TABLES = ['chat.conversation', 'chat.participant', 'chat.message', 'chat.message_event', 'chat.receipt', 'chat.block', 'chat.presence', 'graphile_worker._private_jobs']
+const TABLES = ['chat.conversation', 'chat.participant', 'chat.message', 'chat.message_event', 'chat.reaction', 'chat.receipt', 'chat.block', 'chat.presence', 'graphile_worker._private_jobs']
 
 export async function storedState (dbUrl: string): Promise<Record<string, string>> {
   const client = new pg.Client({ connectionString: dbUrl })

@@ -32,6 +32,9 @@ t.test('every route and the websocket, in every spelling of its path, with no to
   const [message] = await storeMessages(app, chat, alice, ['hello bob', 'second'])
   t.equal((await rawRequest(base, { method: 'POST', target: `/api/v1/chat/${chat}/read`, headers: { authorization: `Bearer ${await token(bob)}` }, body: { message_id: message } })).status, 200)
   t.equal((await rawRequest(base, { method: 'PUT', target: `/api/v1/users/${alice}/blocks/${eve}`, headers: { authorization: `Bearer ${await token(alice)}` } })).status, 204)
+  // A reaction and a pin of alice's, which the walk's DELETEs must not remove.
+  t.equal((await rawRequest(base, { method: 'PUT', target: `/api/v1/chat/${chat}/messages/${message}/reactions/ok`, headers: { authorization: `Bearer ${await token(alice)}` } })).status, 200)
+  t.equal((await rawRequest(base, { method: 'PUT', target: `/api/v1/chat/${chat}/pins/${message}`, headers: { authorization: `Bearer ${await token(alice)}` } })).status, 200)
 
   const docs = await rawRequest(base, { method: 'GET', target: '/docs/json' })
   t.equal(docs.status, 200, 'the OpenAPI document is public')

@@ -114,7 +114,7 @@ t.test('every reply echoes the ref of its frame, strings and numbers alike', asy
   a.send({ type: 'message', conversation_id: chat, body: '', ref: 'm-2' })
   t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'a message needs a body or an attachment', ref: 'm-2' })
   a.send({ type: 'bogus', ref: 'x' })
-  t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'unknown frame type "bogus"; expected one of join, leave, message, read, delivered, typing, edit, delete', ref: 'x' })
+  t.same(await a.next(), { type: 'error', code: 'bad_request', error: 'unknown frame type "bogus"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin', ref: 'x' })
   a.send({ type: 'leave', conversation_id: chat, ref: 0 })
   t.same(await a.next(), { type: 'left', conversation_id: chat, ref: 0 })
 })
@@ -130,8 +130,8 @@ t.test('every malformed frame is answered with bad_request and the socket stays 
     ['42', 'a frame must be a JSON object'],
     ['null', 'a frame must be a JSON object'],
     [{ conversation_id: chat }, 'frame must have required property \'type\''],
-    [{ type: 'subscribe', conversation_id: chat }, 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete'],
-    [{ type: 7 }, 'unknown frame type 7; expected one of join, leave, message, read, delivered, typing, edit, delete'],
+    [{ type: 'subscribe', conversation_id: chat }, 'unknown frame type "subscribe"; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin'],
+    [{ type: 7 }, 'unknown frame type 7; expected one of join, leave, message, read, delivered, typing, edit, delete, react, unreact, pin, unpin'],
     [{ type: 'join' }, 'frame must have required properties conversation_id'],
     [{ type: 'join', conversation_id: 'chat-1' }, 'conversation_id must match format "uuid"'],
     [{ type: 'join', conversation_id: 12 }, 'conversation_id must be string'],

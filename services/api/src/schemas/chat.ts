@@ -74,9 +74,9 @@ export const MessageSchema = Type.Object({
   reply_count: Type.Integer({ description: 'Replies to this message (0 for a reply)' }),
   last_reply_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the latest reply was sent; null without replies' }),
   mentioned_user_ids: Type.Array(UuidSchema, { description: 'Members the sender mentioned; [] when none' }),
-  reactions: Type.Record(Type.String(), Type.Integer(), { description: 'Reaction -> how many members reacted with it; {} when none' }),
-  pinned_at: DateTimeOrNull,
-  pinned_by: Type.Union([UuidSchema, Type.Null()])
+  reactions: Type.Record(Type.String(), Type.Integer(), { description: 'reaction -> how many members reacted so; {} when none' }),
+  pinned_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a member pinned it; null unless pinned' }),
+  pinned_by: Type.Union([UuidSchema, Type.Null()], { description: 'Who pinned it; null unless pinned' })
 })
 
 /** Larger cursors are beyond any stored seq and beyond what a bigint parameter or a double holds exactly. */

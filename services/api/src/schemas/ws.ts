@@ -3,7 +3,7 @@
 // describes it with examples. The frames are written in snake_case; a socket opened with ?userId=
 // speaks them in go-chatty's camelCase instead (socket/frames.ts renames them).
 import { Type } from 'typebox'
-import { LIMITS } from '@chatty/chat'
+import { LIMITS, PIN_LIMIT, REACTION_LIMITS } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
 import { MessageSchema, ParentIdSchema } from './chat.ts'
 
@@ -83,7 +83,29 @@ export const DeleteFrameSchema = Type.Object({
   ref: Type.Optional(RefSchema)
 }, { description: 'Deletes one of the socket user\'s messages (it stays in history as a tombstone): a message_deleted frame goes to every joined socket' })
 
-export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema, TypingFrameSchema, EditFrameSchema, DeleteFrameSchema])
+const reactionFrame = (type: 'react' | 'unreact', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'A message of this conversation' }),
+  reaction: Type.String({ maxLength: REACTION_LIMITS.length * 4, description: `1 to ${REACTION_LIMITS.length} characters, no whitespace: an emoji or a :shortcode:` }),
+  ref: Type.Optional(RefSchema)
+}, { description })
+
+export const ReactFrameSchema = reactionFrame('react', 'Adds the socket user\'s reaction to a message: a reaction_added frame goes to every joined socket (nothing when already reacted so)')
+export const UnreactFrameSchema = reactionFrame('unreact', 'Removes the socket user\'s reaction: a reaction_removed frame goes to every joined socket (nothing when there was none)')
+
+const pinFrame = (type: 'pin' | 'unpin', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  message_id: Type.String({ format: 'uuid', description: 'A message of this conversation' }),
+  ref: Type.Optional(RefSchema)
+}, { description })
+
+export const PinFrameSchema = pinFrame('pin', `Pins a message for every member (at most ${PIN_LIMIT} per conversation): a message_pinned frame goes to every joined socket`)
+export const UnpinFrameSchema = pinFrame('unpin', 'Unpins a message: a message_unpinned frame goes to every joined socket')
+
+export const ClientFrameSchema = Type.Union([JoinFrameSchema, LeaveFrameSchema, SendFrameSchema, ReadFrameSchema, DeliveredFrameSchema, TypingFrameSchema, EditFrameSchema, DeleteFrameSchema,
+  ReactFrameSchema, UnreactFrameSchema, PinFrameSchema, UnpinFrameSchema])
 
 // --- server -> client ----------------------------------------------------------------------------
 
@@ -155,6 +177,49 @@ const ackFrame = (type: 'edited' | 'deleted', description: string) => Type.Objec
 
 export const EditedFrameSchema = ackFrame('edited', 'Acknowledges an edit frame that carried a ref, once stored')
 export const DeletedFrameSchema = ackFrame('deleted', 'Acknowledges a delete frame that carried a ref, once stored')
+
+const reactionEventFrame = (type: 'reaction_added' | 'reaction_removed', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  seq: Type.Integer({ description: 'The event\'s own seq in the conversation\'s order; resume after it with since_seq' }),
+  message_id: UuidSchema,
+  user_id: UuidSchema,
+  reaction: Type.String(),
+  reactions: Type.Record(Type.String(), Type.Integer(), { description: 'The message\'s reactions now: reaction -> count' })
+}, { description })
+
+export const ReactionAddedFrameSchema = reactionEventFrame('reaction_added', 'A member reacted to a message. Sent to every joined socket in seq order, and replayed after since_seq')
+export const ReactionRemovedFrameSchema = reactionEventFrame('reaction_removed', 'A member removed their reaction. Sent to every joined socket in seq order, and replayed after since_seq')
+
+const pinEventFrame = (type: 'message_pinned' | 'message_unpinned', description: string) => Type.Object({
+  type: Type.Literal(type),
+  conversation_id: UuidSchema,
+  seq: Type.Integer({ description: 'The event\'s own seq in the conversation\'s order (the message keeps its seq); resume after it with since_seq' }),
+  message: MessageSchema
+}, { description })
+
+export const MessagePinnedFrameSchema = pinEventFrame('message_pinned', 'A member pinned a message (pinned_at, pinned_by set). Sent to every joined socket in seq order, and replayed after since_seq')
+export const MessageUnpinnedFrameSchema = pinEventFrame('message_unpinned',
+  'A message was unpinned, by a member or because it was deleted (the message_deleted frame comes first). Sent to every joined socket in seq order, and replayed after since_seq')
+
+export const ReactedFrameSchema = Type.Object({
+  type: Type.Union([Type.Literal('reacted'), Type.Literal('unreacted')]),
+  conversation_id: UuidSchema,
+  seq: Type.Union([Type.Integer(), Type.Null()], { description: 'The event\'s seq; null when nothing changed' }),
+  message_id: UuidSchema,
+  user_id: UuidSchema,
+  reaction: Type.String(),
+  reactions: Type.Record(Type.String(), Type.Integer()),
+  ref: RefSchema
+}, { description: 'Acknowledges a react (reacted) or unreact (unreacted) frame that carried a ref, once stored' })
+
+export const PinnedAckFrameSchema = Type.Object({
+  type: Type.Union([Type.Literal('pinned'), Type.Literal('unpinned')]),
+  conversation_id: UuidSchema,
+  seq: Type.Union([Type.Integer(), Type.Null()], { description: 'The event\'s seq; null when nothing changed' }),
+  message: MessageSchema,
+  ref: RefSchema
+}, { description: 'Acknowledges a pin (pinned) or unpin (unpinned) frame that carried a ref, once stored' })
 
 export const TypingEventFrameSchema = Type.Object({
   type: Type.Literal('typing'),

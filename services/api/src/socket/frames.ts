@@ -7,10 +7,10 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import type { Message, MessageChange, ReadBroadcast } from '@chatty/chat'
+import type { Message, MessageChange, PinChange, ReactionChange, ReadBroadcast } from '@chatty/chat'
 import { camelCase, snakeCase } from '../camel-case.ts'
 import type { Dialect } from '../dialect.ts'
-import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
+import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, PinFrameSchema, ReactFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, UnpinFrameSchema, UnreactFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
@@ -21,7 +21,11 @@ export type DeliveredFrame = Static<typeof DeliveredFrameSchema>
 export type TypingFrame = Static<typeof TypingFrameSchema>
 export type EditFrame = Static<typeof EditFrameSchema>
 export type DeleteFrame = Static<typeof DeleteFrameSchema>
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame
+export type ReactFrame = Static<typeof ReactFrameSchema>
+export type UnreactFrame = Static<typeof UnreactFrameSchema>
+export type PinFrame = Static<typeof PinFrameSchema>
+export type UnpinFrame = Static<typeof UnpinFrameSchema>
+export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame | ReactFrame | UnreactFrame | PinFrame | UnpinFrame
 export type ErrorCode = Static<typeof ErrorCodeSchema>
 
 const validators = {
@@ -32,7 +36,11 @@ const validators = {
   delivered: Compile(DeliveredFrameSchema),
   typing: Compile(TypingFrameSchema),
   edit: Compile(EditFrameSchema),
-  delete: Compile(DeleteFrameSchema)
+  delete: Compile(DeleteFrameSchema),
+  react: Compile(ReactFrameSchema),
+  unreact: Compile(UnreactFrameSchema),
+  pin: Compile(PinFrameSchema),
+  unpin: Compile(UnpinFrameSchema)
 }
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
@@ -119,6 +127,19 @@ export function sentFrame (message: Message, ref: Ref): string {
 /** Acknowledges an edit or delete frame that carried a ref: `edited` / `deleted`. */
 export function changedFrame (change: MessageChange, ref: Ref): string {
   const type = change.type === 'message_updated' ? 'edited' : 'deleted'
+  return JSON.stringify({ type, conversation_id: change.message.conversation_id, seq: change.seq, message: change.message, ref })
+}
+
+/** Acknowledges a react or unreact frame that carried a ref: `reacted` / `unreacted`. */
+export function reactionAckFrame (change: ReactionChange, ref: Ref): string {
+  const type = change.type === 'reaction_added' ? 'reacted' : 'unreacted'
+  const { message } = change
+  return JSON.stringify({ type, conversation_id: message.conversation_id, seq: change.seq, message_id: message.id, user_id: change.user_id, reaction: change.reaction, reactions: message.reactions, ref })
+}
+
+/** Acknowledges a pin or unpin frame that carried a ref: `pinned` / `unpinned`. */
+export function pinAckFrame (change: PinChange, ref: Ref): string {
+  const type = change.type === 'message_pinned' ? 'pinned' : 'unpinned'
   return JSON.stringify({ type, conversation_id: change.message.conversation_id, seq: change.seq, message: change.message, ref })
 }
 

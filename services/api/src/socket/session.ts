@@ -23,6 +23,8 @@ import { handleJoin } from './handlers/join.ts'
 import { handleLeave } from './handlers/leave.ts'
 import { handleMessage } from './handlers/message.ts'
 import { handleDelete, handleEdit } from './handlers/edits.ts'
+import { handleReact, handleUnreact } from './handlers/reactions.ts'
+import { handlePin, handleUnpin } from './handlers/pins.ts'
 import { handleDelivered, handleRead, handleTyping, type SignalContext } from './handlers/signals.ts'
 import { answerFailure } from './handlers/failure.ts'
 import { releaseReplay } from './handlers/replay.ts'
@@ -291,6 +293,10 @@ class Session implements FrameContext, SignalContext {
       case 'typing': return handleTyping(this, frame, conversationId)
       case 'edit': return handleEdit(this, frame, conversationId)
       case 'delete': return handleDelete(this, frame, conversationId)
+      case 'react': return handleReact(this, frame, conversationId)
+      case 'unreact': return handleUnreact(this, frame, conversationId)
+      case 'pin': return handlePin(this, frame, conversationId)
+      case 'unpin': return handleUnpin(this, frame, conversationId)
     }
   }
 }

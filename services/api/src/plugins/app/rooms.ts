@@ -6,14 +6,15 @@
 // outage). A room hands its members each seq once, in order, with no gap: it starts at the
 // conversation's seq when it subscribed, holds back a frame that arrives ahead of a missing
 // one, and fills a gap that does not close by itself from the database. The seq order holds the
-// messages and the edits and deletes of messages (`message_updated` / `message_deleted`, each
-// with a seq of its own). A frame carrying seq n means n was committed, and seqs commit in order
+// messages and the events about them, each with a seq of its own: edits and deletes
+// (`message_updated` / `message_deleted`), reactions (`reaction_added` / `reaction_removed`) and
+// pins (`message_pinned` / `message_unpinned`). A frame carrying seq n means n was committed, and seqs commit in order
 // (conversation.last_seq is bumped under the row lock in the same transaction), so everything
 // before n can be read.
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { conversationTopic, type Bus } from '@chatty/bus'
-import { entriesSince, entryFrame, frameSeq, lastSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
+import { entriesSince, entryFrame, frameSeq, isEntryFrameType, lastSeq, removedBy, type ConversationEntry, type Message } from '@chatty/chat'
 import { withTimeout } from '@chatty/server'
 import type { Database } from '@chatty/db'
 import { camelCaseFrame, type Dialect } from '../../dialect.ts'
@@ -22,8 +23,8 @@ import { camelCaseFrame, type Dialect } from '../../dialect.ts'
 export interface RoomMember {
   /**
    * Called with every entry (message, edit, delete) after the room's position when the member
-   * joined, in seq order, each once. `frame` is the serialised `message`, `message_updated` or
-   * `message_deleted` frame in the member's dialect, shared by every member: never mutate it.
+   * joined, in seq order, each once. `frame` is the serialised `message` frame, or the event's
+   * (`message_updated`, `reaction_added`, ...), in the member's dialect, shared by every member: never mutate it.
    */
   deliver (seq: number, frame: Buffer): void
   /** The field names the member receives frames in: snake_case unless it says camelCase. */
@@ -233,7 +234,7 @@ export function createRooms ({ db, bus, log }: RoomsDeps): Rooms {
     try {
       const parsed = JSON.parse(frame) as { type?: unknown, conversation_id?: unknown, user_id?: unknown, online?: unknown, seq?: unknown, message?: Message, hidden_from?: unknown }
       if (parsed.conversation_id !== room.conversationId || typeof parsed.type !== 'string') throw new Error('not a frame of this room')
-      const ordered = parsed.type === 'message' || parsed.type === 'message_updated' || parsed.type === 'message_deleted'
+      const ordered = isEntryFrameType(parsed.type)
       if (!ordered) {
         const event: RoomEvent = {
           type: parsed.type,

@@ -20,6 +20,9 @@ export default fp(async (fastify) => {
       tags: [
         { name: 'chat', description: 'Conversations and messages (go-chatty routes)' },
         { name: 'users', description: 'A user\'s blocks and conversations' },
+        { name: 'reactions', description: 'Reactions to messages' },
+        { name: 'pins', description: 'Pinned messages of a conversation' },
+        { name: 'search', description: 'Full-text search over the messages of a user\'s conversations' },
         { name: 'health', description: 'Liveness and readiness' }
       ]
     }

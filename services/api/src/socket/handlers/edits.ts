@@ -1,7 +1,7 @@
 // Edits and deletes of one's own messages (the `edit` and `delete` frames): the stored change
 // goes out through the conversation feed as an entry of the conversation's seq order, so every
 // joined socket on every api process gets it in order with the messages.
-import { deleteMessage, editMessage, type MessageChange } from '@chatty/chat'
+import { changeEntries, deleteMessage, editMessage, type MessageChange } from '@chatty/chat'
 import { changedFrame, entryFrame, type DeleteFrame, type EditFrame } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
 
@@ -18,6 +18,6 @@ export async function handleDelete (session: FrameContext, frame: DeleteFrame, c
 async function answerChange (session: FrameContext, frame: EditFrame | DeleteFrame, conversationId: string, change: MessageChange): Promise<void> {
   await session.feed.change(change)
   // As with messages: a socket in the room gets the broadcast, one outside it the frame itself.
-  if (change.seq !== null && session.joined?.has(conversationId) !== true) session.send(entryFrame({ type: change.type, seq: change.seq, message: change.message }))
+  if (session.joined?.has(conversationId) !== true) for (const entry of changeEntries(change)) session.send(entryFrame(entry))
   if (frame.ref !== undefined) session.send(changedFrame(change, frame.ref))
 }

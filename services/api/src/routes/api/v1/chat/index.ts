@@ -18,7 +18,7 @@ import { DEFAULT_QUEUE } from '@chatty/queue'
  * Who reads: in jwt mode the token's user, who must be a participant; in none mode the
  * X-User-Id header when sent (then checked), else nobody in particular (go-chatty's open reads).
  */
-async function checkReader (request: FastifyRequest, conversationId: string): Promise<void> {
+export async function checkReader (request: FastifyRequest, conversationId: string): Promise<void> {
   const header = request.headers['x-user-id']
   const reader = actingUser(request, typeof header === 'string' ? header : undefined)
   if (reader !== undefined) await requireParticipant(request.server.chat, conversationId, reader)

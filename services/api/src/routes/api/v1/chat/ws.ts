@@ -107,8 +107,9 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'Live chat over a websocket',
       description: 'Upgrade to a websocket (go-chatty\'s protocol): the server sends {"type":"connected"}; ' +
-        'the client sends join / leave / message / edit / delete / read / delivered / typing frames and receives joined / left / message / sent / ' +
-        'message_updated / message_deleted / edited / deleted / read / delivered / typing / error frames ' +
+        'the client sends join / leave / message / edit / delete / react / unreact / pin / unpin / read / delivered / typing frames and receives ' +
+        'joined / left / message / sent / message_updated / message_deleted / edited / deleted / reaction_added / reaction_removed / reacted / unreacted / ' +
+        'message_pinned / message_unpinned / pinned / unpinned / read / delivered / typing / error frames ' +
         '(and presence frames with ?presence=true). ' +
         'Opened with ?userId= instead of ?user_id=, the socket speaks go-chatty\'s camelCase dialect (conversationId, msgType, ...; null fields left out). ' +
         'See docs/protocol.md for every frame, resume with since_seq, limits and close codes. ' +

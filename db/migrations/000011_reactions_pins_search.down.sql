@@ -1,0 +1,11 @@
+DELETE FROM chat.message_event WHERE kind > 2;
+ALTER TABLE chat.message_event DROP COLUMN IF EXISTS reaction;
+ALTER TABLE chat.message_event DROP COLUMN IF EXISTS user_id;
+ALTER TABLE chat.message_event DROP CONSTRAINT IF EXISTS message_event_kind_check;
+ALTER TABLE chat.message_event ADD CONSTRAINT message_event_kind_check CHECK (kind IN (1, 2));
+DROP INDEX IF EXISTS chat.message_search_idx;
+DROP INDEX IF EXISTS chat.message_pinned_idx;
+DROP TABLE IF EXISTS chat.reaction;
+ALTER TABLE chat.message DROP COLUMN IF EXISTS pinned_by;
+ALTER TABLE chat.message DROP COLUMN IF EXISTS pinned_at;
+ALTER TABLE chat.message DROP COLUMN IF EXISTS reactions;
