@@ -16,8 +16,17 @@ const FIELD_NAMES = new RegExp(`\\b(${[...new Set(ClientFrameSchema.anyOf.flatMa
  */
 const OPAQUE_FIELDS = new Set(['attachment_meta', 'reactions'])
 
-function isEmptyObject (value: unknown): boolean {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0
+/**
+ * chatty's additions to the message object (replies, mentions, reactions), left out while empty
+ * as Go's omitempty leaves out zero values: a go-chatty client gets exactly the objects it knew
+ * until a message has replies, mentions or reactions.
+ */
+const OMITTED_WHEN_EMPTY = new Set(['reply_count', 'mentioned_user_ids', 'reactions'])
+
+function isEmpty (value: unknown): boolean {
+  if (value === 0) return true
+  if (Array.isArray(value)) return value.length === 0
+  return typeof value === 'object' && value !== null && Object.keys(value).length === 0
 }
 
 function toCamelCase (value: unknown): unknown {
@@ -25,8 +34,8 @@ function toCamelCase (value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value
   const renamed: Record<string, unknown> = {}
   for (const [key, field] of Object.entries(value)) {
-    // go-chatty omits null fields (omitempty), and empty maps: a message without reactions.
-    if (field === null || (key === 'reactions' && isEmptyObject(field))) continue
+    // go-chatty omits null fields (omitempty), and so chatty's additions while empty.
+    if (field === null || (OMITTED_WHEN_EMPTY.has(key) && isEmpty(field))) continue
     renamed[camelCase(key)] = OPAQUE_FIELDS.has(key) ? field : toCamelCase(field)
   }
   return renamed

@@ -37,11 +37,10 @@ t.test('a socket opened with ?userId= speaks go-chatty\'s camelCase frames, null
   t.same(toAlice, {
     type: 'message',
     conversationId: chat,
-    message: { id: toAlice.message.id, conversationId: chat, senderId: alice, seq: 1, createdAt: toAlice.message.createdAt, body: 'hello', msgType: 0, replyCount: 0, mentionedUserIds: [], reactions: {} }
+    message: { id: toAlice.message.id, conversationId: chat, senderId: alice, seq: 1, createdAt: toAlice.message.createdAt, body: 'hello', msgType: 0 }
   }, 'go-chatty\'s outboundMessage, with seq')
   t.same(Object.keys(toAlice), ['type', 'conversationId', 'message'])
-  // Then the fields chatty adds (replies, mentions, reactions), which go-chatty's clients ignore.
-  t.same(Object.keys(toAlice.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType', 'replyCount', 'mentionedUserIds', 'reactions'], 'null fields are left out, as go-chatty\'s omitempty does')
+  t.same(Object.keys(toAlice.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType'], 'null fields, and chatty\'s additions while empty, are left out, as go-chatty\'s omitempty does')
   t.match(toAlice.message.createdAt, ISO)
   t.equal(a.texts.at(-1), b.texts.at(-1), 'every camelCase receiver gets the same bytes')
   t.same(toBob, toAlice)
@@ -58,12 +57,9 @@ t.test('a socket opened with ?userId= speaks go-chatty\'s camelCase frames, null
     msgType: 1,
     attachmentUrl: 'https://files.example/cat.png',
     attachmentMeta: { width: 640, alt_text: null },
-    dedupeKey: 'img-1',
-    replyCount: 0,
-    mentionedUserIds: [],
-    reactions: {}
+    dedupeKey: 'img-1'
   })
-  t.same(Object.keys(image), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'msgType', 'attachmentUrl', 'attachmentMeta', 'dedupeKey', 'replyCount', 'mentionedUserIds', 'reactions'])
+  t.same(Object.keys(image), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'msgType', 'attachmentUrl', 'attachmentMeta', 'dedupeKey'])
   t.same((await b.next()).message, image)
 
   a.send({ type: 'leave', conversationId: chat })
@@ -144,7 +140,7 @@ t.test('a camelCase REST create and send: go-chatty\'s 202, then the message on 
   t.same(camel, {
     type: 'message',
     conversationId: chat.id,
-    message: { id: accepted.message_id, conversationId: chat.id, senderId: bob, seq: 1, createdAt: camel.message.createdAt, body: 'last test I think v2', msgType: 0, attachmentMeta: { via: 'http' }, dedupeKey: 'optional-dedupe-key', replyCount: 0, mentionedUserIds: [], reactions: {} }
+    message: { id: accepted.message_id, conversationId: chat.id, senderId: bob, seq: 1, createdAt: camel.message.createdAt, body: 'last test I think v2', msgType: 0, attachmentMeta: { via: 'http' }, dedupeKey: 'optional-dedupe-key' }
   }, 'the camelCase socket gets it in camelCase')
   const snake = await b.next()
   t.same(snake, {
@@ -193,7 +189,7 @@ t.test('camelCase sockets get the extensions in camelCase too: resume, read, edi
   const b = await camelSocket(t, url, bob)
   b.send({ type: 'message', conversationId: chat, body: 'one', ref: 'm1' })
   const echoed = await b.next()
-  t.same(Object.keys(echoed.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType', 'replyCount', 'mentionedUserIds', 'reactions'], 'a socket outside the room gets its message back')
+  t.same(Object.keys(echoed.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType'], 'a socket outside the room gets its message back')
   t.same(await b.next(), { type: 'sent', conversationId: chat, message: echoed.message, ref: 'm1' })
 
   const a = await camelSocket(t, url, alice)
@@ -249,7 +245,7 @@ t.test('a room converts each frame once for all its camelCase members and hands 
   await waitFor(async () => received.every((frames) => frames.length === 1) ? true : undefined)
   t.equal(received[0]![0], received[1]![0], 'one Buffer, made once, for both camelCase members')
   const camel = JSON.parse(received[0]![0]!.toString())
-  t.same(camel, { type: 'message', conversationId: chat, message: { id, conversationId: chat, senderId: alice, seq: 1, createdAt: camel.message.createdAt, body: 'hi', msgType: 0, replyCount: 0, mentionedUserIds: [], reactions: {} } })
+  t.same(camel, { type: 'message', conversationId: chat, message: { id, conversationId: chat, senderId: alice, seq: 1, createdAt: camel.message.createdAt, body: 'hi', msgType: 0 } })
   const snake = JSON.parse(received[2]![0]!.toString())
   t.same(Object.keys(snake.message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta', 'dedupe_key', 'edited_at', 'deleted_at',
     'parent_id', 'reply_count', 'last_reply_at', 'mentioned_user_ids', 'reactions', 'pinned_at', 'pinned_by'])

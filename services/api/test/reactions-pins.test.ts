@@ -286,7 +286,7 @@ t.test('search over REST: the caller\'s current conversations, user_id in none m
   t.same(found.json().results.map((r: Frame) => r.message.id), [second, first])
   t.same(found.json().next_cursor, null)
   t.same(Object.keys(found.json().results[0].message), ['id', 'conversation_id', 'sender_id', 'seq', 'created_at', 'body', 'msg_type', 'attachment_url', 'attachment_meta',
-    'dedupe_key', 'edited_at', 'deleted_at', 'reactions', 'pinned_at', 'pinned_by'], 'whole message objects, nulls present')
+    'dedupe_key', 'edited_at', 'deleted_at', 'parent_id', 'reply_count', 'last_reply_at', 'mentioned_user_ids', 'reactions', 'pinned_at', 'pinned_by'], 'whole message objects, nulls present')
   const paged = await search(`q=secret&user_id=${alice}&limit=1`)
   t.same(paged.json().results.map((r: Frame) => r.message.id), [second])
   const next = await search(`q=secret&user_id=${alice}&limit=1&cursor=${paged.json().next_cursor}`)
@@ -352,7 +352,7 @@ t.test('go-chatty clients that know none of this get exactly the frames they kne
   t.same(await camel.next(), { type: 'joined', conversationId: chat, lastSeq: 1 })
   camel.send({ type: 'message', conversationId: chat, body: 'yo', msgType: 0 })
   const echo = await camel.next()
-  t.same(Object.keys(echo.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType'], 'camelCase: exactly go-chatty\'s fields (nulls and no reactions left out)')
+  t.same(Object.keys(echo.message), ['id', 'conversationId', 'senderId', 'seq', 'createdAt', 'body', 'msgType'], 'camelCase: exactly go-chatty\'s fields (nulls, and chatty\'s additions while empty, left out)')
   await snake.until((frame) => frame.type === 'message' && frame.message.body === 'yo')
   t.same(snake.frames.map((frame) => frame.type), ['connected', 'joined', 'message', 'message'], 'snake_case: exactly go-chatty\'s frames for its own actions')
   t.same(camel.frames.map((frame) => frame.type), ['connected', 'joined', 'message'])
