@@ -2,7 +2,7 @@
 // (frame rate, frames in flight, the byte budget and the slow-consumer cut) and the writes, corked
 // per turn. Frames about one conversation are handled one after another, in the order they arrived
 // (a client's messages are stored in the order it sent them); frames about different
-// conversations run concurrently. Each frame type has its handler in handlers/.
+// conversations run concurrently. Each frame type has its handler in handlers/ (dispatch.ts).
 //
 // A process holds thousands of mostly idle sockets, so one costs little (docs/performance.md): a
 // session is one object whose methods live on its class, what every socket shares (database,
@@ -14,18 +14,13 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Chat, ConversationFeed } from '@chatty/chat'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import type { Rooms } from '../plugins/app/rooms.ts'
-import { CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame, type ClientFrame } from './frames.ts'
+import { CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame } from './frames.ts'
 import { camelCaseFrame, type Dialect } from '../dialect.ts'
 import type { FrameContext, SessionContext, SessionOptions } from './context.ts'
 import type { Membership } from './membership.ts'
 import { TokenBucket } from './token-bucket.ts'
-import { handleJoin } from './handlers/join.ts'
-import { handleLeave } from './handlers/leave.ts'
-import { handleMessage } from './handlers/message.ts'
-import { handleDelete, handleEdit } from './handlers/edits.ts'
-import { handleReact, handleUnreact } from './handlers/reactions.ts'
-import { handlePin, handleUnpin } from './handlers/pins.ts'
-import { handleDelivered, handleRead, handleTyping, type SignalContext } from './handlers/signals.ts'
+import { dispatch } from './handlers/dispatch.ts'
+import type { SignalContext } from './handlers/signals.ts'
 import { answerFailure } from './handlers/failure.ts'
 import { releaseReplay } from './handlers/replay.ts'
 
@@ -268,7 +263,7 @@ class Session implements FrameContext, SignalContext {
     if (this.inFlight === MAX_IN_FLIGHT) this.socket.pause()
     const chains = this.chains ??= new Map()
     const next: Promise<void> = (chains.get(key) ?? Promise.resolve())
-      .then(() => this.handle(frame, key))
+      .then(() => dispatch(this, frame, key))
       .catch((error: unknown) => answerFailure(this, error, frame.ref))
       .finally(() => {
         this.inFlight--
@@ -281,22 +276,5 @@ class Session implements FrameContext, SignalContext {
         if (this.inFlight === MAX_IN_FLIGHT / 2 && this.socket.isPaused) this.socket.resume()
       })
     chains.set(key, next)
-  }
-
-  handle (frame: ClientFrame, conversationId: string): Promise<void> | void {
-    switch (frame.type) {
-      case 'join': return handleJoin(this, frame, conversationId)
-      case 'leave': return handleLeave(this, frame, conversationId)
-      case 'message': return handleMessage(this, frame, conversationId)
-      case 'read': return handleRead(this, frame, conversationId)
-      case 'delivered': return handleDelivered(this, frame, conversationId)
-      case 'typing': return handleTyping(this, frame, conversationId)
-      case 'edit': return handleEdit(this, frame, conversationId)
-      case 'delete': return handleDelete(this, frame, conversationId)
-      case 'react': return handleReact(this, frame, conversationId)
-      case 'unreact': return handleUnreact(this, frame, conversationId)
-      case 'pin': return handlePin(this, frame, conversationId)
-      case 'unpin': return handleUnpin(this, frame, conversationId)
-    }
   }
 }
