@@ -8,6 +8,8 @@ import { postgresAnswers, startEmbeddedPostgres, REPO_ROOT } from './embedded.ts
 import { armLeakCheck } from './testing/leaks.ts'
 export { sleep, users, waitFor, type WaitOptions } from './testing/wait.ts'
 export { findRedis } from './testing/redis.ts'
+export { queryRows } from './testing/query.ts'
+export { freePort } from './testing/ports.ts'
 export { armLeakCheck, openTcpHandles } from './testing/leaks.ts'
 export { assertClosingAnswer, assertErrorAnswers, rawHttp, type ErrorCase, type RawAnswer } from './testing/raw-http.ts'
 export { findProgram, missingProgramLine, programPath, runningInCi, skipUnlessInstalled, testMissingProgram, PROGRAMS, type Program } from './programs.ts'
