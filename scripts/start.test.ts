@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:net'
 import { REPO_ROOT } from '@chatty/db'
-import { findProgram, onTeardown, testDatabase } from '@chatty/db/testing'
+import { findProgram, freePort, onTeardown, testDatabase } from '@chatty/db/testing'
 
 async function takePort (t: Parameters<typeof onTeardown>[0]): Promise<{ port: number, server: Server }> {
   const server = createServer()
@@ -14,14 +14,6 @@ async function takePort (t: Parameters<typeof onTeardown>[0]): Promise<{ port: n
   await once(server, 'listening')
   onTeardown(t, () => new Promise<void>((resolve) => server.close(() => resolve())))
   return { port: (server.address() as { port: number }).port, server }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 interface Run { code: number | null, signal: NodeJS.Signals | null, output: string }

@@ -2,7 +2,8 @@
 // that subscribes this process at the broker for the first listener of a topic and unsubscribes
 // it after the last. Broker calls for one topic run one at a time, in order, so a quick
 // unsubscribe-then-subscribe can never end unsubscribed.
-import type { BusLog, Listener } from './port.ts'
+import type { Bus, BusLog, Listener } from './port.ts'
+import { BusClosedError } from './errors.ts'
 
 /** What an adapter does at the broker for one topic. */
 export interface BrokerChannels {
@@ -98,6 +99,21 @@ export function createSubscriptions (broker: BrokerChannels, log?: BusLog): Subs
 
     clear () {
       entries.clear()
+    }
+  }
+}
+
+/** A bus's subscribe and unsubscribe over its subscriptions: the same for every adapter. A closed bus refuses subscribes. */
+export function subscribeMethods (subscriptions: Subscriptions, isClosed: () => boolean): Pick<Bus, 'subscribe' | 'unsubscribe'> {
+  return {
+    async subscribe (topic, listener) {
+      if (isClosed()) throw new BusClosedError()
+      await subscriptions.add(topic, listener)
+      return () => subscriptions.remove(topic, listener)
+    },
+
+    async unsubscribe (topic, listener) {
+      await subscriptions.remove(topic, listener)
     }
   }
 }

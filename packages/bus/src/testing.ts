@@ -2,18 +2,9 @@
 // that a test may kill and start again (never the shared Redis, which other tests use meanwhile).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
-import { findProgram } from '@chatty/db/testing'
+import { findProgram, freePort } from '@chatty/db/testing'
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+export { freePort }
 
 /** The redis-server binary (REDIS_SERVER_BIN, else the one on PATH), or undefined when this host has none. */
 export function redisServerBinary (): string | undefined {

@@ -22,10 +22,11 @@ async function settle (from: Bus, to: Bus): Promise<void> {
 }
 
 export function testBusContract (t: Test, fixture: BusFixture): void {
+  /** Three buses, as three api processes would have. */
+  const threeProcesses = (t: Test): [Bus, Bus, Bus] => [fixture.open(t), fixture.open(t), fixture.open(t)]
+
   t.test('a frame published in one process reaches the listeners of every subscribed process, the publisher included', async (t) => {
-    const a = fixture.open(t)
-    const b = fixture.open(t)
-    const c = fixture.open(t)
+    const [a, b, c] = threeProcesses(t)
     const topic = conversationTopic(crypto.randomUUID())
     const inA = await receive(a, topic)
     const inB = await receive(b, topic)
@@ -41,9 +42,7 @@ export function testBusContract (t: Test, fixture: BusFixture): void {
   })
 
   t.test('a burst of 1000 frames arrives exactly once each and in publish order', async (t) => {
-    const a = fixture.open(t)
-    const b = fixture.open(t)
-    const c = fixture.open(t)
+    const [a, b, c] = threeProcesses(t)
     const topic = randomName('burst')
     const inB = await receive(b, topic)
     const inA = await receive(a, topic)
@@ -159,9 +158,7 @@ export function testBusContract (t: Test, fixture: BusFixture): void {
   })
 
   t.test('a 100 KB frame with multi-byte characters arrives intact and in order with small ones', async (t) => {
-    const a = fixture.open(t)
-    const b = fixture.open(t)
-    const c = fixture.open(t)
+    const [a, b, c] = threeProcesses(t)
     const topic = randomName('large')
     const inB = await receive(b, topic)
     // ASCII, 2-, 3- and 4-byte UTF-8 characters, so part boundaries fall inside characters.

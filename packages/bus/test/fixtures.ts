@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, connect, type Server, type Socket } from 'node:net'
+import type { Test } from 'tap'
 import type { Bus, Listener } from '../src/index.ts'
 import { freePort, startRedisServer as startPrivateRedis, type RedisServer } from '../src/testing.ts'
 
@@ -73,6 +74,34 @@ export async function probeUntilDelivered (publisher: Bus, topic: string, receiv
     }
     if (Date.now() > deadline) throw new Error(`no probe arrived on ${topic} within ${timeoutMs} ms`)
   }
+}
+
+/** What a bus had before its broker connection was lost, and a subscribe made while it was down. */
+export interface Outage {
+  /** The topic subscribed before the outage, and its receiver. */
+  topic: string
+  before: Receiver
+  /** The topic subscribed while the connection was down, and that subscribe's receiver. */
+  during: string
+  joining: Promise<Receiver>
+}
+
+/**
+ * After an outage: delivery on the old topic resumes on the same buses, the subscribe made
+ * meanwhile takes effect, and a burst of 200 frames arrives whole and in order. Returns every
+ * frame the old topic's receiver has had.
+ */
+export async function assertDeliveryResumes (t: Test, publisher: Bus, outage: Outage, duringFrame: string): Promise<string[]> {
+  await probeUntilDelivered(publisher, outage.topic, outage.before)
+  const inDuring = await outage.joining
+  await publisher.publish(outage.during, duringFrame)
+  t.same(await inDuring.received(1), [duringFrame])
+  const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
+  const expected = outage.before.frames.length + burst.length
+  await Promise.all(burst.map((frame) => publisher.publish(outage.topic, frame)))
+  const frames = await outage.before.received(expected)
+  t.same(frames.filter((frame) => frame.startsWith('after')), burst, 'the burst after the outage arrives whole and in order')
+  return frames
 }
 
 export { freePort, redisServerBinary, type RedisServer } from '../src/testing.ts'

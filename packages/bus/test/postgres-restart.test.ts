@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedServer } from '@chatty/db'
 import { armLeakCheck, sleep } from '@chatty/db/testing'
 import { createPostgresBus } from '../src/index.ts'
-import { createReceiver, freePort, probeUntilDelivered, randomName, receive } from './fixtures.ts'
+import { assertDeliveryResumes, freePort, randomName, receive } from './fixtures.ts'
 
 t.test('after Postgres restarts, delivery resumes on the same buses and subscribes made meanwhile take effect', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'chatty-bus-pg-'))
@@ -34,20 +34,11 @@ t.test('after Postgres restarts, delivery resumes on the same buses and subscrib
   await t.rejects(a.publish(topic, 'while down'), 'a publish while Postgres is down fails instead of queueing')
   // Made while Postgres is down: the subscribe resolves only after the reconnect.
   const during = randomName('during')
-  const inDuring = createReceiver()
-  const joining = b.subscribe(during, inDuring.listener)
+  const joining = receive(b, during)
   await sleep(300)
   server = await start()
 
-  await probeUntilDelivered(a, topic, before)
-  await joining
-  await a.publish(during, 'joined while down')
-  t.same(await inDuring.received(1), ['joined while down'])
-  const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
-  const expected = before.frames.length + burst.length
-  await Promise.all(burst.map((frame) => a.publish(topic, frame)))
-  const frames = await before.received(expected)
-  t.same(frames.filter((frame) => frame.startsWith('after')), burst, 'the burst after the restart arrives whole and in order')
+  const frames = await assertDeliveryResumes(t, a, { topic, before, during, joining }, 'joined while down')
   t.notOk(frames.includes('while down'))
   t.same((await b.listeningTopics()).sort(), [during, topic].sort())
   t.ok(logged.some((line) => line.startsWith('warn: bus: lost')), 'the outage was logged')

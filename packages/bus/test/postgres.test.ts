@@ -2,10 +2,10 @@
 // is particular to Postgres (channel names, stored frames, losing the listening connection).
 import t from 'tap'
 import pg from 'pg'
-import { sleep, testDatabase, waitFor } from '@chatty/db/testing'
+import { queryRows, sleep, testDatabase, waitFor } from '@chatty/db/testing'
 import { BusClosedError, createPostgresBus, postgresChannel, type Bus, type PostgresBus, type PostgresBusOptions } from '../src/index.ts'
 import { testBusContract } from './contract.ts'
-import { freePort, probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
+import { assertDeliveryResumes, freePort, probeUntilDelivered, randomName, receive, startSilentProxy } from './fixtures.ts'
 
 const { url } = await testDatabase(t)
 // Channels are per database, and this database is the file's own; a namespace per file keeps
@@ -18,15 +18,7 @@ function open (t: { teardown (fn: () => unknown): void }, options: Partial<Postg
   return bus
 }
 
-async function query<R extends pg.QueryResultRow> (sql: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<R>(sql, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const query = <R extends pg.QueryResultRow> (sql: string, values: unknown[] = []) => queryRows<R>(url, sql, values)
 
 testBusContract(t, {
   open,
@@ -133,17 +125,9 @@ t.test('delivery resumes after the listening connection is terminated, without a
   t.equal(terminated?.ok, true, 'the listening backend was terminated')
   // Subscribed while the connection is down: resolves once the replacement listens.
   const during = randomName('during')
-  const joinedDuring = receive(b, during)
+  const joining = receive(b, during)
 
-  await probeUntilDelivered(a, topic, before)
-  const inDuring = await joinedDuring
-  await a.publish(during, 'joined during the outage')
-  t.same(await inDuring.received(1), ['joined during the outage'])
-  const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
-  const expected = before.frames.length + burst.length
-  await Promise.all(burst.map((frame) => a.publish(topic, frame)))
-  const frames = await before.received(expected)
-  t.same(frames.filter((frame) => frame.startsWith('after')), burst)
+  await assertDeliveryResumes(t, a, { topic, before, during, joining }, 'joined during the outage')
   t.same((await b.listeningTopics()).sort(), [during, topic].sort(), 'the replacement connection listens to both topics, nothing else')
   t.ok(logged.some((line) => line.startsWith('warn: bus: lost')), 'the loss was logged')
 })

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { armLeakCheck, sleep, testMissingProgram } from '@chatty/db/testing'
 import { createRedisBus } from '../src/index.ts'
-import { createReceiver, probeUntilDelivered, randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
+import { assertDeliveryResumes, randomName, receive, redisServerBinary, startRedisServer } from './fixtures.ts'
 
 const binary = redisServerBinary()
 const name = 'after Redis restarts, delivery resumes on the same buses and subscribes made meanwhile take effect'
@@ -27,20 +27,11 @@ if (binary === undefined) {
     await t.rejects(a.publish(topic, 'while down'), 'a publish while Redis is down fails instead of queueing')
     // Made while Redis is down: the subscribe resolves only after the reconnect.
     const during = randomName('during')
-    const inDuring = createReceiver()
-    const joining = b.subscribe(during, inDuring.listener)
+    const joining = receive(b, during)
     await b.unsubscribe(randomName('never'), () => {})
     await server.restart()
 
-    await probeUntilDelivered(a, topic, before)
-    await joining
-    await a.publish(during, 'joined while down')
-    t.same(await inDuring.received(1), ['joined while down'])
-    const burst = Array.from({ length: 200 }, (_, i) => `after ${i}`)
-    const expected = before.frames.length + burst.length
-    await Promise.all(burst.map((frame) => a.publish(topic, frame)))
-    const frames = await before.received(expected)
-    t.same(frames.filter((frame) => frame.startsWith('after')), burst, 'the burst after the restart arrives whole and in order')
+    const frames = await assertDeliveryResumes(t, a, { topic, before, during, joining }, 'joined while down')
     t.notOk(frames.includes('while down'))
     t.same(leaving.frames, [])
     t.ok(logged.some((line) => line.startsWith('warn:')), 'the outage was logged')

@@ -104,6 +104,16 @@ export class LocalStore {
     this.#epoch++
   }
 
+  /**
+   * The kept value of a key, else `load` shared with concurrent callers (see shareLoad) and given
+   * the ticket it reads under: how every adapter's getOrLoad starts.
+   */
+  getOrShareLoad<T> (key: string, load: (ticket: ReadTicket) => Promise<T | undefined>): Promise<T | undefined> {
+    const hit = this.get(key)
+    if (hit !== undefined) return Promise.resolve(hit.value as T)
+    return this.shareLoad(key, () => load(this.begin(key)))
+  }
+
   /** Concurrent loads of one key share the first one's promise, until the key is dropped. */
   shareLoad<T> (key: string, load: () => Promise<T>): Promise<T> {
     const running = this.#loads.get(key)

@@ -14,27 +14,16 @@ export class InvalidInputError extends ChatError {
   constructor (message: string) { super('bad_request', message) }
 }
 
-export class NotParticipantError extends ChatError {
-  override name = 'NotParticipantError'
-  constructor (message = 'user is not a participant in this conversation') { super('forbidden', message) }
+/** A ChatError class of its own name, wire code and default message. */
+function chatErrorClass (name: string, code: ChatErrorCode, defaultMessage: string) {
+  return class extends ChatError {
+    override name = name
+    constructor (message = defaultMessage) { super(code, message) }
+  }
 }
 
-export class ConversationNotFoundError extends ChatError {
-  override name = 'ConversationNotFoundError'
-  constructor (message = 'conversation not found') { super('not_found', message) }
-}
-
-export class BlockedError extends ChatError {
-  override name = 'BlockedError'
-  constructor (message = 'the other member of this direct conversation has blocked the sender') { super('forbidden', message) }
-}
-
-export class MessageNotFoundError extends ChatError {
-  override name = 'MessageNotFoundError'
-  constructor (message = 'message not found in this conversation') { super('not_found', message) }
-}
-
-export class MessageDeletedError extends ChatError {
-  override name = 'MessageDeletedError'
-  constructor (message = 'the message was deleted; it cannot be edited') { super('conflict', message) }
-}
+export class NotParticipantError extends chatErrorClass('NotParticipantError', 'forbidden', 'user is not a participant in this conversation') {}
+export class ConversationNotFoundError extends chatErrorClass('ConversationNotFoundError', 'not_found', 'conversation not found') {}
+export class BlockedError extends chatErrorClass('BlockedError', 'forbidden', 'the other member of this direct conversation has blocked the sender') {}
+export class MessageNotFoundError extends chatErrorClass('MessageNotFoundError', 'not_found', 'message not found in this conversation') {}
+export class MessageDeletedError extends chatErrorClass('MessageDeletedError', 'conflict', 'the message was deleted; it cannot be edited') {}

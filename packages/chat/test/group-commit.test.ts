@@ -9,6 +9,7 @@ import {
   checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, createChat, createGroupCommit,
   type GroupCommit, type GroupCommitOptions, type Stored
 } from '../src/index.ts'
+import { someSessionWaitsForALock } from './locks.ts'
 
 const { alice, bob } = users
 
@@ -207,13 +208,7 @@ t.test('a conversation deleted while its batch waits for the lock: its senders g
       ...Array.from({ length: 5 }, (_, i) => storeMessage(chat, { conversationId: kept.id, senderId: bob, content: content(`kept ${i}`) }))
     ])
     // Wait until the batch is waiting for our lock, then delete the conversation under it.
-    let waiting = false
-    for (let i = 0; i < 400 && !waiting; i++) {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`.execute(trx)
-      waiting = rows[0]!.n > 0
-      if (!waiting) await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-    t.ok(waiting, 'the batch was blocked on the conversation when it was deleted')
+    t.ok(await someSessionWaitsForALock(trx), 'the batch was blocked on the conversation when it was deleted')
     await sql`DELETE FROM chat.conversation WHERE id = ${gone.id}`.execute(trx)
     // Wrapped: returning the promise itself would make the transaction wait for the sends,
     // which wait for the transaction.

@@ -12,6 +12,7 @@ import {
   acceptedMessageId, blockUser, BlockedError, checkMessageInput, createConversation, dedupedMessageId, NotParticipantError,
   removeParticipant, storeMessage, createChat, createGroupCommit, type Stored
 } from '../src/index.ts'
+import { someSessionWaitsForALock } from './locks.ts'
 
 const { alice, bob, carol } = users
 
@@ -76,13 +77,7 @@ for (const [path, grouped] of [['group commit', true], ['one-message path', fals
         settle(storeMessage(core, { conversationId: chat.id, senderId: bob, content: content('accepted before the removal') })),
         settle(storeMessage(core, { conversationId: chat.id, senderId: carol, content: content('from a member') }))
       ]
-      let waiting = false
-      for (let i = 0; i < 400 && !waiting; i++) {
-        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`.execute(trx)
-        waiting = rows[0]!.n > 0
-        if (!waiting) await new Promise((resolve) => setTimeout(resolve, 25))
-      }
-      t.ok(waiting, 'the store was waiting for the conversation when the removal committed')
+      t.ok(await someSessionWaitsForALock(trx), 'the store was waiting for the conversation when the removal committed')
       // Wrapped: the transaction must not wait for the sends, which wait for it.
       return { sends: Promise.all(sends) }
     })

@@ -5,20 +5,11 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { chmod, cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { once } from 'node:events'
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { REPO_ROOT } from '../src/embedded.ts'
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { freePort } from '../src/testing.ts'
 
 t.test('as root, from a clone in a 0700 folder, the embedded Postgres starts, answers a query and stops', {
   skip: process.getuid?.() === 0 ? false : 'runs only as root (the embedded Postgres then runs as a postgres user)',

@@ -1,24 +1,13 @@
 import t, { type Test } from 'tap'
-import pg from 'pg'
 import { createDb, migrateDown, migrateUp, migrationVersion, forceVersion, loadMigrations, advisoryLockId } from '../src/index.ts'
 import { createDatabaseIfMissing } from '../src/embedded.ts'
-import { testDatabase } from '../src/testing.ts'
+import { queryRows as query, testDatabase } from '../src/testing.ts'
 
 async function emptyDatabase (t: Test): Promise<string> {
   const { url } = await testDatabase(t)
   // The template is already migrated: take it back to an empty database.
   await migrateDown(url, 1000)
   return url
-}
-
-async function query<R extends pg.QueryResultRow = any> (url: string, sql: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<R>(sql, values)).rows
-  } finally {
-    await client.end()
-  }
 }
 
 t.test('a fresh database migrates to the newest version and records it as golang-migrate does', async (t) => {

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { sleep, waitFor } from '@chatty/db/testing'
-import { JobTimeoutError, PermanentJobError, type JobContext, type QueueAdmin, type QueueClient, type QueueConfig, type QueueServer } from '../src/index.ts'
+import { JobTimeoutError, PermanentJobError, type JobContext, type JobInfo, type JobState, type QueueAdmin, type QueueClient, type QueueConfig, type QueueServer } from '../src/index.ts'
 import { createQueueAdmin, createQueueClient, createQueueServer } from '../src/index.ts'
 
 export interface Harness {
@@ -14,6 +14,14 @@ export interface Harness {
 }
 
 export type MakeHarness = (t: Test) => Promise<Harness>
+
+/** Waits until the admin sees the job in `state`, and returns it as seen then. */
+function jobInState (admin: QueueAdmin, id: string, state: JobState, what: string): Promise<JobInfo> {
+  return waitFor(async () => {
+    const job = await admin.getJob(id)
+    return job?.state === state ? job : undefined
+  }, what)
+}
 
 /** Worker settings that keep the suite fast: short polls, locks and backoff. */
 const FAST = { pollIntervalMs: 200, lockTimeoutMs: 2000, backoff: { baseMs: 20, maxMs: 200 } }
@@ -108,10 +116,7 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     })
     start(t, worker)
     const id = await client.enqueue({ type: 'flaky', payload: { n: 1 } }, { maxAttempts: 3 })
-    const failed = await waitFor(async () => {
-      const job = await admin.getJob(id)
-      return job?.state === 'failed' ? job : undefined
-    }, 'the failed state')
+    const failed = await jobInState(admin, id, 'failed', 'the failed state')
     t.same(attempts, [1, 2, 3], 'three attempts, then no more')
     t.match(failed, { id, type: 'flaky', queue: 'default', payload: { n: 1 }, state: 'failed', attempts: 3, lastError: 'boom on attempt 3' })
     t.ok(failed.failedAt instanceof Date, 'knows when it failed')
@@ -134,10 +139,7 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     })
     start(t, worker)
     const id = await client.enqueue({ type: 'invalid', payload: {} }, { maxAttempts: 5 })
-    const failed = await waitFor(async () => {
-      const job = await admin.getJob(id)
-      return job?.state === 'failed' ? job : undefined
-    }, 'the failed state')
+    const failed = await jobInState(admin, id, 'failed', 'the failed state')
     t.equal(runs, 1)
     t.match(failed, { attempts: 1, lastError: 'payload can never be valid' })
   })
@@ -152,10 +154,7 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     })
     start(t, worker)
     const id = await client.enqueue({ type: 'failing', payload: {} }, { maxAttempts: 4 })
-    const retrying = await waitFor(async () => {
-      const job = await admin.getJob(id)
-      return job?.state === 'scheduled' ? job : undefined
-    }, 'a scheduled retry')
+    const retrying = await jobInState(admin, id, 'scheduled', 'a scheduled retry')
     t.match(retrying, { attempts: 1, lastError: 'still down' }, 'between attempts the job is scheduled with its error')
     await waitFor(() => times.length === 4, 'four attempts')
     const gaps = times.slice(1).map((at, i) => at - times[i]!)
@@ -208,14 +207,8 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     const startedAt = Date.now()
     const perTask = await client.enqueue({ type: 'hang-task-timeout', payload: {} }, { maxAttempts: 1 })
     const global = await client.enqueue({ type: 'hang-global-timeout', payload: {} }, { maxAttempts: 1 })
-    const failedPerTask = await waitFor(async () => {
-      const job = await admin.getJob(perTask)
-      return job?.state === 'failed' ? job : undefined
-    }, 'the per-task timeout')
-    const failedGlobal = await waitFor(async () => {
-      const job = await admin.getJob(global)
-      return job?.state === 'failed' ? job : undefined
-    }, 'the global timeout')
+    const failedPerTask = await jobInState(admin, perTask, 'failed', 'the per-task timeout')
+    const failedGlobal = await jobInState(admin, global, 'failed', 'the global timeout')
     t.ok(Date.now() - startedAt < 3000, 'neither hang held its worker')
     t.match(failedPerTask, { attempts: 1, lastError: 'job attempt timed out after 150 ms' })
     t.match(failedGlobal, { attempts: 1, lastError: 'job attempt timed out after 300 ms' })

@@ -2,7 +2,7 @@
 // enqueueing inside the caller's transaction.
 import t, { type Test } from 'tap'
 import pg from 'pg'
-import { testDatabase } from '@chatty/db/testing'
+import { queryRows, testDatabase } from '@chatty/db/testing'
 import { createPostgresQueueAdmin, createPostgresQueueClient, enqueueInTransaction, installQueueSchema, type QueueConfig } from '../src/index.ts'
 import { runContractSuite } from './contract.ts'
 
@@ -10,6 +10,12 @@ async function postgresConfig (t: Test): Promise<QueueConfig> {
   const { url } = await testDatabase(t)
   await installQueueSchema(url)
   return { backend: 'postgres', dbUrl: url }
+}
+
+/** The jobs in the queue's table, done or not, counted on a connection of its own. */
+async function countJobs (dbUrl: string): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(dbUrl, 'SELECT count(*)::int AS n FROM graphile_worker._private_jobs')
+  return row!.n
 }
 
 runContractSuite(t, async (t) => ({ config: await postgresConfig(t) }))
@@ -40,10 +46,7 @@ t.test('concurrent enqueues share statements, and each caller gets the id of its
   const { dbUrl } = await postgresConfig(t)
   const client = createPostgresQueueClient({ connectionString: dbUrl })
   const admin = createPostgresQueueAdmin({ connectionString: dbUrl, queues: { default: 1, low: 1 } })
-  const check = new pg.Client({ connectionString: dbUrl })
-  await check.connect()
   t.teardown(async () => {
-    await check.end()
     await client.close()
     await admin.close()
   })
@@ -58,19 +61,13 @@ t.test('concurrent enqueues share statements, and each caller gets the id of its
     const job = await admin.getJob(ids[i]!)
     if (!t.match(job, { type: task.type, queue: options.queue, payload: task.payload, maxAttempts: options.maxAttempts, state: 'pending' }, `job ${i}`)) break
   }
-  const { rows: [row] } = await check.query('SELECT count(*)::int AS n FROM graphile_worker._private_jobs')
-  t.equal(row.n, tasks.length)
+  t.equal(await countJobs(dbUrl), tasks.length)
 })
 
 t.test('a batch that cannot be added fails every enqueue in it, and adds none of them', async (t) => {
   const { dbUrl } = await postgresConfig(t)
   const client = createPostgresQueueClient({ connectionString: dbUrl })
-  const check = new pg.Client({ connectionString: dbUrl })
-  await check.connect()
-  t.teardown(async () => {
-    await check.end()
-    await client.close()
-  })
+  t.teardown(() => client.close())
   // A type Postgres refuses (text cannot hold NUL) spoils the statement it is in.
   const results = await Promise.allSettled([
     client.enqueue({ type: 'ok', payload: { n: 1 } }),
@@ -78,7 +75,6 @@ t.test('a batch that cannot be added fails every enqueue in it, and adds none of
     client.enqueue({ type: 'ok', payload: { n: 2 } })
   ])
   t.same(results.map((r) => r.status), ['rejected', 'rejected', 'rejected'])
-  const { rows: [row] } = await check.query('SELECT count(*)::int AS n FROM graphile_worker._private_jobs')
-  t.equal(row.n, 0)
+  t.equal(await countJobs(dbUrl), 0)
   t.ok(await client.enqueue({ type: 'ok', payload: { n: 3 } }), 'the next batch is added')
 })

@@ -1,13 +1,11 @@
 // Presence across api processes: two apps on one database (and bus) stand for two processes;
 // a spawned api process is killed to show that a crash takes its users offline after the TTL.
 import t, { type Test } from 'tap'
-import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import { testDatabase, users, waitFor } from '@chatty/db/testing'
+import { testDatabase, testWithAndWithoutRedis, users, waitFor } from '@chatty/db/testing'
 import { createRestClient, type PresenceFrame } from '@chatty/client'
 import { chatClient, createChat, listen, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
 import { startService } from './process-helper.ts'
-import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const { alice, bob, eve, carol, dave } = users
 /** Short, so a crashed process's users go offline within the test; heartbeats every 300 ms. */
@@ -99,14 +97,10 @@ async function frames (t: Test, config: Record<string, unknown>): Promise<void> 
   t.same(await createRestClient({ baseUrl: one.url }).presenceOf([carol, eve]), [{ user_id: carol, online: true }, { user_id: eve, online: true }], 'the typed client\'s batch')
 }
 
-t.test('presence frames and lookups across two api processes on the Postgres bus', async (t) => {
-  await frames(t, {})
-})
-
-const redisUrl = await findRedis()
-t.test('the same with REDIS_URL (Redis bus and presence store)', { skip: redisUrl === undefined ? 'no Redis' : false }, async (t) => {
-  await frames(t, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` })
-})
+await testWithAndWithoutRedis(t, {
+  postgres: 'presence frames and lookups across two api processes on the Postgres bus',
+  redis: 'the same with REDIS_URL (Redis bus and presence store)'
+}, frames)
 
 t.test('a socket sees each change once, however many shared conversations it joined', async (t) => {
   const { one, two } = await twoProcesses(t, {})

@@ -4,12 +4,11 @@
 import t, { type Test } from 'tap'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
-import { onTeardown, testDatabase, users, waitFor } from '@chatty/db/testing'
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { onTeardown, testDatabase, testWithAndWithoutRedis, users, waitFor } from '@chatty/db/testing'
 import { createQueueAdmin } from '@chatty/queue'
 import { startJobs } from './helper.ts'
 import { createChat, listen, openSocket, type RawSocket } from './ws-helper.ts'
-import { findRedis } from '../../../packages/cache/test/helpers.ts'
 
 const SECRET = 'webhook-secret-for-tests-only'
 const { alice, bob, carol, dave } = users
@@ -148,9 +147,10 @@ async function notifications (t: Test, shared: Record<string, unknown>): Promise
   t.same(tries.map((d) => d.status), [0, 204], 'no answer in time, then retried and accepted')
 }
 
-t.test('offline, unmuted members other than the sender are posted to the webhook, signed; failures are retried', async (t) => {
-  await notifications(t, {})
-})
+await testWithAndWithoutRedis(t, {
+  postgres: 'offline, unmuted members other than the sender are posted to the webhook, signed; failures are retried',
+  redis: 'the same with REDIS_URL: the jobs service reads the presence the api processes keep in Redis'
+}, notifications)
 
 t.test('a mention reaches a member who muted the conversation, marked as mentioned; muted and not mentioned, nothing', async (t) => {
   const hook = await receiver(t)
@@ -181,11 +181,6 @@ t.test('a mention reaches a member who muted the conversation, marked as mention
   const [overHttp] = await hook.next(accepted.json().message_id)
   t.same(overHttp!.body.recipient_ids, [carol], 'alice is online; carol is mentioned; bob sent it')
   t.same((overHttp!.body as unknown as { mentioned_recipient_ids: string[] }).mentioned_recipient_ids, [carol])
-})
-
-const redisUrl = await findRedis()
-t.test('the same with REDIS_URL: the jobs service reads the presence the api processes keep in Redis', { skip: redisUrl === undefined ? 'no Redis' : false }, async (t) => {
-  await notifications(t, { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `test:${randomUUID()}:` })
 })
 
 t.test('without WEBHOOK_URL nothing is queued', async (t) => {

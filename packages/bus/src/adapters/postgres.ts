@@ -4,9 +4,9 @@
 // keeps one process's frames in order (postgres/publisher.ts). A frame over NOTIFY's 8000-byte
 // limit is stored in chat.bus_frame (migration 000008) and sent as a reference that listeners
 // fetch (see notify-payload.ts).
-import type { Bus, BusLog, Listener, Unsubscribe } from '../port.ts'
+import type { Bus, BusLog } from '../port.ts'
 import { BusClosedError } from '../errors.ts'
-import { createSubscriptions } from '../subscriptions.ts'
+import { createSubscriptions, subscribeMethods } from '../subscriptions.ts'
 import { createPostgresListener } from './postgres/listener.ts'
 import { createPostgresPublisher } from './postgres/publisher.ts'
 
@@ -48,15 +48,7 @@ export function createPostgresBus (options: PostgresBusOptions): PostgresBus {
       return publisher.publish(topic, frame)
     },
 
-    async subscribe (topic: string, listener: Listener): Promise<Unsubscribe> {
-      if (closed) throw new BusClosedError()
-      await subscriptions.add(topic, listener)
-      return () => subscriptions.remove(topic, listener)
-    },
-
-    async unsubscribe (topic, listener) {
-      await subscriptions.remove(topic, listener)
-    },
+    ...subscribeMethods(subscriptions, () => closed),
 
     listeningTopics: () => listening.listeningTopics(),
 

@@ -3,9 +3,9 @@
 // on the new connection, subscribes again to every channel it held (autoResubscribe).
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
-import type { Bus, BusLog, Listener, Unsubscribe } from '../port.ts'
+import type { Bus, BusLog } from '../port.ts'
 import { BusClosedError } from '../errors.ts'
-import { createSubscriptions } from '../subscriptions.ts'
+import { createSubscriptions, subscribeMethods } from '../subscriptions.ts'
 
 export interface RedisBusOptions {
   url: string
@@ -123,15 +123,7 @@ export function createRedisBus (options: RedisBusOptions): Bus {
       await publisher.publish(prefix + topic, frame)
     },
 
-    async subscribe (topic: string, listener: Listener): Promise<Unsubscribe> {
-      if (closed) throw new BusClosedError()
-      await subscriptions.add(topic, listener)
-      return () => subscriptions.remove(topic, listener)
-    },
-
-    async unsubscribe (topic, listener) {
-      await subscriptions.remove(topic, listener)
-    },
+    ...subscribeMethods(subscriptions, () => closed),
 
     async close () {
       if (closed) return

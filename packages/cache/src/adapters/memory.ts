@@ -60,10 +60,7 @@ export function createMemoryCache (options: MemoryCacheOptions = {}): Cache {
 
     async getOrLoad<T> (key: string, load: () => Promise<T | undefined>, ttlMs: number) {
       const ttl = checkTtl(ttlMs)
-      const hit = store.get(key)
-      if (hit !== undefined) return hit.value as T
-      return store.shareLoad(key, async () => {
-        const ticket = store.begin(key)
+      return store.getOrShareLoad<T>(key, async (ticket) => {
         let loaded: T | undefined
         let keep = false
         try {

@@ -20,6 +20,13 @@ export interface PostgresInvalidationChannel extends InvalidationChannel {
 const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 5000
 
+/** Ends a connection whose events no longer matter; an error it raises meanwhile is ignored. */
+function discard (client: pg.Client): Promise<void> {
+  client.removeAllListeners()
+  client.on('error', () => {})
+  return client.end().catch(() => {})
+}
+
 export function createPostgresInvalidationChannel (options: PostgresChannelOptions): PostgresInvalidationChannel {
   const channel = options.channel ?? 'chatty_cache'
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error))
@@ -40,9 +47,7 @@ export function createPostgresInvalidationChannel (options: PostgresChannelOptio
     const next = new pg.Client({ connectionString: options.connectionString, application_name: 'chatty-cache listen', keepAlive: true })
     const lost = (error?: Error) => {
       if (error !== undefined) onError(error)
-      next.removeAllListeners()
-      next.on('error', () => {})
-      next.end().catch(() => {})
+      void discard(next)
       if (client !== next) return
       client = undefined
       tell(null)
@@ -57,14 +62,11 @@ export function createPostgresInvalidationChannel (options: PostgresChannelOptio
       await next.connect()
       await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
     } catch (error) {
-      next.removeAllListeners()
-      next.on('error', () => {})
-      await next.end().catch(() => {})
+      await discard(next)
       throw error
     }
     if (closed) {
-      next.removeAllListeners()
-      await next.end().catch(() => {})
+      await discard(next)
       return
     }
     failures = 0
@@ -112,11 +114,7 @@ export function createPostgresInvalidationChannel (options: PostgresChannelOptio
       await connecting?.catch(() => {})
       const current = client
       client = undefined
-      if (current !== undefined) {
-        current.removeAllListeners()
-        current.on('error', () => {})
-        await current.end().catch(() => {})
-      }
+      if (current !== undefined) await discard(current)
       await pool.end()
     }
   }

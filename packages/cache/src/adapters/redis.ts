@@ -170,10 +170,7 @@ export function createRedisCache (options: RedisCacheOptions): Cache {
 
     async getOrLoad<T> (key: string, load: () => Promise<T | undefined>, ttlMs: number) {
       const ttl = checkTtl(ttlMs)
-      const hit = near.get(key)
-      if (hit !== undefined) return hit.value as T
-      return near.shareLoad(key, async () => {
-        const ticket = near.begin(key)
+      return near.getOrShareLoad<T>(key, async (ticket) => {
         let finished = false
         const finish = () => {
           finished = true

@@ -1,5 +1,6 @@
-// The dashboard page (/admin): one self-contained HTML file with inline CSS and script calling
-// /admin/api, and the login that turns JOBS_ADMIN_TOKEN into an HttpOnly cookie for it.
+// The dashboard page (/admin): one self-contained HTML page (the pages' shared head, then
+// dashboard.html with its inline CSS and script) calling /admin/api, and the login that turns
+// JOBS_ADMIN_TOKEN into an HttpOnly cookie for it.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -8,8 +9,17 @@ import { Type } from 'typebox'
 import type { AdminAuth } from './auth.ts'
 import { ErrorSchema, LoginBodySchema, PageQuerySchema } from './schemas.ts'
 
-const DASHBOARD = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
-const LOGIN = readFileSync(new URL('./login.html', import.meta.url), 'utf8')
+/** The start every page shares; each page's file begins at its own <title>. */
+const HEAD = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+`
+const page = (file: string) => HEAD + readFileSync(new URL(file, import.meta.url), 'utf8')
+const DASHBOARD = page('./dashboard.html')
+const LOGIN = page('./login.html')
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 

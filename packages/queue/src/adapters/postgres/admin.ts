@@ -5,13 +5,8 @@ import { JOB_STATES } from '../../port.ts'
 import { assertQueueName, checkQueueWeights, DEFAULT_QUEUE } from '../../weights.ts'
 import { CHANNEL, COUNTS_SQL, DELETE_JOB_SQL, FLAG_PREFIX, GET_JOB_SQL, listJobsSql, RETRY_NOW_SQL, THROUGHPUT_SQL } from './sql.ts'
 
-interface JobRow {
-  id: string
-  type: string
-  queue: string
-  payload: unknown
-  state: JobState
-  attempts: number
+/** A job as the listing queries return it: JobInfo's plain fields, and the rest in the table's own terms. */
+type JobRow = Pick<JobInfo, 'id' | 'type' | 'queue' | 'payload' | 'state' | 'attempts'> & {
   max_attempts: number
   last_error: string | null
   created_at: Date

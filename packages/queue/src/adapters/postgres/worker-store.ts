@@ -42,9 +42,7 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
     const client = new pg.Client({ connectionString })
     const reconnect = (error?: Error) => {
       if (error !== undefined) log('warning', `queue notification connection lost: ${error.message}`)
-      client.removeAllListeners()
-      client.on('error', () => {})
-      client.end().catch(() => {})
+      void discard(client)
       if (listener === client) listener = undefined
       if (!closing) setTimeout(() => { listen().catch(() => {}) }, 1000).unref()
     }
@@ -152,15 +150,18 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
       wakeups.close()
       const client = listener
       listener = undefined
-      if (client !== undefined) {
-        client.removeAllListeners()
-        client.on('error', () => {})
-        await client.end().catch(() => {})
-      }
+      if (client !== undefined) await discard(client)
       await pool.end()
     }
   }
   return store
+}
+
+/** Ends a connection whose events no longer matter; an error it raises meanwhile is ignored. */
+function discard (client: pg.Client): Promise<void> {
+  client.removeAllListeners()
+  client.on('error', () => {})
+  return client.end().catch(() => {})
 }
 
 async function recordThroughput (pool: pg.Pool, points: readonly ThroughputPoint[]): Promise<void> {
