@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely'
 import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
-import { requireCanSend, requireCanSendNow, requireConversation, type Executor } from './conversations.ts'
+import { requireCanSend, requireCanSendNow, requireConversation, requireParticipantNow, type Executor } from './conversations.ts'
 import { ConversationNotFoundError, MessageNotFoundError } from './errors.ts'
 import type { Chat } from './context.ts'
 import type { Message, Stored, StoreMessageInput } from './model.ts'
@@ -111,6 +111,21 @@ export async function takeNextSeq (trx: Transaction<Database>, conversationId: s
     .executeTakeFirst()
   if (conversation === undefined) throw new ConversationNotFoundError()
   return conversation.last_seq
+}
+
+/**
+ * Takes the conversation's next seq for an event about one of its messages (a reaction, a pin),
+ * then, under that row lock, checks that the user is a member and finds the message:
+ * NotParticipantError or MessageNotFoundError otherwise.
+ */
+export async function lockMessageForEvent (trx: Transaction<Database>, input: { conversationId: string, messageId: string, userId: string }): Promise<{ seq: number, row: MessageRow }> {
+  const seq = await takeNextSeq(trx, input.conversationId)
+  await requireParticipantNow(trx, input.conversationId, input.userId)
+  const row = await trx.selectFrom('chat.message').selectAll()
+    .where('id', '=', input.messageId).where('conversation_id', '=', input.conversationId)
+    .executeTakeFirst()
+  if (row === undefined) throw new MessageNotFoundError()
+  return { seq, row }
 }
 
 /** storeMessage for one message in a transaction of its own. */

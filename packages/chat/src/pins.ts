@@ -8,7 +8,7 @@ import { requireParticipantNow, type Executor } from './conversations.ts'
 import type { Chat } from './context.ts'
 import { MessageEventKind, type PinEventType } from './edits.ts'
 import { ChatError, MessageDeletedError, MessageNotFoundError } from './errors.ts'
-import { takeNextSeq, toMessage, type Message } from './messages.ts'
+import { lockMessageForEvent, toMessage, type Message } from './messages.ts'
 
 /** Pinned messages a conversation may hold at once. */
 export const PIN_LIMIT = 50
@@ -38,12 +38,7 @@ class Unchanged extends Error {}
 async function changePin (db: Kysely<Database>, input: PinInput, type: PinEventType): Promise<PinChange> {
   try {
     return await db.transaction().execute(async (trx) => {
-      const seq = await takeNextSeq(trx, input.conversationId)
-      await requireParticipantNow(trx, input.conversationId, input.userId)
-      const row = await trx.selectFrom('chat.message').selectAll()
-        .where('id', '=', input.messageId).where('conversation_id', '=', input.conversationId)
-        .executeTakeFirst()
-      if (row === undefined) throw new MessageNotFoundError()
+      const { seq, row } = await lockMessageForEvent(trx, input)
       if (type === 'message_pinned') {
         if (row.deleted_at !== null) throw new MessageDeletedError('the message was deleted; it cannot be pinned')
         if (row.pinned_at !== null) throw new Unchanged()

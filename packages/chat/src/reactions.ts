@@ -10,7 +10,7 @@ import { requireParticipantNow, type Executor } from './conversations.ts'
 import type { Chat } from './context.ts'
 import { MessageEventKind, type ReactionEventType } from './edits.ts'
 import { InvalidInputError, MessageDeletedError, MessageNotFoundError } from './errors.ts'
-import { takeNextSeq, toMessage, type Message } from './messages.ts'
+import { lockMessageForEvent, toMessage, type Message } from './messages.ts'
 
 export const REACTION_LIMITS = {
   /** Characters (code points) in a reaction. */
@@ -55,14 +55,9 @@ class Unchanged extends Error {}
 
 /** Locks the conversation (its next seq), then checks the member and the message under the lock. */
 async function lockedMessage (trx: Transaction<Database>, input: ReactionInput): Promise<{ seq: number, row: MessageRow }> {
-  const seq = await takeNextSeq(trx, input.conversationId)
-  await requireParticipantNow(trx, input.conversationId, input.userId)
-  const row = await trx.selectFrom('chat.message').selectAll()
-    .where('id', '=', input.messageId).where('conversation_id', '=', input.conversationId)
-    .executeTakeFirst()
-  if (row === undefined) throw new MessageNotFoundError()
-  if (row.deleted_at !== null) throw new MessageDeletedError('the message was deleted; it takes no reactions')
-  return { seq, row }
+  const locked = await lockMessageForEvent(trx, input)
+  if (locked.row.deleted_at !== null) throw new MessageDeletedError('the message was deleted; it takes no reactions')
+  return locked
 }
 
 async function change (

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { users, waitFor } from '@chatty/db/testing'
 import type { RoomMember } from '../src/plugins/app/rooms.ts'
-import { startJobs, storeMessages } from './helper.ts'
+import { startJobs, storeMessages, UNTOUCHED } from './helper.ts'
 import { createChat, listen, openSocket, rawSocket, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
@@ -157,15 +157,7 @@ t.test('a camelCase REST create and send: go-chatty\'s 202, then the message on 
       attachment_url: null,
       attachment_meta: { via: 'http' },
       dedupe_key: 'optional-dedupe-key',
-      edited_at: null,
-      deleted_at: null,
-      parent_id: null,
-      reply_count: 0,
-      last_reply_at: null,
-      mentioned_user_ids: [],
-      reactions: {},
-      pinned_at: null,
-      pinned_by: null
+      ...UNTOUCHED
     }
   }, 'the snake_case socket gets the same message in snake_case, nulls present')
 

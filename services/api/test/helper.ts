@@ -8,6 +8,12 @@ export { users, waitFor } from '@chatty/db/testing'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
 
+/**
+ * The fields of a message object that a plain send leaves empty: not edited or deleted, no
+ * replies, mentions, reactions or pin. Spread into an expected message.
+ */
+export const UNTOUCHED = { edited_at: null, deleted_at: null, parent_id: null, reply_count: 0, last_reply_at: null, mentioned_user_ids: [], reactions: {}, pinned_at: null, pinned_by: null }
+
 export interface TestApp {
   app: FastifyInstance
   dbUrl: string

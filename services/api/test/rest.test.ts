@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { users, waitFor } from '@chatty/db/testing'
-import { buildTestApp, countRows, startJobs } from './helper.ts'
+import { buildTestApp, countRows, startJobs, UNTOUCHED } from './helper.ts'
 
 const { alice, bob, eve } = users
 const unknownId = '99999999-9999-4999-8999-999999999999'
@@ -61,15 +61,7 @@ t.test('a message sent over HTTP is accepted with 202 and appears in the history
     attachment_url: null,
     attachment_meta: { lang: 'en' },
     dedupe_key: 'd-1',
-    edited_at: null,
-    deleted_at: null,
-    parent_id: null,
-    reply_count: 0,
-    last_reply_at: null,
-    mentioned_user_ids: [],
-    reactions: {},
-    pinned_at: null,
-    pinned_by: null
+    ...UNTOUCHED
   }])
   t.same({ limit: page.limit, offset: page.offset, count: page.count }, { limit: 50, offset: 0, count: 1 })
 

@@ -7,7 +7,7 @@ import { conversationTopic } from '@chatty/bus'
 import { storeMessage } from '@chatty/chat'
 import { users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
-import { startJobs } from './helper.ts'
+import { startJobs, UNTOUCHED } from './helper.ts'
 import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
 
 const { alice, bob, eve, carol } = users
@@ -62,15 +62,7 @@ t.test('go-chatty frames: connected, joined, left, and one broadcast string for 
       attachment_url: null,
       attachment_meta: { k: 'v' },
       dedupe_key: 'a-1',
-      edited_at: null,
-      deleted_at: null,
-      parent_id: null,
-      reply_count: 0,
-      last_reply_at: null,
-      mentioned_user_ids: [],
-      reactions: {},
-      pinned_at: null,
-      pinned_by: null
+      ...UNTOUCHED
     }
   }, 'the sender gets the broadcast too, with the whole message object')
   t.match(toAlice.message.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
@@ -310,15 +302,7 @@ t.test('a message sent over HTTP reaches the joined sockets through the bus, wit
       attachment_url: null,
       attachment_meta: { n: 1 },
       dedupe_key: null,
-      edited_at: null,
-      deleted_at: null,
-      parent_id: null,
-      reply_count: 0,
-      last_reply_at: null,
-      mentioned_user_ids: [],
-      reactions: {},
-      pinned_at: null,
-      pinned_by: null
+      ...UNTOUCHED
     }
   })
   t.same(Object.keys(overHttp), Object.keys(overSocket), 'the same frame shape on both paths')
