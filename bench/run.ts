@@ -128,8 +128,8 @@ const dbUrl = await createBenchDatabase(serverUrl)
 const postgres = await describeServer(dbUrl)
 log(`database chatty_bench created and migrated (Postgres ${postgres.version})`)
 
-const durationMs = args.quick ? 2000 : 8000
-const latencyMs = args.quick ? 2000 : 5000
+const durationMs = args.quick ? 2000 : 6000
+const latencyMs = args.quick ? 2000 : 4000
 /** Per scenario (in the order first run), the result of each run. */
 const byScenario = new Map<string, ScenarioResult[]>()
 const baselines: Record<string, number> = {}
@@ -139,7 +139,8 @@ function report (run: number, result: ScenarioResult): void {
   const list = byScenario.get(result.name) ?? []
   list.push(result)
   byScenario.set(result.name, list)
-  const brief = result.rows.filter((row) => row.ratio !== undefined || row.target !== undefined)
+  const marked = result.rows.filter((row) => row.ratio !== undefined || row.target !== undefined)
+  const brief = (marked.length > 0 ? marked : result.rows.slice(0, 1))
     .map((row) => `${row.metric} ${row.ratio !== undefined && !Number.isNaN(row.ratio) ? `${row.ratio.toFixed(2)}x` : `${row.value.toFixed(row.value >= 100 ? 0 : 2)} ${row.unit ?? ''}`.trim()}${met(row) === false ? ' (not met)' : ''}`)
   log(`run ${run}: ${result.name}: ${brief.join('; ')}${result.problems.length > 0 ? `; FAILED: ${result.problems.join('; ')}` : ''}`)
 }
@@ -153,7 +154,7 @@ try {
     if (runs > 1) log(`run ${run} of ${runs} (load average ${loadavg().map((n) => n.toFixed(2)).join(' ')})`)
     if (selected.has('baseline') || selected.has('ws')) {
       log('baseline: raw single-row INSERT transactions at 16 connections')
-      const raw = await runRawInsert(dbUrl, { connections: 16, durationMs: args.quick ? 3000 : 8000 })
+      const raw = await runRawInsert(dbUrl, { connections: 16, durationMs: args.quick ? 3000 : 5000 })
       baselines.rawInsertTps = raw.tps
       report(run, { name: 'baseline', rows: [{ metric: `pg INSERT tps @16 (${raw.tool})`, value: raw.tps, unit: '/s' }], details: { rawInsert: raw }, problems: [] })
     }

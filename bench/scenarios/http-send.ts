@@ -67,7 +67,7 @@ export async function runHttpSend (ctx: BenchContext): Promise<ScenarioResult> {
   const drainer = spawnChild(DRAIN)
   let drain: DrainResult
   try {
-    drain = await drainer.request<DrainResult>('drain', { url: ctx.dbUrl, jobs: ctx.quick ? 5000 : 20_000, concurrency })
+    drain = await drainer.request<DrainResult>('drain', { url: ctx.dbUrl, jobs: ctx.quick ? 5000 : 8000, concurrency })
   } finally {
     await drainer.stop()
   }

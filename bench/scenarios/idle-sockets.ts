@@ -4,7 +4,7 @@
 // generators' (several processes, lib/ws-load.ts). Baseline: the bare ws server holding the same
 // sockets in the same rooms.
 import { spawnChild } from '../lib/child.ts'
-import { createRooms } from '../lib/fixtures.ts'
+import { createRooms, type Room } from '../lib/fixtures.ts'
 import { atLeast, atMost, ratioRow, type ScenarioResult } from '../lib/report.ts'
 import { startChatty } from '../lib/services.ts'
 import { sleep, type BenchContext } from '../lib/context.ts'
@@ -13,6 +13,9 @@ import type { SocketSpec } from '../load/ws-clients.ts'
 
 const BARE = new URL('../load/bare-ws-server.ts', import.meta.url)
 const ROOM_SIZE = 10
+
+/** The conversations of the first run, joined again by the later ones (the api process is new each time). */
+let roomsOfEarlierRun: Room[] | undefined
 
 interface Footprint { rss: number, heapUsed: number, external: number }
 
@@ -53,8 +56,11 @@ export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult
   let held: Held
   let sockets: SocketSpec[]
   try {
-    ctx.log(`${name}: ${count / ROOM_SIZE} conversations of ${ROOM_SIZE}`)
-    const rooms = await createRooms(chatty.apiUrl, count / ROOM_SIZE, ROOM_SIZE)
+    if (roomsOfEarlierRun?.length !== count / ROOM_SIZE) {
+      ctx.log(`${name}: ${count / ROOM_SIZE} conversations of ${ROOM_SIZE}`)
+      roomsOfEarlierRun = await createRooms(chatty.apiUrl, count / ROOM_SIZE, ROOM_SIZE)
+    }
+    const rooms = roomsOfEarlierRun
     sockets = rooms.flatMap((room) => room.members.map((userId) => ({ userId, rooms: [room.id] })))
     ctx.log(`${name}: connecting and joining`)
     held = await hold(chatty.wsUrl, sockets, async () => (await chatty.api.probe(true)).memory)

@@ -67,7 +67,7 @@ async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], o
     }
     const senders = sockets.filter((s) => s.sendTo !== undefined).length
     const drainMs = 15_000
-    const warmup = await load.run({ durationMs: Math.min(2000, ctx.durationMs), mode: 'closed', window: options.window, bodyBytes: options.bodyBytes, drainMs })
+    const warmup = await load.run({ durationMs: Math.min(1000, ctx.durationMs), mode: 'closed', window: options.window, bodyBytes: options.bodyBytes, drainMs })
     const max = await load.run({ durationMs: ctx.durationMs, mode: 'closed', window: options.window, bodyBytes: options.bodyBytes, drainMs })
     let latency: GroupRun | undefined
     let fixed: GroupRun | undefined
