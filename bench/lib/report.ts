@@ -113,7 +113,8 @@ function withRange (text: string, r: [number, number] | undefined, runs: number 
 }
 
 function targetText (target: Target, unit = ''): string {
-  return target.on === 'ratio' ? `${target.op} ${target.limit}x` : `${target.op} ${number(target.limit)}${unit === '' ? '' : ` ${unit}`}`
+  const limit = target.limit.toLocaleString('en-US', { minimumFractionDigits: target.on === 'ratio' ? 1 : 0 })
+  return target.on === 'ratio' ? `${target.op} ${limit}x` : `${target.op} ${limit}${unit === '' ? '' : ` ${unit}`}`
 }
 
 export function renderTable (results: ScenarioResult[]): string {
