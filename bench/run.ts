@@ -1,22 +1,28 @@
 // `pnpm bench`: creates a fresh database (chatty_bench) on the local Postgres, starts the api and
 // jobs services as `pnpm start` would (child processes, Redis when one answers), runs every
 // scenario and its baseline for a bounded time with load from separate processes, then prints a
-// table of figures and ratios and writes bench/results/latest.json. See bench/README.md.
+// table of figures and ratios and writes bench/results/latest.json. Every scenario runs --runs
+// times (3 by default; the runs of all scenarios take turns) and the table shows each figure's
+// median and range. The services' own output goes to bench/results/services.log. See
+// bench/README.md.
 //
-//   pnpm bench                 every scenario (about 6 minutes)
-//   pnpm bench --quick         short runs, for a smoke test
+//   pnpm bench                 every scenario, three times (about 10 minutes)
+//   pnpm bench --quick         short runs, once each, for a smoke test
+//   pnpm bench --runs 1        every scenario once
 //   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle
 //   pnpm bench --no-redis      Postgres LISTEN/NOTIFY bus and in-process cache, as with no REDIS_URL
 //   pnpm bench --env GROUP_COMMIT_MAX_BATCH=0   configuration for api and jobs (repeatable), to
 //                              measure an optimisation by switching it off
 import { execFileSync, spawnSync } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { connect } from 'node:net'
 import { postgresAnswers } from '@chatty/db'
 import { createBenchDatabase, describeServer } from './lib/database.ts'
-import { renderTable, type ScenarioResult } from './lib/report.ts'
+import { combine, met, renderTable, type ScenarioResult } from './lib/report.ts'
+import { setWsGenerators, WS_GENERATORS } from './lib/ws-load.ts'
 import { startChatty, BENCH_ENV } from './lib/services.ts'
 import type { BenchContext } from './lib/context.ts'
 import { runRawInsert } from './scenarios/pg-insert.ts'
@@ -34,6 +40,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'no-redis': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
+    runs: { type: 'string' },
+    generators: { type: 'string' },
     output: { type: 'string', default: 'bench/results/latest.json' }
   }
 })
@@ -61,6 +69,14 @@ for (const pair of args.env) {
   const at = pair.indexOf('=')
   if (at <= 0 || !/^[A-Z][A-Z0-9_]*$/.test(pair.slice(0, at))) throw new Error(`--env takes NAME=value, got ${JSON.stringify(pair)}`)
   serviceEnv[pair.slice(0, at)] = pair.slice(at + 1)
+}
+
+const runs = Number(args.runs ?? (args.quick ? 1 : 3))
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive integer, got ${args.runs}`)
+if (args.generators !== undefined) {
+  const n = Number(args.generators)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--generators takes a positive integer, got ${args.generators}`)
+  setWsGenerators(n)
 }
 
 const started = Date.now()
@@ -100,61 +116,80 @@ const serverUrl = await findPostgres()
 targetHost(serverUrl)
 const redisUrl = await findRedis()
 if (redisUrl !== undefined) targetHost(redisUrl)
+await mkdir(new URL('./results/', import.meta.url), { recursive: true })
+// The api's and jobs service's output (warnings under load, errors) goes to a file, so the
+// progress lines and tables stay readable; a problem found points there.
+const SERVICE_LOG = 'bench/results/services.log'
+const serviceLogFile = createWriteStream(SERVICE_LOG)
+const serviceLog = (line: string) => { serviceLogFile.write(`[${new Date().toISOString()}] ${line}\n`) }
+log(`load average ${loadAtStart.map((n) => n.toFixed(2)).join(' ')} on ${cpus().length} CPUs; ${runs} run${runs === 1 ? '' : 's'} of each scenario; websocket load from ${WS_GENERATORS} processes per scenario; service output in ${SERVICE_LOG}`)
 log(`Postgres ${new URL(serverUrl).host}, ${redisUrl === undefined ? 'no Redis (LISTEN/NOTIFY bus, in-process cache)' : `Redis ${new URL(redisUrl).host}`}${args.quick ? ', quick run' : ''}${Object.keys(serviceEnv).length > 0 ? `, services with ${Object.entries(serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`)
 const dbUrl = await createBenchDatabase(serverUrl)
 const postgres = await describeServer(dbUrl)
 log(`database chatty_bench created and migrated (Postgres ${postgres.version})`)
 
-const durationMs = args.quick ? 2000 : 8000
-const results: ScenarioResult[] = []
+const durationMs = args.quick ? 2000 : 6000
+const latencyMs = args.quick ? 2000 : 4000
+/** Per scenario (in the order first run), the result of each run. */
+const byScenario = new Map<string, ScenarioResult[]>()
 const baselines: Record<string, number> = {}
-const details: Record<string, unknown> = {}
 
-if (selected.has('baseline') || selected.has('ws')) {
-  log('baseline: raw single-row INSERT transactions at 16 connections')
-  const raw = await runRawInsert(dbUrl, { connections: 16, durationMs: args.quick ? 3000 : 10_000 })
-  baselines.rawInsertTps = raw.tps
-  details.rawInsert = raw
-  log(`baseline: ${Math.round(raw.tps)} INSERT transactions/s (${raw.tool})`)
-  results.push({ name: 'baseline', rows: [{ metric: `pg INSERT tps @16 (${raw.tool})`, value: raw.tps, unit: '/s' }], details: { rawInsert: raw }, problems: [] })
+/** One line per row after each run; the full table comes at the end, over all runs. */
+function report (run: number, result: ScenarioResult): void {
+  const list = byScenario.get(result.name) ?? []
+  list.push(result)
+  byScenario.set(result.name, list)
+  const marked = result.rows.filter((row) => row.ratio !== undefined || row.target !== undefined)
+  const brief = (marked.length > 0 ? marked : result.rows.slice(0, 1))
+    .map((row) => `${row.metric} ${row.ratio !== undefined && !Number.isNaN(row.ratio) ? `${row.ratio.toFixed(2)}x` : `${row.value.toFixed(row.value >= 100 ? 0 : 2)} ${row.unit ?? ''}`.trim()}${met(row) === false ? ' (not met)' : ''}`)
+  log(`run ${run}: ${result.name}: ${brief.join('; ')}${result.problems.length > 0 ? `; FAILED: ${result.problems.join('; ')}` : ''}`)
 }
 
-function report (result: ScenarioResult): void {
-  results.push(result)
-  console.log(renderTable([result]))
-}
-
-const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, env: serviceEnv, log: (line) => console.log(line) })
-const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, chatty, baselines, env: serviceEnv, log }
+const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, env: serviceEnv, log: serviceLog })
+const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, latencyMs, chatty, baselines, env: serviceEnv, log, serviceLog }
 try {
-  if (selected.has('ws')) {
-    for (const shape of [
-      { roomSize: 2, rooms: 32, sendersPerRoom: 2 },
-      { roomSize: 10, rooms: 32, sendersPerRoom: 2 },
-      { roomSize: 100, rooms: 4, sendersPerRoom: 16 }
-    ]) {
-      // Four messages outstanding per sender saturate the send path here (rooms of 2: two reached
-      // about 80% of the rate that four and eight reach), so "max" is the saturated rate.
-      const result = await runWsSend(ctx, { ...shape, window: 4, bodyBytes: 64 })
-      report(result)
+  // The runs take turns (all scenarios, then all again), so a change in the machine's load
+  // spreads over every scenario instead of falling on one.
+  for (let run = 1; run <= runs; run++) {
+    if (runs > 1) log(`run ${run} of ${runs} (load average ${loadavg().map((n) => n.toFixed(2)).join(' ')})`)
+    if (selected.has('baseline') || selected.has('ws')) {
+      log('baseline: raw single-row INSERT transactions at 16 connections')
+      const raw = await runRawInsert(dbUrl, { connections: 16, durationMs: args.quick ? 3000 : 5000 })
+      baselines.rawInsertTps = raw.tps
+      report(run, { name: 'baseline', rows: [{ metric: `pg INSERT tps @16 (${raw.tool})`, value: raw.tps, unit: '/s' }], details: { rawInsert: raw }, problems: [] })
     }
+    if (selected.has('ws')) {
+      for (const shape of [
+        { roomSize: 2, rooms: 32, sendersPerRoom: 2, fixedRate: 1000 },
+        { roomSize: 10, rooms: 32, sendersPerRoom: 2 },
+        { roomSize: 100, rooms: 4, sendersPerRoom: 16 }
+      ]) {
+        // Four messages outstanding per sender saturate the send path here (rooms of 2: two reached
+        // about 80% of the rate that four and eight reach), so "max" is the saturated rate.
+        report(run, await runWsSend(ctx, { ...shape, window: 4, bodyBytes: 64 }))
+      }
+    }
+    if (selected.has('http')) report(run, await runHttpSend(ctx))
+    if (selected.has('history')) report(run, await runHistory(ctx))
+    // A fresh api process of its own; the shared one stays up, idle.
+    if (selected.has('idle')) report(run, await runIdleSockets(ctx))
   }
-  if (selected.has('http')) report(await runHttpSend(ctx))
-  if (selected.has('history')) report(await runHistory(ctx))
 } finally {
   await chatty.stop()
 }
-if (selected.has('idle')) report(await runIdleSockets(ctx))
 
+const results = [...byScenario.values()].map(combine)
 const table = renderTable(results)
 const loadAtEnd = loadavg()
 const load = (l: number[]) => l.map((n) => n.toFixed(2)).join(' ')
-console.log(`\n${table}\n\nload average (1, 5, 15 min) at start ${load(loadAtStart)}, at end ${load(loadAtEnd)}, on ${cpus().length} CPUs\n`)
+console.log(`\n${runs === 1 ? 'one run of each scenario' : `median (min-max) of ${runs} runs of each scenario`}; ${((Date.now() - started) / 1000).toFixed(0)} s\n\n${table}\n\nload average (1, 5, 15 min) at start ${load(loadAtStart)}, at end ${load(loadAtEnd)}, on ${cpus().length} CPUs; websocket load from ${WS_GENERATORS} processes per scenario\n`)
 const problems = results.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`))
 const output = {
   startedAt: new Date(started).toISOString(),
   elapsedSeconds: (Date.now() - started) / 1000,
   quick: args.quick,
+  runs,
+  wsLoadProcesses: WS_GENERATORS,
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}`, loadAverage: { start: loadAtStart, end: loadAtEnd } },
   postgres,
   redis: redisUrl === undefined ? null : 'redis',
@@ -162,13 +197,12 @@ const output = {
   baselines,
   table,
   results,
-  problems,
-  details
+  problems
 }
-await mkdir(new URL('./results/', import.meta.url), { recursive: true })
+serviceLogFile.end()
 await writeFile(args.output, JSON.stringify(output, null, 2) + '\n')
 log(`results written to ${args.output} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 if (problems.length > 0) {
-  console.error(`bench FAILED: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  console.error(`bench FAILED: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n(the services' output is in ${SERVICE_LOG})`)
   process.exit(1)
 }

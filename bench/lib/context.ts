@@ -6,8 +6,12 @@ export interface BenchContext {
   redisUrl?: string
   /** --quick: short measurements, for a smoke run. */
   quick: boolean
-  /** Length of one measured run. */
+  /** Length of one measured run at the maximum rate. */
   durationMs: number
+  /** Length of one fixed-rate latency run. */
+  latencyMs: number
+  /** Where the api and jobs processes' output goes (a file, not the terminal). */
+  serviceLog (line: string): void
   /** The api + jobs processes started for the scenarios that share them. */
   chatty: Chatty
   /** Baseline figures measured earlier in the same run, by name. */

@@ -2,6 +2,7 @@
 // conversations, or GET history pages. Reports requests, statuses and latency.
 import autocannon from 'autocannon'
 import { serveRequests } from '../lib/child.ts'
+import { monoMs } from '../lib/clock.ts'
 
 export interface SendLoad {
   kind: 'send'
@@ -38,6 +39,8 @@ export interface HttpLoadResult {
   latencyMs: { p50: number, p99: number, max: number, mean: number }
   /** Accepted sends per conversation (send load only). */
   acceptedPerRoom: Record<string, number>
+  /** CPU time this load process used, of elapsedMs: above ~90% of one core it may be the bottleneck. */
+  cpuMs: number
 }
 
 function sendRequests (load: SendLoad, acceptedPerRoom: Map<string, number>): autocannon.Request[] {
@@ -49,7 +52,7 @@ function sendRequests (load: SendLoad, acceptedPerRoom: Map<string, number>): au
     setupRequest: (request: autocannon.Request, context: Record<string, unknown>) => {
       const target = load.targets[next++ % load.targets.length]!
       context.room = target.conversationId
-      const head = `~-1~${(performance.timeOrigin + performance.now()).toFixed(3)}~`
+      const head = `~-1~${monoMs().toFixed(3)}~`
       const body = head + 'x'.repeat(Math.max(0, load.bodyBytes - head.length))
       return { ...request, path: `/api/v1/chat/${target.conversationId}`, body: JSON.stringify({ sender_id: target.senderId, body }) }
     },
@@ -76,6 +79,7 @@ function historyRequests (load: HistoryLoad): autocannon.Request[] {
 async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
   const acceptedPerRoom = new Map<string, number>()
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   const result = await autocannon({
     url: load.url,
     connections: load.connections,
@@ -85,6 +89,7 @@ async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
     timeout: 10
   })
   const elapsedMs = performance.now() - started
+  const cpu = process.cpuUsage(cpuAtStart)
   const statuses = { '1xx': result['1xx'], '2xx': result['2xx'], '3xx': result['3xx'], '4xx': result['4xx'], '5xx': result['5xx'] }
   const requests = Object.values(statuses).reduce((a, b) => a + b, 0)
   return {
@@ -95,7 +100,8 @@ async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
     elapsedMs,
     perSecond: result['2xx'] / (load.durationMs / 1000),
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
-    acceptedPerRoom: Object.fromEntries(acceptedPerRoom)
+    acceptedPerRoom: Object.fromEntries(acceptedPerRoom),
+    cpuMs: (cpu.user + cpu.system) / 1000
   }
 }
 

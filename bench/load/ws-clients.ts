@@ -3,7 +3,10 @@
 // broadcasts come back (closed loop) or at a fixed rate (open loop). Every socket counts what it
 // receives per room and checks seq is consecutive; latency is send to each delivery.
 // The same generator drives chatty and the bare ws baseline server: the frames are the same.
+// Several of these processes can share one scenario (each with a part of the sockets): the
+// scenario sums what they send per room before asking each to wait for its deliveries.
 import { WebSocket } from 'ws'
+import { monoMs } from '../lib/clock.ts'
 import { Histogram } from '../lib/histogram.ts'
 import { serveRequests } from '../lib/child.ts'
 
@@ -19,6 +22,8 @@ export interface ConnectRequest {
   sockets: SocketSpec[]
   /** Connections opened at once. */
   concurrency: number
+  /** First sender index of this process (indexes are unique across the load processes). */
+  indexBase?: number
 }
 
 export interface ConnectResult {
@@ -27,6 +32,8 @@ export interface ConnectResult {
   joined: number
   joinMs: number
   errors: string[]
+  /** CPU time this process used while connecting and joining. */
+  cpuMs: number
 }
 
 export interface RunRequest {
@@ -38,6 +45,21 @@ export interface RunRequest {
   bodyBytes: number
   /** How long to wait after the last send for every delivery. */
   drainMs: number
+  /**
+   * false: answer when sending stops (elapsedMs, sentPerRoom) and keep counting; the scenario
+   * then sends `collect` with what every load process sent. Default true: wait for the deliveries.
+   */
+  drain?: boolean
+  /**
+   * Count from the last `listen` instead of from now: with several load processes, every one
+   * starts counting before any starts sending, so no early delivery goes uncounted.
+   */
+  armed?: boolean
+}
+
+export interface SendResult {
+  elapsedMs: number
+  sentPerRoom: Record<string, number>
 }
 
 export interface RunResult {
@@ -54,6 +76,9 @@ export interface RunResult {
   errors: string[]
   latency: ReturnType<Histogram['toJSON']>
   drainedMs: number
+  /** CPU time this process used from the start of sending to the last delivery, and the wall time. */
+  cpuMs: number
+  wallMs: number
 }
 
 interface Client {
@@ -71,7 +96,8 @@ const clients: Client[] = []
 const members = new Map<string, Client[]>()
 let running: { histogram: Histogram, sentPerRoom: Map<string, number>, stats: { deliveries: number, duplicates: number, outOfOrder: number, errorFrames: number }, errors: string[], onAck?: (client: Client) => void } | undefined
 
-const now = () => performance.timeOrigin + performance.now()
+const now = monoMs
+let indexBase = 0
 
 // Frames are read with indexOf rather than JSON.parse: the generator must stay cheaper than the
 // servers it measures. The body carries "~<sender index>~<sent at>~".
@@ -112,12 +138,14 @@ function onFrame (client: Client, data: string): void {
 
 async function connect (request: ConnectRequest): Promise<ConnectResult> {
   const errors: string[] = []
+  indexBase = request.indexBase ?? 0
+  const cpuAtStart = process.cpuUsage()
   const started = now()
   let next = 0
   const open = async (): Promise<void> => {
     for (let i = next++; i < request.sockets.length; i = next++) {
       const spec = request.sockets[i]!
-      const client: Client = { spec, index: clients.length, ws: undefined as unknown as WebSocket, lastSeq: new Map(), received: new Map(), outstanding: 0, sent: 0 }
+      const client: Client = { spec, index: indexBase + clients.length, ws: undefined as unknown as WebSocket, lastSeq: new Map(), received: new Map(), outstanding: 0, sent: 0 }
       clients.push(client)
       await new Promise<void>((resolve) => {
         const ws = new WebSocket(`${request.url}?user_id=${spec.userId}`, { perMessageDeflate: false, skipUTF8Validation: true })
@@ -169,7 +197,8 @@ async function connect (request: ConnectRequest): Promise<ConnectResult> {
     }
   }
   await Promise.all(Array.from({ length: request.concurrency }, joinOne))
-  return { connected, connectMs, joined, joinMs: now() - joinStarted, errors }
+  const cpu = process.cpuUsage(cpuAtStart)
+  return { connected, connectMs, joined, joinMs: now() - joinStarted, errors, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
 function frameFor (client: Client, bodyBytes: number): string {
@@ -180,28 +209,31 @@ function frameFor (client: Client, bodyBytes: number): string {
 
 interface Recording {
   started: number
+  cpu: NodeJS.CpuUsage
   before: Map<Client, Map<string, number>>
   state: NonNullable<typeof running>
 }
 
 let recording: Recording | undefined
+/** How long the last run without drain sent for. */
+let sendingElapsedMs: number | undefined
 
 /** Starts counting deliveries (and latency from the body's marker) on every socket. */
 function begin (): Recording {
   const state = { histogram: new Histogram(), sentPerRoom: new Map<string, number>(), stats: { deliveries: 0, duplicates: 0, outOfOrder: 0, errorFrames: 0 }, errors: [] as string[], onAck: undefined as ((client: Client) => void) | undefined }
   running = state
-  recording = { started: now(), before: new Map(clients.map((c) => [c, new Map(c.received)])), state }
+  recording = { started: now(), cpu: process.cpuUsage(), before: new Map(clients.map((c) => [c, new Map(c.received)])), state }
   return recording
 }
 
 /**
  * Waits until every member of every room has received every message sent into it since begin()
- * (at most drainMs), then reports. `extraPerRoom` adds messages sent by others (the HTTP path).
+ * (at most drainMs), then reports. `totalPerRoom`: what was sent into each room by every sender
+ * (other load processes, the HTTP path), instead of this process's own count.
  */
-async function finish (rec: Recording, elapsedMs: number, drainMs: number, extraPerRoom: Record<string, number> = {}): Promise<RunResult> {
+async function finish (rec: Recording, elapsedMs: number, drainMs: number, totalPerRoom?: Record<string, number>): Promise<RunResult> {
   const { state, before } = rec
-  const sentPerRoom = new Map(state.sentPerRoom)
-  for (const [room, n] of Object.entries(extraPerRoom)) sentPerRoom.set(room, (sentPerRoom.get(room) ?? 0) + n)
+  const sentPerRoom = totalPerRoom === undefined ? new Map(state.sentPerRoom) : new Map(Object.entries(totalPerRoom))
   const expectedFor = (client: Client) => client.spec.rooms.reduce((n, room) => n + (sentPerRoom.get(room) ?? 0), 0)
   const receivedFor = (client: Client) => client.spec.rooms.reduce((n, room) => n + (client.received.get(room) ?? 0) - (before.get(client)!.get(room) ?? 0), 0)
   const drainStart = now()
@@ -209,7 +241,8 @@ async function finish (rec: Recording, elapsedMs: number, drainMs: number, extra
     if (clients.every((c) => receivedFor(c) >= expectedFor(c))) break
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  const drainedMs = now() - drainStart
+  // From when sending stopped (the answer to `run` may have come earlier than this collect).
+  const drainedMs = Math.max(0, now() - (rec.started + elapsedMs))
   running = undefined
   recording = undefined
   let expectedDeliveries = 0
@@ -220,7 +253,10 @@ async function finish (rec: Recording, elapsedMs: number, drainMs: number, extra
     missing += Math.max(0, expected - receivedFor(client))
   }
   for (const client of clients) client.outstanding = 0
+  const cpu = process.cpuUsage(rec.cpu)
   return {
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    wallMs: now() - rec.started,
     elapsedMs,
     sent: [...state.sentPerRoom.values()].reduce((a, b) => a + b, 0),
     sentPerRoom: Object.fromEntries(state.sentPerRoom),
@@ -236,9 +272,10 @@ async function finish (rec: Recording, elapsedMs: number, drainMs: number, extra
   }
 }
 
-async function run (request: RunRequest): Promise<RunResult> {
+async function run (request: RunRequest): Promise<RunResult | SendResult> {
   const senders = clients.filter((c) => c.spec.sendTo !== undefined && c.ws.readyState === WebSocket.OPEN)
-  const rec = begin()
+  const rec = request.armed === true && recording !== undefined ? recording : begin()
+  rec.started = now()
   const { state } = rec
   const sentPerRoom = state.sentPerRoom
   let sending = true
@@ -273,6 +310,10 @@ async function run (request: RunRequest): Promise<RunResult> {
   await new Promise((resolve) => setTimeout(resolve, request.durationMs))
   sending = false
   clearTimeout(timer)
+  if (request.drain === false) {
+    sendingElapsedMs = now() - started
+    return { elapsedMs: sendingElapsedMs, sentPerRoom: Object.fromEntries(sentPerRoom) }
+  }
   return await finish(rec, now() - started, request.drainMs)
 }
 
@@ -292,10 +333,11 @@ serveRequests({
   connect,
   run,
   /** Counting without sending: the HTTP path's messages arrive from the jobs service. */
-  listen: () => { begin() },
+  listen: () => { sendingElapsedMs = undefined; begin() },
+  /** After `listen`, or `run` without drain: waits for the deliveries of what was sent into each room. */
   collect: (request: { drainMs: number, sentPerRoom: Record<string, number> }) => {
-    if (recording === undefined) throw new Error('collect without listen')
-    return finish(recording, now() - recording.started, request.drainMs, request.sentPerRoom)
+    if (recording === undefined) throw new Error('collect without listen or run')
+    return finish(recording, sendingElapsedMs ?? now() - recording.started, request.drainMs, request.sentPerRoom)
   },
   close,
   memory: () => process.memoryUsage()

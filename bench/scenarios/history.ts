@@ -5,7 +5,8 @@
 import pg from 'pg'
 import { spawnChild } from '../lib/child.ts'
 import { createRooms } from '../lib/fixtures.ts'
-import { ratioRow, type ScenarioResult } from '../lib/report.ts'
+import { atLeast, ratioRow, type ScenarioResult } from '../lib/report.ts'
+import { busyGeneratorNote, loadCpu } from '../lib/ws-load.ts'
 import type { BenchContext } from '../lib/context.ts'
 import type { HttpLoadResult } from '../load/http.ts'
 import { runPgbench } from './pg-insert.ts'
@@ -43,6 +44,8 @@ export async function runHistory (ctx: BenchContext): Promise<ScenarioResult> {
   } finally {
     await http.stop()
   }
+  const loadShare = load.cpuMs / load.elapsedMs
+  ctx.log(`${name}: ${Math.round(load.perSecond)} req/s; ${loadCpu([loadShare])} (autocannon)`)
   const ok = load.statuses['2xx'] ?? 0
   if (ok !== load.requests || load.errors > 0) problems.push(`${load.requests - ok} reads failed, ${load.errors} errors (${JSON.stringify(load.statuses)})`)
 
@@ -54,11 +57,12 @@ export async function runHistory (ctx: BenchContext): Promise<ScenarioResult> {
   return {
     name,
     rows: [
-      ratioRow(`req/s (pages of ${LIMIT})`, load.perSecond, raw.tps, `pg page query @${CONNECTIONS}`, '/s'),
+      ratioRow(`req/s (pages of ${LIMIT})`, load.perSecond, raw.tps, `pg page query @${CONNECTIONS}`, '/s', atLeast(0.5)),
       { metric: 'p50 ms', value: load.latencyMs.p50, unit: 'ms' },
       { metric: 'p99 ms', value: load.latencyMs.p99, unit: 'ms' }
     ],
     problems,
-    details: { load, raw, messages: MESSAGES, limit: LIMIT, connections: CONNECTIONS }
+    notes: busyGeneratorNote('reads', [loadShare]),
+    details: { loadProcesses: 1, loadCpuShare: loadShare, load, raw, messages: MESSAGES, limit: LIMIT, connections: CONNECTIONS }
   }
 }
