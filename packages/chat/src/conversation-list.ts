@@ -7,6 +7,7 @@
 // denormalised, so sends pay nothing for the list.
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '@chatty/db'
+import type { ConversationSummary } from '@chatty/protocol'
 import { InvalidInputError } from './errors.ts'
 import { unreadMentionCount } from './mentions.ts'
 import { toMessage, type Message } from './messages.ts'
@@ -15,25 +16,8 @@ import { unreadCount } from './read-state.ts'
 /** Member ids listed per conversation; participant_count says how many there are in all. */
 export const LISTED_PARTICIPANTS = 20
 
-export interface ConversationSummary {
-  id: string
-  created_at: string
-  tenant_id: string | null
-  /** The latest message's created_at, or the conversation's when it has none. */
-  last_activity_at: string
-  last_message: Message | null
-  last_seq: number
-  /** The seq of the user's read position; 0 before they read anything. */
-  last_read_seq: number
-  /** Messages of others after the read position, at most UNREAD_COUNT_CAP. */
-  unread_count: number
-  /** Messages mentioning the user after the read position, at most UNREAD_COUNT_CAP. */
-  unread_mention_count: number
-  muted_until: string | null
-  participant_count: number
-  /** The first LISTED_PARTICIPANTS member ids, in id order. */
-  participant_ids: string[]
-}
+/** One conversation of a user's list (@chatty/protocol). */
+export type { ConversationSummary } from '@chatty/protocol'
 
 export interface ConversationPage {
   conversations: ConversationSummary[]

@@ -1,4 +1,5 @@
 // Content rules for a message, applied the same way on every path (REST, websocket, jobs).
+import type { MessageContent as WrittenContent } from '@chatty/protocol'
 import { InvalidInputError } from './errors.ts'
 
 export const MsgType = { text: 0, image: 1, file: 2, system: 3 } as const
@@ -15,17 +16,8 @@ export const LIMITS = {
   mentions: 50
 } as const
 
-export interface MessageInput {
-  body?: string | null
-  msg_type?: number | null
-  attachment_url?: string | null
-  attachment_meta?: unknown
-  dedupe_key?: string | null
-  /** The message this one replies to (section 8: same conversation, itself not a reply). */
-  parent_id?: string | null
-  /** Members the message mentions: at most LIMITS.mentions, no repeats. */
-  mentioned_user_ids?: string[] | null
-}
+/** What a client writes into a message (@chatty/protocol's MessageContent), before the rules. */
+export type MessageInput = WrittenContent
 
 /** A message's content after the rules: what gets stored. */
 export interface MessageContent {
