@@ -4,6 +4,7 @@ import { LISTED_PARTICIPANTS, UNREAD_COUNT_CAP } from '@chatty/chat'
 import { UuidSchema } from './common.ts'
 import { MessageSchema } from './chat.ts'
 
+/** A cursor-paged list's query: the page size and where the previous page ended. */
 export const ConversationListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   cursor: Type.Optional(Type.String({
@@ -30,14 +31,7 @@ export const ConversationSummarySchema = Type.Object({
   participant_ids: Type.Array(UuidSchema, { description: `The first ${LISTED_PARTICIPANTS} member ids in id order (all of them up to ${LISTED_PARTICIPANTS} members)` })
 })
 
-export const MentionListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  cursor: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 200,
-    description: 'The next_cursor of the previous page, as it was given (opaque); leave out for the first page'
-  }))
-}, { additionalProperties: false })
+export const MentionListQuerySchema = ConversationListQuerySchema
 
 export const MentionPageSchema = Type.Object({
   messages: Type.Array(MessageSchema, { description: 'Messages mentioning the user in their current conversations, newest first; deleted ones left out' }),

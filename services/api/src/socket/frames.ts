@@ -13,35 +13,28 @@ import type { Dialect } from '../dialect.ts'
 import { DeleteFrameSchema, DeliveredFrameSchema, EditFrameSchema, JoinFrameSchema, LeaveFrameSchema, PinFrameSchema, ReactFrameSchema, ReadFrameSchema, RefSchema, SendFrameSchema, TypingFrameSchema, UnpinFrameSchema, UnreactFrameSchema, type ErrorCodeSchema } from '../schemas/ws.ts'
 
 export type Ref = Static<typeof RefSchema>
-export type JoinFrame = Static<typeof JoinFrameSchema>
-export type LeaveFrame = Static<typeof LeaveFrameSchema>
-export type SendFrame = Static<typeof SendFrameSchema>
-export type ReadFrame = Static<typeof ReadFrameSchema>
-export type DeliveredFrame = Static<typeof DeliveredFrameSchema>
-export type TypingFrame = Static<typeof TypingFrameSchema>
-export type EditFrame = Static<typeof EditFrameSchema>
-export type DeleteFrame = Static<typeof DeleteFrameSchema>
-export type ReactFrame = Static<typeof ReactFrameSchema>
-export type UnreactFrame = Static<typeof UnreactFrameSchema>
-export type PinFrame = Static<typeof PinFrameSchema>
-export type UnpinFrame = Static<typeof UnpinFrameSchema>
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | ReadFrame | DeliveredFrame | TypingFrame | EditFrame | DeleteFrame | ReactFrame | UnreactFrame | PinFrame | UnpinFrame
+/** The schema of each client frame type (schemas/ws.ts): what parseClientFrame checks a frame against. */
+const FRAME_SCHEMAS = {
+  join: JoinFrameSchema,
+  leave: LeaveFrameSchema,
+  message: SendFrameSchema,
+  read: ReadFrameSchema,
+  delivered: DeliveredFrameSchema,
+  typing: TypingFrameSchema,
+  edit: EditFrameSchema,
+  delete: DeleteFrameSchema,
+  react: ReactFrameSchema,
+  unreact: UnreactFrameSchema,
+  pin: PinFrameSchema,
+  unpin: UnpinFrameSchema
+}
+type FrameType = keyof typeof FRAME_SCHEMAS
+/** A client frame of one type, as parsed (snake_case names in either dialect). */
+export type FrameOf<T extends FrameType> = Static<(typeof FRAME_SCHEMAS)[T]>
+export type ClientFrame = { [T in FrameType]: FrameOf<T> }[FrameType]
 export type ErrorCode = Static<typeof ErrorCodeSchema>
 
-const validators = {
-  join: Compile(JoinFrameSchema),
-  leave: Compile(LeaveFrameSchema),
-  message: Compile(SendFrameSchema),
-  read: Compile(ReadFrameSchema),
-  delivered: Compile(DeliveredFrameSchema),
-  typing: Compile(TypingFrameSchema),
-  edit: Compile(EditFrameSchema),
-  delete: Compile(DeleteFrameSchema),
-  react: Compile(ReactFrameSchema),
-  unreact: Compile(UnreactFrameSchema),
-  pin: Compile(PinFrameSchema),
-  unpin: Compile(UnpinFrameSchema)
-}
+const validators = Object.fromEntries(Object.entries(FRAME_SCHEMAS).map(([type, schema]) => [type, Compile(schema)])) as { [T in FrameType]: ReturnType<typeof Compile<(typeof FRAME_SCHEMAS)[T]>> }
 const frameTypes = Object.keys(validators).join(', ')
 const refValidator = Compile(RefSchema)
 

@@ -11,19 +11,24 @@ import { handleReact, handleUnreact } from './reactions.ts'
 import { handlePin, handleUnpin } from './pins.ts'
 import { handleDelivered, handleRead, handleTyping, type SignalContext } from './signals.ts'
 
-export function dispatch (session: FrameContext & SignalContext, frame: ClientFrame, conversationId: string): Promise<void> | void {
-  switch (frame.type) {
-    case 'join': return handleJoin(session, frame, conversationId)
-    case 'leave': return handleLeave(session, frame, conversationId)
-    case 'message': return handleMessage(session, frame, conversationId)
-    case 'read': return handleRead(session, frame, conversationId)
-    case 'delivered': return handleDelivered(session, frame, conversationId)
-    case 'typing': return handleTyping(session, frame, conversationId)
-    case 'edit': return handleEdit(session, frame, conversationId)
-    case 'delete': return handleDelete(session, frame, conversationId)
-    case 'react': return handleReact(session, frame, conversationId)
-    case 'unreact': return handleUnreact(session, frame, conversationId)
-    case 'pin': return handlePin(session, frame, conversationId)
-    case 'unpin': return handleUnpin(session, frame, conversationId)
-  }
+type Session = FrameContext & SignalContext
+type Handler<T extends ClientFrame['type']> = (session: Session, frame: Extract<ClientFrame, { type: T }>, conversationId: string) => Promise<void> | void
+
+const HANDLERS: { [T in ClientFrame['type']]: Handler<T> } = {
+  join: handleJoin,
+  leave: handleLeave,
+  message: handleMessage,
+  read: handleRead,
+  delivered: handleDelivered,
+  typing: handleTyping,
+  edit: handleEdit,
+  delete: handleDelete,
+  react: handleReact,
+  unreact: handleUnreact,
+  pin: handlePin,
+  unpin: handleUnpin
+}
+
+export function dispatch (session: Session, frame: ClientFrame, conversationId: string): Promise<void> | void {
+  return (HANDLERS[frame.type] as Handler<ClientFrame['type']>)(session, frame as never, conversationId)
 }

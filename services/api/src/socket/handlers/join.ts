@@ -2,12 +2,12 @@
 // first gets what it missed (replay.ts); live entries that arrive meanwhile wait in the
 // membership's backlog, so the client sees every entry once, in seq order.
 import { ChatError, lastSeq, NotParticipantError, requireParticipant } from '@chatty/chat'
-import { joinedFrame, type JoinFrame } from '../frames.ts'
+import { joinedFrame, type FrameOf } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
 import { Membership } from '../membership.ts'
 import { replay } from './replay.ts'
 
-export async function handleJoin (session: FrameContext, frame: JoinFrame, conversationId: string): Promise<void> {
+export async function handleJoin (session: FrameContext, frame: FrameOf<'join'>, conversationId: string): Promise<void> {
   const { rooms } = session
   const current = session.joined?.get(conversationId)
   if (current !== undefined) {

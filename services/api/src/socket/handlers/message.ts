@@ -1,10 +1,10 @@
 // A `message` frame: the message is stored (once per dedupe_key), published through the
 // conversation feed to its room on every api process, and acknowledged to its sender.
 import { sendMessage } from '@chatty/chat'
-import { messageFrame, sentFrame, type SendFrame } from '../frames.ts'
+import { messageFrame, sentFrame, type FrameOf } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
 
-export async function handleMessage (session: FrameContext, frame: SendFrame, conversationId: string): Promise<void> {
+export async function handleMessage (session: FrameContext, frame: FrameOf<'message'>, conversationId: string): Promise<void> {
   // Stored even when the socket closed meanwhile: the frame arrived, and a retry with the same
   // dedupe_key finds it.
   const { message, created } = await sendMessage(session.chat, {

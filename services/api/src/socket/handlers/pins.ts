@@ -3,18 +3,18 @@
 // api process gets `message_pinned` / `message_unpinned` in order with the messages. A repeat
 // (seq null) publishes nothing.
 import { changeEntries, pinMessage, unpinMessage, type PinChange } from '@chatty/chat'
-import { entryFrame, pinAckFrame, type PinFrame, type UnpinFrame } from '../frames.ts'
+import { entryFrame, pinAckFrame, type FrameOf } from '../frames.ts'
 import type { FrameContext } from '../context.ts'
 
-export async function handlePin (session: FrameContext, frame: PinFrame, conversationId: string): Promise<void> {
+export async function handlePin (session: FrameContext, frame: FrameOf<'pin'>, conversationId: string): Promise<void> {
   await answer(session, frame, conversationId, await pinMessage(session.chat, { conversationId, messageId: frame.message_id, userId: session.userId }))
 }
 
-export async function handleUnpin (session: FrameContext, frame: UnpinFrame, conversationId: string): Promise<void> {
+export async function handleUnpin (session: FrameContext, frame: FrameOf<'unpin'>, conversationId: string): Promise<void> {
   await answer(session, frame, conversationId, await unpinMessage(session.chat, { conversationId, messageId: frame.message_id, userId: session.userId }))
 }
 
-async function answer (session: FrameContext, frame: PinFrame | UnpinFrame, conversationId: string, change: PinChange): Promise<void> {
+async function answer (session: FrameContext, frame: FrameOf<'pin'> | FrameOf<'unpin'>, conversationId: string, change: PinChange): Promise<void> {
   await session.feed.change(change)
   if (session.joined?.has(conversationId) !== true) for (const entry of changeEntries(change)) session.send(entryFrame(entry))
   if (frame.ref !== undefined) session.send(pinAckFrame(change, frame.ref))

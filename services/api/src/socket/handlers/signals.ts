@@ -2,7 +2,7 @@
 // and typing indicators (not stored). What other members see of them goes out through the
 // conversation feed, so it reaches their sockets on every api process.
 import { markDelivered, markRead, requireParticipant, type Chat, type ConversationFeed } from '@chatty/chat'
-import { deliveredFrame, readFrame, type DeliveredFrame, type ReadFrame, type TypingFrame } from '../frames.ts'
+import { deliveredFrame, readFrame, type FrameOf } from '../frames.ts'
 
 /** What a signal frame sees of its socket (the session implements it). */
 export interface SignalContext {
@@ -20,19 +20,19 @@ export interface SignalContext {
  */
 export const TYPING_THROTTLE_MS = 2500
 
-export async function handleRead (context: SignalContext, frame: ReadFrame, conversationId: string): Promise<void> {
+export async function handleRead (context: SignalContext, frame: FrameOf<'read'>, conversationId: string): Promise<void> {
   const position = await markRead(context.chat, conversationId, context.userId, frame.message_id)
   if (position.moved) await context.feed.read(position)
   context.send(readFrame(position, { unread_count: position.unread_count, ref: frame.ref }))
 }
 
-export async function handleDelivered (context: SignalContext, frame: DeliveredFrame, conversationId: string): Promise<void> {
+export async function handleDelivered (context: SignalContext, frame: FrameOf<'delivered'>, conversationId: string): Promise<void> {
   const delivered = await markDelivered(context.chat, conversationId, context.userId, frame.message_id)
   if (frame.ref !== undefined) context.send(deliveredFrame(conversationId, context.userId.toLowerCase(), delivered, frame.ref))
 }
 
 /** Passes a typing indicator on to the other members' joined sockets; a frame within the throttle is dropped. */
-export async function handleTyping (context: SignalContext, _frame: TypingFrame, conversationId: string): Promise<void> {
+export async function handleTyping (context: SignalContext, _frame: FrameOf<'typing'>, conversationId: string): Promise<void> {
   const now = Date.now()
   const last = context.typingSentAt.get(conversationId)
   if (last !== undefined && now - last < TYPING_THROTTLE_MS) return

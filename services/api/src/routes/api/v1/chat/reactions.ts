@@ -31,38 +31,42 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const reactionDescription = 'A reaction is 1 to 32 characters without whitespace (an emoji or a :shortcode:), percent-encoded in the path. ' +
     'The change takes a seq of its own: a frame goes to every socket joined to the conversation, and a client resuming with since_seq gets it. '
 
-  fastify.put('/chat/:chat_id/messages/:message_id/reactions/:reaction', {
-    schema: {
+  // PUT adds, DELETE removes: the same route otherwise.
+  const reactionWrites = [
+    {
+      method: 'PUT' as const,
+      use: addReaction,
       summary: 'React to a message',
-      description: reactionDescription + 'Frame: reaction_added. Reacting the same way again changes nothing (seq null, no frame). ' +
-        'A deleted message takes no reactions (409); at most 20 different reactions per user and 100 per message (400).',
-      tags: ['reactions'],
-      params: ReactionParamsSchema,
-      querystring: UserQuerySchema,
-      response: { 200: ReactionChangeSchema, ...errorResponses, 409: ErrorSchema }
-    }
-  }, async (request) => {
-    const { chat_id: conversationId, message_id: messageId, reaction } = request.params
-    const change = await addReaction(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id), reaction })
-    await fastify.feed.change(change)
-    return reactionAnswer(change)
-  })
-
-  fastify.delete('/chat/:chat_id/messages/:message_id/reactions/:reaction', {
-    schema: {
+      description: 'Frame: reaction_added. Reacting the same way again changes nothing (seq null, no frame). ' +
+        'A deleted message takes no reactions (409); at most 20 different reactions per user and 100 per message (400).'
+    },
+    {
+      method: 'DELETE' as const,
+      use: removeReaction,
       summary: 'Remove one\'s reaction from a message',
-      description: reactionDescription + 'Frame: reaction_removed. Removing a reaction that is not there changes nothing (seq null, no frame).',
-      tags: ['reactions'],
-      params: ReactionParamsSchema,
-      querystring: UserQuerySchema,
-      response: { 200: ReactionChangeSchema, ...errorResponses, 409: ErrorSchema }
+      description: 'Frame: reaction_removed. Removing a reaction that is not there changes nothing (seq null, no frame).'
     }
-  }, async (request) => {
-    const { chat_id: conversationId, message_id: messageId, reaction } = request.params
-    const change = await removeReaction(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id), reaction })
-    await fastify.feed.change(change)
-    return reactionAnswer(change)
-  })
+  ]
+  for (const { method, use, summary, description } of reactionWrites) {
+    fastify.route({
+      method,
+      url: '/chat/:chat_id/messages/:message_id/reactions/:reaction',
+      schema: {
+        summary,
+        description: reactionDescription + description,
+        tags: ['reactions'],
+        params: ReactionParamsSchema,
+        querystring: UserQuerySchema,
+        response: { 200: ReactionChangeSchema, ...errorResponses, 409: ErrorSchema }
+      },
+      handler: async (request) => {
+        const { chat_id: conversationId, message_id: messageId, reaction } = request.params
+        const change = await use(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id), reaction })
+        await fastify.feed.change(change)
+        return reactionAnswer(change)
+      }
+    })
+  }
 
   fastify.get('/chat/:chat_id/messages/:message_id/reactions', {
     schema: {
@@ -81,40 +85,43 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     return listReactions(db, { conversationId, messageId, limit: request.query.limit, cursor: request.query.cursor, reaction: request.query.reaction })
   })
 
-  fastify.put('/chat/:chat_id/pins/:message_id', {
-    schema: {
+  const pinWrites = [
+    {
+      method: 'PUT' as const,
+      use: pinMessage,
       summary: 'Pin a message',
       description: 'Any member may pin a message of the conversation for everyone; at most 50 pinned messages per conversation (409), ' +
         'and not a deleted message (409). The pin takes a seq of its own: a message_pinned frame goes to every socket joined to the ' +
-        'conversation, and a client resuming with since_seq gets it. Pinning a pinned message changes nothing (seq null).',
-      tags: ['pins'],
-      params: PinParamsSchema,
-      querystring: UserQuerySchema,
-      response: { 200: PinChangeSchema, ...errorResponses, 409: ErrorSchema }
-    }
-  }, async (request) => {
-    const { chat_id: conversationId, message_id: messageId } = request.params
-    const change = await pinMessage(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id) })
-    await fastify.feed.change(change)
-    return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
-  })
-
-  fastify.delete('/chat/:chat_id/pins/:message_id', {
-    schema: {
+        'conversation, and a client resuming with since_seq gets it. Pinning a pinned message changes nothing (seq null).'
+    },
+    {
+      method: 'DELETE' as const,
+      use: unpinMessage,
       summary: 'Unpin a message',
       description: 'Any member may. A message_unpinned frame goes to every socket joined to the conversation; unpinning a message ' +
-        'that is not pinned changes nothing (seq null). Deleting a message unpins it too.',
-      tags: ['pins'],
-      params: PinParamsSchema,
-      querystring: UserQuerySchema,
-      response: { 200: PinChangeSchema, ...errorResponses }
+        'that is not pinned changes nothing (seq null). Deleting a message unpins it too.'
     }
-  }, async (request) => {
-    const { chat_id: conversationId, message_id: messageId } = request.params
-    const change = await unpinMessage(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id) })
-    await fastify.feed.change(change)
-    return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
-  })
+  ]
+  for (const { method, use, summary, description } of pinWrites) {
+    fastify.route({
+      method,
+      url: '/chat/:chat_id/pins/:message_id',
+      schema: {
+        summary,
+        description,
+        tags: ['pins'],
+        params: PinParamsSchema,
+        querystring: UserQuerySchema,
+        response: { 200: PinChangeSchema, ...errorResponses, 409: ErrorSchema }
+      },
+      handler: async (request) => {
+        const { chat_id: conversationId, message_id: messageId } = request.params
+        const change = await use(fastify.chat, { conversationId, messageId, userId: caller(request, request.query.user_id) })
+        await fastify.feed.change(change)
+        return { conversation_id: change.message.conversation_id, seq: change.seq, message: change.message }
+      }
+    })
+  }
 
   fastify.get('/chat/:chat_id/pins', {
     schema: {
