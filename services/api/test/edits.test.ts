@@ -8,7 +8,7 @@ import { createRestClient, type MessageDeletedFrame, type MessageUpdatedFrame } 
 import { users, waitFor } from '@chatty/db/testing'
 import { query, storeMessages } from './helper.ts'
 import { startService } from './process-helper.ts'
-import { chatClient, createChat, listen, openSocket, range, type Frame, type RawSocket } from './ws-helper.ts'
+import { ack, chatClient, createChat, listen, openSocket, range, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -215,15 +215,11 @@ t.test('a client away during an edit and a delete resumes with since_seq and get
 
   // Away: an edit, a new message, a delete, an edit of the new message, a message.
   const a = await openSocket(t, url, alice)
-  const ack = async (frame: object): Promise<Frame> => {
-    a.send({ ...frame, ref: 'x' })
-    return a.until((reply) => reply.ref === 'x')
-  }
-  await ack({ type: 'edit', conversation_id: chat, message_id: ids[0], body: 'one, edited' })
-  const fourth = (await ack({ type: 'message', conversation_id: chat, body: 'four' })).message.id
-  await ack({ type: 'delete', conversation_id: chat, message_id: ids[1] })
-  await ack({ type: 'edit', conversation_id: chat, message_id: fourth, body: 'four, edited' })
-  await ack({ type: 'message', conversation_id: chat, body: 'five' })
+  await ack(a, { type: 'edit', conversation_id: chat, message_id: ids[0], body: 'one, edited' })
+  const fourth = (await ack(a, { type: 'message', conversation_id: chat, body: 'four' })).message.id
+  await ack(a, { type: 'delete', conversation_id: chat, message_id: ids[1] })
+  await ack(a, { type: 'edit', conversation_id: chat, message_id: fourth, body: 'four, edited' })
+  await ack(a, { type: 'message', conversation_id: chat, body: 'five' })
 
   const back = await openSocket(t, url, bob)
   back.send({ type: 'join', conversation_id: chat, since_seq: 3, ref: 'resume' })
@@ -239,7 +235,7 @@ t.test('a client away during an edit and a delete resumes with since_seq and get
   t.same(frames.map((frame) => frame.message.body), ['one, edited', 'four, edited', null, 'four, edited', 'five'], 'events carry the message as it is now')
   t.same(back.frames.at(-1), { type: 'joined', conversation_id: chat, last_seq: 8, ref: 'resume' })
 
-  await ack({ type: 'delete', conversation_id: chat, message_id: ids[2] })
+  await ack(a, { type: 'delete', conversation_id: chat, message_id: ids[2] })
   const live = await back.next()
   t.same([live.type, live.seq, live.message.id], ['message_deleted', 9, ids[2]], 'then live, from the next seq')
 })

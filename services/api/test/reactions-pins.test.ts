@@ -11,7 +11,7 @@ import { createRestClient, type MessagePinnedFrame, type ReactionEventFrame } fr
 import { users, waitFor } from '@chatty/db/testing'
 import { buildTestApp, query, storeMessages } from './helper.ts'
 import { startService } from './process-helper.ts'
-import { chatClient, createChat, listen, openSocket, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
+import { ack, chatClient, createChat, listen, openSocket, rawSocket, type Frame, type RawSocket } from './ws-helper.ts'
 
 const { alice, bob, eve } = users
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -226,17 +226,13 @@ t.test('a client away while reactions, pins and a delete of a pinned message hap
   await first.closed
 
   const a = await openSocket(t, url, alice)
-  const ack = async (frame: object): Promise<Frame> => {
-    a.send({ ...frame, ref: 'x' })
-    return a.until((reply) => reply.ref === 'x')
-  }
-  await ack({ type: 'react', conversation_id: chat, message_id: one, reaction: '👍' })
-  await ack({ type: 'pin', conversation_id: chat, message_id: two })
-  await ack({ type: 'react', conversation_id: chat, message_id: one, reaction: '👍' })
-  await ack({ type: 'message', conversation_id: chat, body: 'three' })
-  await ack({ type: 'react', conversation_id: chat, message_id: two, reaction: '❤️' })
-  await ack({ type: 'unreact', conversation_id: chat, message_id: one, reaction: '👍' })
-  await ack({ type: 'delete', conversation_id: chat, message_id: two })
+  await ack(a, { type: 'react', conversation_id: chat, message_id: one, reaction: '👍' })
+  await ack(a, { type: 'pin', conversation_id: chat, message_id: two })
+  await ack(a, { type: 'react', conversation_id: chat, message_id: one, reaction: '👍' })
+  await ack(a, { type: 'message', conversation_id: chat, body: 'three' })
+  await ack(a, { type: 'react', conversation_id: chat, message_id: two, reaction: '❤️' })
+  await ack(a, { type: 'unreact', conversation_id: chat, message_id: one, reaction: '👍' })
+  await ack(a, { type: 'delete', conversation_id: chat, message_id: two })
 
   const back = await openSocket(t, url, bob)
   const frames = await joined(back, chat, 2)

@@ -140,6 +140,12 @@ export async function createChat (app: FastifyInstance, participantIds: string[]
 }
 
 /** The seqs of a message list, for asserting order and completeness at once. */
+/** Sends a frame with ref 'x' and resolves with the reply that echoes it. */
+export async function ack (socket: RawSocket, frame: object): Promise<Frame> {
+  socket.send({ ...frame, ref: 'x' })
+  return await socket.until((reply) => reply.ref === 'x')
+}
+
 export function seqs (messages: Array<{ seq: number }>): number[] {
   return messages.map((message) => message.seq)
 }
