@@ -118,7 +118,9 @@ export async function createTestDatabase (serverUrl: string, template: string): 
 
 type Teardown = () => unknown
 interface HasTeardown { teardown (fn: () => unknown): void, parent?: unknown }
-const stacks = new WeakMap<HasTeardown, Teardown[]>()
+/** Where a test keeps its onTeardown stack: on the test itself. */
+const STACK = Symbol('chatty teardown stack')
+type WithStack = HasTeardown & { [STACK]?: Teardown[] }
 
 /**
  * Registers clean-up that runs in reverse order of registration (tap's own teardowns run in
@@ -126,11 +128,12 @@ const stacks = new WeakMap<HasTeardown, Teardown[]>()
  * It also arms the leak check: a file that leaves a socket or server open fails.
  */
 export function onTeardown (t: HasTeardown, fn: Teardown): void {
-  let stack = stacks.get(t)
+  const test = t as WithStack
+  let stack = test[STACK]
   if (stack === undefined) {
     armLeakCheck(t)
     const fns: Teardown[] = []
-    stacks.set(t, fns)
+    test[STACK] = fns
     stack = fns
     t.teardown(async () => {
       for (const close of fns.reverse()) await close()

@@ -64,7 +64,7 @@ t.test('an api started after `pnpm db:migrate` on a fresh database, before any j
       message_id: accepted.message_id,
       conversation_id: chat,
       sender_id: alice,
-      content: { body: 'before any jobs process', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null }
+      content: { body: 'before any jobs process', msg_type: 0, attachment_url: null, attachment_meta: null, dedupe_key: null, parent_id: null, mentioned_user_ids: [] }
     }
   }], 'the send waits in the queue for a jobs process')
 })
