@@ -74,14 +74,8 @@ export interface ReactionEventFrame {
  */
 export interface MessagePinnedFrame { type: 'message_pinned' | 'message_unpinned', conversation_id: string, seq: number, message: Message }
 /** The acknowledgement of a react / unreact frame; seq null when nothing changed. */
-export interface ReactedFrame {
+export interface ReactedFrame extends ReactionChange {
   type: 'reacted' | 'unreacted'
-  conversation_id: string
-  seq: number | null
-  message_id: string
-  user_id: string
-  reaction: string
-  reactions: Record<string, number>
   ref: Ref
 }
 /** The acknowledgement of a pin / unpin frame; seq null when nothing changed. */

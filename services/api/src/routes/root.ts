@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { sql } from 'kysely'
+import { withTimeout } from '@chatty/server'
 
 const CheckSchema = Type.Union([Type.Literal('ok'), Type.Literal('down')])
 
@@ -32,13 +33,6 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
     }))
     const ready = Object.values(checks).every((check) => check === 'ok')
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'down', checks })
-  })
-}
-
-function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), ms)
-    promise.then(resolve, reject).finally(() => clearTimeout(timer))
   })
 }
 
