@@ -1,4 +1,4 @@
-// `pnpm bench`: creates a fresh database (chatty_bench) on the local Postgres, starts the api and
+// `pnpm bench`: creates a fresh database (chatty_bench, or BENCH_DATABASE) on the local Postgres, starts the api and
 // jobs services as `pnpm start` would (child processes, Redis when one answers), runs every
 // scenario and its baseline for a bounded time with load from separate processes, then prints a
 // table of figures and ratios and writes bench/results/latest.json. Every scenario runs --runs
@@ -20,7 +20,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { connect } from 'node:net'
 import { postgresAnswers } from '@chatty/db'
-import { createBenchDatabase, describeServer } from './lib/database.ts'
+import { BENCH_DATABASE, createBenchDatabase, describeServer } from './lib/database.ts'
 import { combine, met, renderTable, type ScenarioResult } from './lib/report.ts'
 import { setWsGenerators, WS_GENERATORS } from './lib/ws-load.ts'
 import { startChatty, BENCH_ENV } from './lib/services.ts'
@@ -126,7 +126,7 @@ log(`load average ${loadAtStart.map((n) => n.toFixed(2)).join(' ')} on ${cpus().
 log(`Postgres ${new URL(serverUrl).host}, ${redisUrl === undefined ? 'no Redis (LISTEN/NOTIFY bus, in-process cache)' : `Redis ${new URL(redisUrl).host}`}${args.quick ? ', quick run' : ''}${Object.keys(serviceEnv).length > 0 ? `, services with ${Object.entries(serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`)
 const dbUrl = await createBenchDatabase(serverUrl)
 const postgres = await describeServer(dbUrl)
-log(`database chatty_bench created and migrated (Postgres ${postgres.version})`)
+log(`database ${BENCH_DATABASE} created and migrated (Postgres ${postgres.version})`)
 
 const durationMs = args.quick ? 2000 : 6000
 const latencyMs = args.quick ? 2000 : 4000

@@ -1,10 +1,18 @@
 // The benchmark's own database, created fresh on every run so results never depend on what an
-// earlier run left behind: dropped, created, migrated, and given the job queue's schema.
+// earlier run left behind: dropped, created, migrated, and given the job queue's schema. Its name
+// is chatty_bench, or BENCH_DATABASE, so that two runs on one Postgres do not drop each other's.
 import pg from 'pg'
 import { migrateUp } from '@chatty/db'
 import { installQueueSchema } from '@chatty/queue'
 
-export const BENCH_DATABASE = 'chatty_bench'
+export const BENCH_DATABASE = benchDatabaseName(process.env.BENCH_DATABASE)
+
+function benchDatabaseName (value: string | undefined): string {
+  if (value === undefined || value === '') return 'chatty_bench'
+  // It is spliced into DROP / CREATE DATABASE: a plain lower-case identifier only.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) throw new Error(`BENCH_DATABASE must be a lower-case identifier, got ${JSON.stringify(value)}`)
+  return value
+}
 
 export function withDatabase (serverUrl: string, database: string): string {
   const url = new URL(serverUrl)
