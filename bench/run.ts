@@ -9,7 +9,7 @@
 //   pnpm bench                 every scenario, three times (about 10 minutes)
 //   pnpm bench --quick         short runs, once each, for a smoke test
 //   pnpm bench --runs 1        every scenario once
-//   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle
+//   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle, reactions, search
 //   pnpm bench --no-redis      Postgres LISTEN/NOTIFY bus and in-process cache, as with no REDIS_URL
 //   pnpm bench --env GROUP_COMMIT_MAX_BATCH=0   configuration for api and jobs (repeatable), to
 //                              measure an optimisation by switching it off
@@ -30,8 +30,10 @@ import { runWsSend } from './scenarios/ws-send.ts'
 import { runHttpSend } from './scenarios/http-send.ts'
 import { runHistory } from './scenarios/history.ts'
 import { runIdleSockets } from './scenarios/idle-sockets.ts'
+import { runReactions } from './scenarios/reactions.ts'
+import { runSearch, seedSearchSet } from './scenarios/search.ts'
 
-const SCENARIOS = ['baseline', 'ws', 'http', 'history', 'idle'] as const
+const SCENARIOS = ['baseline', 'ws', 'http', 'history', 'idle', 'reactions', 'search'] as const
 type ScenarioName = typeof SCENARIOS[number]
 
 const { values: args } = parseArgs({
@@ -148,6 +150,9 @@ function report (run: number, result: ScenarioResult): void {
 const chatty = await startChatty({ dbUrl, redisUrl, jobs: true, env: serviceEnv, log: serviceLog })
 const ctx: BenchContext = { dbUrl, redisUrl, quick: args.quick, durationMs, latencyMs, chatty, baselines, env: serviceEnv, log, serviceLog }
 try {
+  // The search scenario's 1,000,000 messages are stored once, before any run, in conversations
+  // of their own: every run of every scenario then sees the same tables.
+  if (selected.has('search')) await seedSearchSet(ctx)
   // The runs take turns (all scenarios, then all again), so a change in the machine's load
   // spreads over every scenario instead of falling on one.
   for (let run = 1; run <= runs; run++) {
@@ -173,6 +178,8 @@ try {
     if (selected.has('history')) report(run, await runHistory(ctx))
     // A fresh api process of its own; the shared one stays up, idle.
     if (selected.has('idle')) report(run, await runIdleSockets(ctx))
+    if (selected.has('reactions')) report(run, await runReactions(ctx))
+    if (selected.has('search')) report(run, await runSearch(ctx))
   }
 } finally {
   await chatty.stop()

@@ -1,5 +1,5 @@
 // REST load with autocannon (a child process of bench/run.ts): POST sends spread over a set of
-// conversations, or GET history pages. Reports requests, statuses and latency.
+// conversations, GET history pages, or GET search queries. Reports requests, statuses and latency.
 import autocannon from 'autocannon'
 import { serveRequests } from '../lib/child.ts'
 import { monoMs } from '../lib/clock.ts'
@@ -23,6 +23,18 @@ export interface HistoryLoad {
   readerId: string
   /** Highest seq: pages are read at random cursors below it. */
   lastSeq: number
+  limit: number
+  connections: number
+  durationMs: number
+}
+
+export interface SearchLoad {
+  kind: 'search'
+  url: string
+  /** The searching user (AUTH_MODE=none: the user_id query parameter). */
+  userId: string
+  /** One-word queries, taken in turn from a random start per connection. */
+  words: string[]
   limit: number
   connections: number
   durationMs: number
@@ -76,7 +88,19 @@ function historyRequests (load: HistoryLoad): autocannon.Request[] {
   }]
 }
 
-async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
+function searchRequests (load: SearchLoad): autocannon.Request[] {
+  let next = Math.floor(Math.random() * load.words.length)
+  return [{
+    method: 'GET',
+    path: '/',
+    setupRequest: (request: autocannon.Request) => {
+      const word = load.words[next++ % load.words.length]!
+      return { ...request, path: `/api/v1/search?user_id=${load.userId}&limit=${load.limit}&q=${encodeURIComponent(word)}` }
+    }
+  }]
+}
+
+async function fire (load: SendLoad | HistoryLoad | SearchLoad): Promise<HttpLoadResult> {
   const acceptedPerRoom = new Map<string, number>()
   const started = performance.now()
   const cpuAtStart = process.cpuUsage()
@@ -85,7 +109,7 @@ async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
     connections: load.connections,
     duration: load.durationMs / 1000,
     ...(load.kind === 'send' && load.overallRate !== undefined ? { overallRate: load.overallRate } : {}),
-    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : historyRequests(load),
+    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : load.kind === 'history' ? historyRequests(load) : searchRequests(load),
     timeout: 10
   })
   const elapsedMs = performance.now() - started

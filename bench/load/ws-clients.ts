@@ -15,6 +15,8 @@ export interface SocketSpec {
   rooms: string[]
   /** The room this socket sends to, if it is a sender. */
   sendTo?: string
+  /** Messages of `sendTo` this socket reacts to, in turn, when a run sends `react` frames. */
+  reactTo?: string[]
 }
 
 export interface ConnectRequest {
@@ -43,6 +45,11 @@ export interface RunRequest {
   window?: number
   ratePerSender?: number
   bodyBytes: number
+  /**
+   * message (default): `message` frames, delivered as `message`; react: `react` frames, each with
+   * a reaction never used before on its message (the marker), delivered as `reaction_added`.
+   */
+  frame?: 'message' | 'react'
   /** How long to wait after the last send for every delivery. */
   drainMs: number
   /**
@@ -100,10 +107,15 @@ const now = monoMs
 let indexBase = 0
 
 // Frames are read with indexOf rather than JSON.parse: the generator must stay cheaper than the
-// servers it measures. The body carries "~<sender index>~<sent at>~".
+// servers it measures. The body (of a message) or the reaction (of a reaction_added event)
+// carries "~<sender index>~<sent at>~"; both frames have the conversation's seq.
+const MESSAGE_FRAME = '{"type":"message"'
+const REACTION_FRAME = '{"type":"reaction_added"'
+
 function onFrame (client: Client, data: string): void {
   const run = running
-  if (data.startsWith('{"type":"message"')) {
+  const isMessage = data.startsWith(MESSAGE_FRAME)
+  if (isMessage || data.startsWith(REACTION_FRAME)) {
     const room = data.slice(data.indexOf('"conversation_id":"') + 19, data.indexOf('"conversation_id":"') + 19 + 36)
     const seqAt = data.indexOf('"seq":')
     const seq = Number(data.slice(seqAt + 6, data.indexOf(',', seqAt)))
@@ -114,9 +126,10 @@ function onFrame (client: Client, data: string): void {
     }
     if (last === undefined || seq > last) client.lastSeq.set(room, seq)
     client.received.set(room, (client.received.get(room) ?? 0) + 1)
-    const marker = data.indexOf('"body":"~')
+    const field = isMessage ? '"body":"~' : '"reaction":"~'
+    const marker = data.indexOf(field)
     if (run !== undefined && marker !== -1) {
-      const start = marker + 9
+      const start = marker + field.length
       const mid = data.indexOf('~', start)
       const end = data.indexOf('~', mid + 1)
       const sender = Number(data.slice(start, mid))
@@ -201,8 +214,14 @@ async function connect (request: ConnectRequest): Promise<ConnectResult> {
   return { connected, connectMs, joined, joinMs: now() - joinStarted, errors, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
-function frameFor (client: Client, bodyBytes: number): string {
+function frameFor (client: Client, bodyBytes: number, kind: 'message' | 'react' = 'message'): string {
   const head = `~${client.index}~${now().toFixed(3)}~`
+  if (kind === 'react') {
+    // The socket's messages in turn; the marker (at most 32 characters, as a reaction must be)
+    // differs on every send, so no react is a repeat that the server would not broadcast.
+    const targets = client.spec.reactTo!
+    return `{"type":"react","conversation_id":"${client.spec.sendTo}","message_id":"${targets[client.sent % targets.length]}","reaction":"${head}"}`
+  }
   const body = head + 'x'.repeat(Math.max(0, bodyBytes - head.length))
   return `{"type":"message","conversation_id":"${client.spec.sendTo}","body":"${body}"}`
 }
@@ -280,10 +299,11 @@ async function run (request: RunRequest): Promise<RunResult | SendResult> {
   const sentPerRoom = state.sentPerRoom
   let sending = true
   const send = (client: Client) => {
+    const frame = frameFor(client, request.bodyBytes, request.frame)
     client.outstanding++
     client.sent++
     sentPerRoom.set(client.spec.sendTo!, (sentPerRoom.get(client.spec.sendTo!) ?? 0) + 1)
-    client.ws.send(frameFor(client, request.bodyBytes))
+    client.ws.send(frame)
   }
   const started = rec.started
   let timer: NodeJS.Timeout | undefined
