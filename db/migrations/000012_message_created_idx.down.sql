@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS chat.message_created_idx;
