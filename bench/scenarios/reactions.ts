@@ -98,7 +98,7 @@ function problemsOf (label: string, run: GroupRun): string[] {
 export async function runReactions (ctx: BenchContext): Promise<ScenarioResult> {
   const name = `reactions, rooms of ${ROOM_SIZE}`
   // Short: two measured runs of a few seconds each keep the whole `pnpm bench` within its time.
-  const durationMs = ctx.quick ? 1500 : 3000
+  const durationMs = ctx.quick ? 1500 : 2500
   const drainMs = 15_000
   ctx.log(`${name}: ${ROOMS} rooms, ${ROOMS * REACTORS_PER_ROOM} reactors, ${ROOMS * ROOM_SIZE} sockets, ${MESSAGES_PER_ROOM} messages per room to react to`)
   const rooms = await createRooms(ctx.chatty.apiUrl, ROOMS, ROOM_SIZE)

@@ -145,7 +145,7 @@ function compiledSearch (dbUrl: string, userId: string): { sql: string, paramete
 export async function runSearch (ctx: BenchContext): Promise<ScenarioResult> {
   const name = 'search (1,000,000 messages)'
   const set = await seedSearchSet(ctx)
-  const durationMs = ctx.quick ? 1500 : 2500
+  const durationMs = ctx.quick ? 1500 : 2000
   const problems: string[] = []
   const words = Array.from({ length: WORDS_PER_RUN }, () => word(zipfRank(Math.random())))
   const statement = compiledSearch(ctx.dbUrl, set.userId)
