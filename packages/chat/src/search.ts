@@ -4,10 +4,7 @@
 // against the expression index message_search_idx (migration 000011), whose expression the
 // query repeats exactly. Deleted messages have no body and are excluded besides; an edited one
 // matches its current body; a member removed from a conversation no longer finds its messages
-// (the join is on chat.participant, which holds current members only). For a word common enough
-// that a page of matches is among the newest few thousand messages, the planner walks
-// message_created_idx (migration 000012) backwards and tests each message instead of fetching
-// every match to sort them (docs/performance.md, "Search: the plan").
+// (the join is on chat.participant, which holds current members only).
 import { sql } from 'kysely'
 import { decodeCursor, encodeCursor } from './conversation-list.ts'
 import { requireParticipant, type Executor } from './conversations.ts'

@@ -1,1 +1,0 @@
-DROP INDEX IF EXISTS chat.message_created_idx;
