@@ -6,7 +6,7 @@
 // median and range. The services' own output goes to bench/results/services.log. See
 // bench/README.md.
 //
-//   pnpm bench                 every scenario, three times (about 10 minutes)
+//   pnpm bench                 every scenario, three times (11-13 minutes on a busy 2-core machine)
 //   pnpm bench --quick         short runs, once each, for a smoke test
 //   pnpm bench --runs 1        every scenario once
 //   pnpm bench --only ws,http  a subset: baseline, ws, http, history, idle, reactions, search
