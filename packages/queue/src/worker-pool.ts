@@ -26,6 +26,11 @@ export interface JobStore<J extends ClaimedJob = ClaimedJob> {
    * jobs first), for workers with several free slots. Optional: claim() is used without it.
    */
   claimMany? (queues: readonly string[], types: readonly string[], max: number): Promise<J[]>
+  /**
+   * Gives claimed jobs that were never started back to the queue as if never claimed (attempt
+   * count restored). Optional: without it (or claimMany) jobs are not claimed ahead.
+   */
+  release? (jobs: readonly J[]): Promise<void>
   complete (job: J): Promise<void>
   /** Schedules another attempt in retryInMs, or (undefined) moves the job to the failed state. */
   fail (job: J, error: Error, retryInMs: number | undefined): Promise<void>
@@ -46,6 +51,8 @@ export interface WorkerPoolOptions {
   lockTimeoutMs: number
   /** Longest idle wait between looks for work when no notification arrives. */
   pollIntervalMs: number
+  /** Jobs claimed ahead of free slots, started as soon as a slot frees (0: none). */
+  prefetch: number
   log: Log
 }
 
@@ -67,6 +74,12 @@ export interface QueueServerOptions {
   lockTimeoutMs?: number
   /** Idle look for work when no notification arrived (a safety net) [2000 ms]. */
   pollIntervalMs?: number
+  /**
+   * Jobs claimed ahead, held locked (and renewed) until a slot frees, so a freed slot starts its
+   * next job without waiting for a claim; given back unstarted when run() is aborted. Only with
+   * a backend that claims in batches (Postgres) [0].
+   */
+  prefetch?: number
   log?: (level: string, message: string) => void
 }
 
@@ -78,12 +91,14 @@ export function resolveServerOptions (options: QueueServerOptions): WorkerPoolOp
     retryDelay: createRetryDelay(options.backoff),
     lockTimeoutMs: options.lockTimeoutMs ?? 30_000,
     pollIntervalMs: options.pollIntervalMs ?? 2000,
+    prefetch: options.prefetch ?? 0,
     log: options.log ?? (() => {})
   }
   for (const key of ['concurrency', 'timeoutMs', 'lockTimeoutMs', 'pollIntervalMs'] as const) {
     const value = resolved[key]
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`)
   }
+  if (!Number.isInteger(resolved.prefetch) || resolved.prefetch < 0) throw new RangeError(`prefetch must be a non-negative integer, got ${resolved.prefetch}`)
   return resolved
 }
 
@@ -127,6 +142,9 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   const { log } = options
   const picker = new QueuePicker(options.queues)
   const inFlight = new Map<string, Running<J>>()
+  // Claimed ahead and locked, waiting for a slot (see QueueServerOptions.prefetch).
+  const prefetch = store.claimMany !== undefined && store.release !== undefined ? options.prefetch : 0
+  let ready: J[] = []
   /** Completions being recorded, of jobs whose slot is already free. */
   const completions = new Set<Promise<void>>()
   const throughput = new ThroughputCounter()
@@ -137,8 +155,11 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   })
 
   const heartbeat = setInterval(() => {
-    if (inFlight.size === 0) return
-    store.heartbeat([...inFlight.values()].map((entry) => entry.job)).then((lost) => {
+    if (inFlight.size === 0 && ready.length === 0) return
+    store.heartbeat([...[...inFlight.values()].map((entry) => entry.job), ...ready]).then((lost) => {
+      if (lost.length === 0) return
+      const gone = new Set(lost)
+      ready = ready.filter((job) => !gone.has(job.id))
       for (const id of lost) inFlight.get(id)?.controller.abort(new JobLockLostError())
     }, (error: unknown) => log('error', `could not renew job locks: ${messageOf(error)}`))
   }, Math.max(10, Math.floor(options.lockTimeoutMs / 3)))
@@ -188,13 +209,62 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     inFlight.set(job.id, entry)
     entry.done = finish(job, handlers.get(job.type), entry.controller).finally(() => {
       if (inFlight.get(job.id) === entry) inFlight.delete(job.id)
+      // A job claimed ahead takes the slot at once, in this turn: the jobs of one batch (one
+      // group commit) that finish together start the next batch together.
+      if (!signal.aborted) startReady()
       slotFreed.resolve()
       slotFreed = Promise.withResolvers<void>()
     })
   }
 
+  const startReady = () => {
+    while (inFlight.size < options.concurrency && ready.length > 0) start(ready.shift()!)
+  }
+
   try {
     while (!signal.aborted) {
+      if (prefetch > 0) {
+        // Claim when the jobs held ahead have fallen to half the prefetch, enough to fill the
+        // free slots and the prefetch again, at most the concurrency at once: a claim takes its
+        // jobs from the first queue of the order that has them, so a larger claim would make
+        // the weighted shares coarser than without prefetch.
+        const want = Math.min(options.concurrency, options.concurrency - inFlight.size + prefetch - ready.length)
+        if (ready.length > prefetch / 2 || want <= 0) {
+          await Promise.race([slotFreed.promise, aborted])
+          await new Promise((resolve) => setImmediate(resolve))
+          continue
+        }
+        if (completions.size >= options.concurrency) {
+          await Promise.race([Promise.race(completions), aborted])
+          continue
+        }
+        const order = picker.order()
+        let jobs: J[]
+        try {
+          jobs = await store.claimMany!(order, [...handlers.keys()], want)
+        } catch (error) {
+          log('error', `could not fetch jobs: ${messageOf(error)}`)
+          await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+          continue
+        }
+        for (const job of jobs) picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
+        if (signal.aborted) {
+          // Claimed while stopping: back to the queue unstarted.
+          ready.push(...jobs)
+          break
+        }
+        ready.push(...jobs)
+        startReady()
+        if (jobs.length === 0) {
+          try {
+            await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
+          } catch (error) {
+            log('error', `could not wait for jobs: ${messageOf(error)}`)
+            await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+          }
+        }
+        continue
+      }
       if (inFlight.size >= options.concurrency) {
         await Promise.race([slotFreed.promise, aborted])
         // Jobs finishing together (one group commit, one batched completion) free their slots in
@@ -238,8 +308,13 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         start(job)
       }
     }
-    // Graceful drain: no new claims; in-flight jobs finish (each bounded by its timeout) while
-    // the heartbeat keeps their locks.
+    // Graceful drain: no new claims; jobs claimed ahead go back unstarted; in-flight jobs finish
+    // (each bounded by its timeout) while the heartbeat keeps their locks.
+    if (ready.length > 0) {
+      const unstarted = ready
+      ready = []
+      await store.release!(unstarted).catch((error: unknown) => log('error', `could not give back ${unstarted.length} job(s) claimed ahead: ${messageOf(error)}; they run again once their locks expire`))
+    }
     await Promise.allSettled([...inFlight.values()].map((entry) => entry.done))
     await Promise.allSettled([...completions])
   } finally {

@@ -241,7 +241,49 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     t.same((await admin.counts())[0], { queue: 'default', pending: 1, scheduled: 0, active: 0, failed: 0 })
   })
 
-  t.test('with every queue backlogged, processed work is shared by weight, also across two workers', async (t) => {
+  t.test('with prefetch, jobs claimed ahead run once each within the concurrency, and go back unstarted on abort', async (t) => {
+    const { client, admin, server, config } = await setUp(t, makeHarness)
+    const runs = new Map<number, number>()
+    let running = 0
+    let peak = 0
+    let hold = Promise.withResolvers<void>()
+    const worker = server({ concurrency: 2, prefetch: 2 })
+    worker.register('held', async (payload: { n: number }) => {
+      runs.set(payload.n, (runs.get(payload.n) ?? 0) + 1)
+      running++
+      peak = Math.max(peak, running)
+      await hold.promise
+      running--
+    })
+    await Promise.all(Array.from({ length: 10 }, (_, n) => client.enqueue({ type: 'held', payload: { n } })))
+    const started = start(t, worker)
+    // Ten jobs, two slots: each pair is let go once it has started.
+    for (let done = 0; done < 10; done += 2) {
+      await waitFor(() => running === 2 && runs.size === done + 2, `jobs ${done + 1} and ${done + 2} running`)
+      const pair = hold
+      hold = Promise.withResolvers<void>()
+      pair.resolve()
+    }
+    await waitFor(async () => (await admin.counts())[0]?.active === 0 && running === 0, 'every job completed')
+    t.equal(peak, 2, 'never more than the concurrency running')
+    t.same([...runs.values()], Array(10).fill(1), 'each job ran once')
+
+    // Two running, two more claimed ahead (Postgres) or waiting (Redis) when the worker stops.
+    const ids = await Promise.all([10, 11, 12, 13].map((n) => client.enqueue({ type: 'held', payload: { n } })))
+    await waitFor(() => running === 2, 'two more running')
+    const ahead = ids.filter((_, i) => !runs.has(10 + i))
+    t.equal(ahead.length, 2)
+    if (config.backend === 'postgres') {
+      for (const id of ahead) await jobInState(admin, id, 'active', 'a job claimed ahead is locked')
+    }
+    started.controller.abort()
+    hold.resolve()
+    await started.done
+    t.equal(runs.size, 12, 'the jobs claimed ahead did not start')
+    for (const id of ahead) t.match(await admin.getJob(id), { state: 'pending', attempts: 0 }, 'a job claimed ahead is back, its claim not counted as an attempt')
+  })
+
+  for (const prefetch of [0, 3]) t.test(`with every queue backlogged, processed work is shared by weight, also across two workers (prefetch ${prefetch})`, async (t) => {
     const weights = { critical: 6, default: 3, low: 1 }
     const { client, server } = await setUp(t, makeHarness, weights)
     const perQueue = 200
@@ -251,7 +293,7 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     }
     const order: string[] = []
     const sampled = new AbortController()
-    const workers = [server({ concurrency: 3 }), server({ concurrency: 3 })]
+    const workers = [server({ concurrency: 3, prefetch }), server({ concurrency: 3, prefetch })]
     for (const worker of workers) {
       worker.register('work', async (_payload, job) => {
         order.push(job.queue)

@@ -16,6 +16,8 @@ export const JobsConfigSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ default: 'chatty:', maxLength: 100 }),
   QUEUE_BACKEND: Type.Union([Type.Literal('postgres'), Type.Literal('redis')], { default: 'postgres' }),
   WORKER_CONCURRENCY: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+  // Unset: as many as WORKER_CONCURRENCY.
+  WORKER_PREFETCH: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'jobs claimed ahead of free slots (Postgres queue); 0 claims only for free slots' })),
   // Checked by parseQueueWeights below, which names the bad part.
   WORKER_QUEUES: Type.String({ default: 'default=1' }),
   JOBS_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 1 }),
@@ -64,6 +66,7 @@ export function queueConfig (config: JobsConfig, log?: QueueConfig['log']): Queu
     redisUrl: config.REDIS_URL,
     redisPrefix: `${config.REDIS_KEY_PREFIX}q`,
     concurrency: config.WORKER_CONCURRENCY,
+    prefetch: config.WORKER_PREFETCH ?? config.WORKER_CONCURRENCY,
     queues: parseQueueWeights(config.WORKER_QUEUES),
     timeoutMs: config.JOBS_TIMEOUT_MS,
     lockTimeoutMs: config.JOBS_LOCK_TIMEOUT_MS,

@@ -95,6 +95,19 @@ export const CLAIM_SQL = `
           (SELECT identifier FROM graphile_worker._private_tasks WHERE id = jobs.task_id) AS type`
 export const CLAIM_NAME = 'chatty_queue_claim_v2'
 
+/**
+ * $1 job ids, $2 worker id, $3 channel: jobs claimed ahead and never started go back as they were
+ * before the claim (its attempt not counted), and workers hear of them.
+ */
+export const RELEASE_SQL = `
+        WITH released AS (
+          UPDATE graphile_worker._private_jobs
+             SET attempts = greatest(attempts - 1, 0), locked_by = NULL, locked_at = NULL
+           WHERE id = ANY ($1::bigint[]) AND locked_by = $2
+          RETURNING id
+        )
+        SELECT pg_notify($3, json_build_object('count', count(*))::text) FROM released HAVING count(*) > 0`
+
 /** $1 job ids, $2 worker id. A lock lost to the rescue but not yet re-claimed still counts: the work is done. */
 export const COMPLETE_SQL = 'DELETE FROM graphile_worker._private_jobs WHERE id = ANY ($1::bigint[]) AND (locked_by = $2 OR locked_by IS NULL)'
 

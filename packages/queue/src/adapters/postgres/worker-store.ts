@@ -6,7 +6,7 @@ import pg from 'pg'
 import type { QueueServer, ThroughputPoint } from '../../port.ts'
 import { createWorkerPoolServer, messageOf, resolveServerOptions, type JobStore, type QueueServerOptions, type WorkerPoolOptions } from '../../worker-pool.ts'
 import { installQueueSchema } from './schema.ts'
-import { CHANNEL, CLAIM_NAME, CLAIM_SQL, COMPLETE_SQL, FAIL_FOR_GOOD_SQL, FAIL_RETRY_SQL, FLAG_PREFIX, flagOf, HEARTBEAT_SQL, LISTEN_SQL, NEXT_DUE_SQL, NOTIFY_SQL, RECORD_THROUGHPUT_SQL, RESCUE_STALE_SQL } from './sql.ts'
+import { CHANNEL, CLAIM_NAME, CLAIM_SQL, COMPLETE_SQL, FAIL_FOR_GOOD_SQL, FAIL_RETRY_SQL, FLAG_PREFIX, flagOf, HEARTBEAT_SQL, LISTEN_SQL, NEXT_DUE_SQL, NOTIFY_SQL, RECORD_THROUGHPUT_SQL, RELEASE_SQL, RESCUE_STALE_SQL } from './sql.ts'
 import { Wakeups } from './wakeups.ts'
 
 export interface PostgresQueueOptions extends QueueServerOptions {
@@ -98,6 +98,10 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
     },
 
     claimMany: claimJobs,
+
+    async release (jobs) {
+      await pool.query(RELEASE_SQL, [jobs.map((job) => job.id), workerId, CHANNEL])
+    },
 
     complete (job) {
       // Completions that arrive in one event-loop turn share one DELETE.
