@@ -1,5 +1,5 @@
 // REST load with autocannon (a child process of bench/run.ts): POST sends spread over a set of
-// conversations, or GET history pages. Reports requests, statuses and latency.
+// conversations, GET history pages, or GET of a trivial route. Reports requests, statuses and latency.
 import autocannon from 'autocannon'
 import { serveRequests } from '../lib/child.ts'
 import { monoMs } from '../lib/clock.ts'
@@ -24,6 +24,15 @@ export interface HistoryLoad {
   /** Highest seq: pages are read at random cursors below it. */
   lastSeq: number
   limit: number
+  connections: number
+  durationMs: number
+}
+
+/** The same load on a route that does nothing (GET /healthz): the server's fixed cost per request. */
+export interface TrivialLoad {
+  kind: 'trivial'
+  url: string
+  path: string
   connections: number
   durationMs: number
 }
@@ -76,7 +85,7 @@ function historyRequests (load: HistoryLoad): autocannon.Request[] {
   }]
 }
 
-async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
+async function fire (load: SendLoad | HistoryLoad | TrivialLoad): Promise<HttpLoadResult> {
   const acceptedPerRoom = new Map<string, number>()
   const started = performance.now()
   const cpuAtStart = process.cpuUsage()
@@ -85,7 +94,7 @@ async function fire (load: SendLoad | HistoryLoad): Promise<HttpLoadResult> {
     connections: load.connections,
     duration: load.durationMs / 1000,
     ...(load.kind === 'send' && load.overallRate !== undefined ? { overallRate: load.overallRate } : {}),
-    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : historyRequests(load),
+    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : load.kind === 'history' ? historyRequests(load) : [{ method: 'GET', path: load.path }],
     timeout: 10
   })
   const elapsedMs = performance.now() - started
