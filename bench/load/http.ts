@@ -1,5 +1,5 @@
 // REST load with autocannon (a child process of bench/run.ts): POST sends spread over a set of
-// conversations, GET history pages, or GET search queries. Reports requests, statuses and latency.
+// conversations, GET history pages, GET search queries, or GET of a trivial route. Reports requests, statuses and latency.
 import autocannon from 'autocannon'
 import { serveRequests } from '../lib/child.ts'
 import { monoMs } from '../lib/clock.ts'
@@ -36,6 +36,15 @@ export interface SearchLoad {
   /** One-word queries, taken in turn from a random start per connection. */
   words: string[]
   limit: number
+  connections: number
+  durationMs: number
+}
+
+/** The same load on a route that does nothing (GET /healthz): the server's fixed cost per request. */
+export interface TrivialLoad {
+  kind: 'trivial'
+  url: string
+  path: string
   connections: number
   durationMs: number
 }
@@ -100,7 +109,7 @@ function searchRequests (load: SearchLoad): autocannon.Request[] {
   }]
 }
 
-async function fire (load: SendLoad | HistoryLoad | SearchLoad): Promise<HttpLoadResult> {
+async function fire (load: SendLoad | HistoryLoad | SearchLoad | TrivialLoad): Promise<HttpLoadResult> {
   const acceptedPerRoom = new Map<string, number>()
   const started = performance.now()
   const cpuAtStart = process.cpuUsage()
@@ -109,7 +118,7 @@ async function fire (load: SendLoad | HistoryLoad | SearchLoad): Promise<HttpLoa
     connections: load.connections,
     duration: load.durationMs / 1000,
     ...(load.kind === 'send' && load.overallRate !== undefined ? { overallRate: load.overallRate } : {}),
-    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : load.kind === 'history' ? historyRequests(load) : searchRequests(load),
+    requests: load.kind === 'send' ? sendRequests(load, acceptedPerRoom) : load.kind === 'history' ? historyRequests(load) : load.kind === 'search' ? searchRequests(load) : [{ method: 'GET', path: load.path }],
     timeout: 10
   })
   const elapsedMs = performance.now() - started

@@ -3,7 +3,7 @@
 // seqs of their own (edits.ts), so the conversation's seqs are gap-free over messages and those
 // events together.
 import { randomUUID } from 'node:crypto'
-import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely'
+import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely'
 import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireCanSendNow, requireConversation, requireParticipantNow, type Executor } from './conversations.ts'
@@ -15,29 +15,73 @@ import { checkMessageInput, type MessageContent, type MessageInput } from './rul
 
 export type { Message, Stored, StoreMessageInput } from './model.ts'
 
-export function toMessage (row: MessageRow): Message {
+/**
+ * A message row with its timestamps either as Dates (the pool's `timestamp` parser) or as
+ * Postgres' own text for them (`created_at::text`, see MESSAGE_COLUMNS): reads of many rows take
+ * the text, which becomes the same ISO string without a Date on the way.
+ */
+export type MessageRowLike = Omit<MessageRow, 'created_at' | 'edited_at' | 'deleted_at' | 'last_reply_at' | 'pinned_at'> & {
+  created_at: Date | string
+  edited_at: Date | string | null
+  deleted_at: Date | string | null
+  last_reply_at: Date | string | null
+  pinned_at: Date | string | null
+}
+
+/** Postgres' text for a `timestamp` in the ISO DateStyle, years 0001-9999, up to microseconds. */
+const PG_TIMESTAMP_TEXT = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?$/
+
+/**
+ * A `timestamp` (UTC, the schema's convention) as Date.prototype.toISOString writes it:
+ * milliseconds always present, finer digits dropped (as V8 does when it parses them). Any
+ * other text goes through a Date as the pool's parser would take it.
+ */
+export function isoTimestamp (value: Date | string): string {
+  if (typeof value !== 'string') return value.toISOString()
+  if (!PG_TIMESTAMP_TEXT.test(value)) return new Date(value.replace(' ', 'T') + 'Z').toISOString()
+  const millis = value.length === 19 ? '000' : value.length >= 23 ? value.slice(20, 23) : (value.slice(20) + '00').slice(0, 3)
+  return value.slice(0, 10) + 'T' + value.slice(11, 19) + '.' + millis + 'Z'
+}
+
+function isoTimestampOrNull (value: Date | string | null | undefined): string | null {
+  return value === null || value === undefined ? null : isoTimestamp(value)
+}
+
+export function toMessage (row: MessageRowLike): Message {
   return {
     id: row.id,
     conversation_id: row.conversation_id,
     sender_id: row.sender_id,
     seq: row.seq,
-    created_at: row.created_at.toISOString(),
+    created_at: isoTimestamp(row.created_at),
     body: row.body,
     msg_type: row.msg_type,
     attachment_url: row.attachment_url,
     attachment_meta: row.attachment_meta ?? null,
     dedupe_key: row.dedupe_key,
-    edited_at: row.edited_at?.toISOString() ?? null,
-    deleted_at: row.deleted_at?.toISOString() ?? null,
+    edited_at: isoTimestampOrNull(row.edited_at),
+    deleted_at: isoTimestampOrNull(row.deleted_at),
     parent_id: row.parent_id,
     reply_count: row.reply_count,
-    last_reply_at: row.last_reply_at?.toISOString() ?? null,
+    last_reply_at: isoTimestampOrNull(row.last_reply_at),
     mentioned_user_ids: row.mentioned_user_ids,
     reactions: row.reactions ?? {},
-    pinned_at: row.pinned_at?.toISOString() ?? null,
+    pinned_at: isoTimestampOrNull(row.pinned_at),
     pinned_by: row.pinned_by ?? null
   }
 }
+
+/**
+ * Every column of chat.message, the timestamps as Postgres' text (the cast runs the output
+ * function Postgres runs anyway to send a column as text): history pages map them to ISO strings
+ * by slicing instead of a Date parsed and formatted per timestamp (docs/performance.md).
+ */
+const MESSAGE_COLUMNS = [
+  'id', 'conversation_id', 'sender_id', 'seq', sql<string>`created_at::text`.as('created_at'), 'body', 'msg_type',
+  'attachment_url', 'attachment_meta', 'dedupe_key', sql<string | null>`edited_at::text`.as('edited_at'),
+  sql<string | null>`deleted_at::text`.as('deleted_at'), 'parent_id', 'reply_count', sql<string | null>`last_reply_at::text`.as('last_reply_at'),
+  'mentioned_user_ids', 'reactions', sql<string | null>`pinned_at::text`.as('pinned_at'), 'pinned_by'
+] as const
 
 class AlreadyStored extends Error {}
 
@@ -223,7 +267,7 @@ export async function listMessages (chat: Chat, input: ListMessagesInput): Promi
   await requireConversation(chat, input.conversationId)
   if (input.parentId !== undefined) await requireMessage(db, input.conversationId, input.parentId)
   if (input.aroundSeq !== undefined) return listAround(db, input, input.aroundSeq, input.limit)
-  let query = threadOf(db.selectFrom('chat.message').selectAll().where('conversation_id', '=', input.conversationId), input)
+  let query = threadOf(db.selectFrom('chat.message').select(MESSAGE_COLUMNS).where('conversation_id', '=', input.conversationId), input)
   if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)
   if (input.afterSeq !== undefined) query = query.where('seq', '>', input.afterSeq)
   const ascending = input.afterSeq !== undefined && input.beforeSeq === undefined
@@ -239,7 +283,7 @@ export async function listMessages (chat: Chat, input: ListMessagesInput): Promi
  * conversation has `limit` messages.
  */
 async function listAround (db: Executor, input: ListMessagesInput, aroundSeq: number, limit: number): Promise<Message[]> {
-  const side = (operator: '<=' | '>', order: 'asc' | 'desc') => threadOf(db.selectFrom('chat.message').selectAll(), input)
+  const side = (operator: '<=' | '>', order: 'asc' | 'desc') => threadOf(db.selectFrom('chat.message').select(MESSAGE_COLUMNS), input)
     .where('conversation_id', '=', input.conversationId).where('seq', operator, aroundSeq)
     .orderBy('seq', order).limit(limit).execute()
   const [older, newer] = await Promise.all([side('<=', 'desc'), side('>', 'asc')])
@@ -264,7 +308,7 @@ async function requireMessage (db: Executor, conversationId: string, messageId: 
 
 /** Messages after a seq in ascending order: the replay for a reconnecting client. */
 export async function messagesSince (db: Executor, conversationId: string, sinceSeq: number, limit: number): Promise<Message[]> {
-  const rows = await db.selectFrom('chat.message').selectAll()
+  const rows = await db.selectFrom('chat.message').select(MESSAGE_COLUMNS)
     .where('conversation_id', '=', conversationId)
     .where('seq', '>', sinceSeq)
     .orderBy('seq', 'asc')

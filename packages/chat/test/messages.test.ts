@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap'
+import { sql } from 'kysely'
 import { createDb } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
-import { createChat, createConversation, sendMessage, storeMessage, listMessages, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
+import { createChat, createConversation, sendMessage, storeMessage, listMessages, messagesSince, toMessage, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
+import { isoTimestamp } from '../src/messages.ts'
 
 const { alice, bob, eve } = users
 
@@ -76,4 +78,26 @@ t.test('listing pages newest first, with before_seq and after_seq cursors', asyn
   t.same(await seqs({ afterSeq: 5 }), [8, 7, 6])
   t.same(await seqs({ afterSeq: 2, beforeSeq: 9 }), [8, 7, 6])
   t.same(await seqs({ afterSeq: 10 }), [])
+})
+
+t.test('history pages write each timestamp exactly as a Date would (Postgres text mapped by slicing)', async (t) => {
+  const { db, chat, conversation } = await setup(t)
+  const times = ['2026-12-04 08:06:35', '2026-12-04 08:06:35.1', '2026-12-04 08:06:35.12', '2026-12-04 08:06:35.123',
+    '2026-12-04 08:06:35.1239', '2026-12-04 08:06:35.999999', '0001-01-01 00:00:00.000001', '9999-12-31 23:59:59.5']
+  for (const [i, time] of times.entries()) {
+    const { message } = await sendMessage(chat, { conversationId: conversation.id, senderId: alice, body: `m${i}` })
+    await sql`UPDATE chat.message SET created_at = ${time}::timestamp, edited_at = ${time}::timestamp, deleted_at = ${time}::timestamp,
+      last_reply_at = ${time}::timestamp, pinned_at = ${time}::timestamp WHERE id = ${message.id}`.execute(db)
+  }
+  const viaDates = (await db.selectFrom('chat.message').selectAll().where('conversation_id', '=', conversation.id).orderBy('seq', 'desc').execute()).map(toMessage)
+  t.same(await listMessages(chat, { conversationId: conversation.id, limit: 50, offset: 0 }), viaDates)
+  t.same(await listMessages(chat, { conversationId: conversation.id, limit: 50, offset: 0, aroundSeq: 4 }), viaDates)
+  t.same(await messagesSince(db, conversation.id, 0, 50), [...viaDates].reverse())
+  t.same(viaDates.map((m) => m.created_at), ['9999-12-31T23:59:59.500Z', '0001-01-01T00:00:00.000Z', '2026-12-04T08:06:35.999Z', '2026-12-04T08:06:35.123Z',
+    '2026-12-04T08:06:35.123Z', '2026-12-04T08:06:35.120Z', '2026-12-04T08:06:35.100Z', '2026-12-04T08:06:35.000Z'])
+  t.ok(viaDates.every((m) => m.edited_at === m.created_at && m.pinned_at === m.created_at && m.last_reply_at === m.created_at))
+  // Text outside the fast path's shape goes through a Date, as the pool's parser takes it, and
+  // fails as it did (no ISO string for these).
+  t.throws(() => isoTimestamp('10000-01-01 00:00:00'), RangeError)
+  t.throws(() => isoTimestamp('infinity'), RangeError)
 })

@@ -75,6 +75,33 @@ t.test('responses carry security headers; CORS answers only configured origins',
   t.not(denied.headers['access-control-allow-origin'], 'https://evil.example')
 })
 
+t.test('every response carries the same security headers: pages, unknown paths, errors, the docs', async (t) => {
+  const { app } = await buildTestApp(t)
+  const expected = {
+    'content-security-policy': "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'none';" +
+      "img-src 'self' data: validator.swagger.io;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' 'unsafe-inline';" +
+      "upgrade-insecure-requests;connect-src 'self'",
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-site',
+    'origin-agent-cluster': '?1',
+    'referrer-policy': 'no-referrer',
+    'strict-transport-security': 'max-age=31536000; includeSubDomains',
+    'x-content-type-options': 'nosniff',
+    'x-dns-prefetch-control': 'off',
+    'x-download-options': 'noopen',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-permitted-cross-domain-policies': 'none',
+    'x-xss-protection': '0'
+  }
+  const chat = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice] } })
+  for (const url of ['/', '/nope', '/docs', `/api/v1/chat/${chat.json().chat_id}/messages`, '/api/v1/chat/00000000-0000-4000-8000-000000000000/messages', '/api/v1/chat/x/messages']) {
+    const res = await app.inject(url)
+    const security = Object.fromEntries(Object.entries(res.headers).filter(([name]) => name in expected))
+    t.same(security, expected, `${url} (${res.statusCode})`)
+    t.notOk(res.headers['x-powered-by'])
+  }
+})
+
 t.test('while the database is unreachable the api answers 503 unavailable, not 500', async (t) => {
   const { app } = await buildTestApp(t, {}, 'postgres://postgres@127.0.0.1:1/nowhere')
   const res = await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice] } })

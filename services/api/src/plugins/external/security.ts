@@ -1,11 +1,22 @@
-// Security headers (@fastify/helmet) and CORS (@fastify/cors, only for CORS_ORIGINS), which allows
-// the methods of the registered routes.
+// Security headers (helmet) and CORS (@fastify/cors, only for CORS_ORIGINS), which allows the
+// methods of the registered routes.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import helmet from '@fastify/helmet'
+import helmet from 'helmet'
 import cors, { type FastifyCorsOptions } from '@fastify/cors'
 
-export default fp(async (fastify) => {
-  await fastify.register(helmet, {
+/**
+ * The headers helmet sets, worked out once: they do not depend on the request (no nonces). The
+ * @fastify/helmet plugin built the helmet middleware again on every request, parsing the CSP
+ * directives each time (docs/performance.md, history reads).
+ */
+function securityHeaders (): Array<[string, string]> {
+  const headers: Array<[string, string]> = []
+  const recorder = {
+    setHeader (name: string, value: string) { headers.push([name, value]) },
+    removeHeader () {}
+  }
+  const middleware = helmet({
     // The API answers JSON; only the /docs UI is a page, and it needs its own scripts and styles.
     contentSecurityPolicy: {
       directives: {
@@ -18,6 +29,19 @@ export default fp(async (fastify) => {
       }
     },
     crossOriginResourcePolicy: { policy: 'same-site' }
+  })
+  middleware({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => { if (err !== undefined) throw err })
+  return headers
+}
+
+export default fp(async (fastify) => {
+  const headers = securityHeaders()
+  // On every response, errors and unknown paths included, set as helmet sets them.
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    const raw = reply.raw
+    for (const [name, value] of headers) raw.setHeader(name, value)
+    raw.removeHeader('X-Powered-By')
+    done()
   })
   const origins = fastify.config.CORS_ORIGINS
   if (origins !== undefined) {
