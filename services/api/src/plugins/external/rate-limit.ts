@@ -17,7 +17,14 @@ export default fp(async (fastify) => {
   const { config } = fastify
   const redis = config.REDIS_URL === undefined
     ? undefined
-    : new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false })
+    : new Redis(config.REDIS_URL, {
+      connectTimeout: 1000,
+      maxRetriesPerRequest: 1,
+      lazyConnect: false,
+      // The counts of the requests that arrive together (a burst of websocket upgrades) go to
+      // Redis in one write rather than one each.
+      enableAutoPipelining: true
+    })
   if (redis !== undefined) {
     // Once connected, no offline queue: while Redis is away a count fails at once and the request
     // is let through (skipOnError), instead of waiting out a reconnect attempt.
