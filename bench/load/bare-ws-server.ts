@@ -101,6 +101,6 @@ serveRequests({
   memory: (gc: boolean) => {
     const collect = (globalThis as { gc?: () => void }).gc
     if (gc && collect !== undefined) { collect(); collect() }
-    return { memory: process.memoryUsage(), sockets, rooms: rooms.size }
+    return { memory: process.memoryUsage(), cpu: process.cpuUsage(), sockets, rooms: rooms.size }
   }
 })

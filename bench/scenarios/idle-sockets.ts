@@ -17,20 +17,23 @@ const ROOM_SIZE = 10
 /** The conversations of the first run, joined again by the later ones (the api process is new each time). */
 let roomsOfEarlierRun: Room[] | undefined
 
-interface Footprint { rss: number, heapUsed: number, external: number }
+interface Footprint { rss: number, heapUsed: number, external: number, cpuMs: number }
+
+/** What the server reports: its memory, and its CPU time so far. */
+interface Reading { memory: NodeJS.MemoryUsage, cpu: NodeJS.CpuUsage }
 
 interface Held {
   connect: GroupConnect
   before: Footprint
   after: Footprint
-  perSocket: { rss: number, heap: number }
+  perSocket: { rss: number, heap: number, cpuMs: number }
 }
 
-function footprint (memory: NodeJS.MemoryUsage): Footprint {
-  return { rss: memory.rss, heapUsed: memory.heapUsed, external: memory.external + memory.arrayBuffers }
+function footprint ({ memory, cpu }: Reading): Footprint {
+  return { rss: memory.rss, heapUsed: memory.heapUsed, external: memory.external + memory.arrayBuffers, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
-async function hold (url: string, sockets: SocketSpec[], measure: () => Promise<NodeJS.MemoryUsage>): Promise<Held> {
+async function hold (url: string, sockets: SocketSpec[], measure: () => Promise<Reading>): Promise<Held> {
   const load = wsLoad()
   try {
     await sleep(500)
@@ -41,7 +44,7 @@ async function hold (url: string, sockets: SocketSpec[], measure: () => Promise<
     const after = footprint(await measure())
     const n = Math.max(1, connect.joined)
     await load.close()
-    return { connect, before, after, perSocket: { rss: (after.rss - before.rss) / n, heap: (after.heapUsed - before.heapUsed) / n } }
+    return { connect, before, after, perSocket: { rss: (after.rss - before.rss) / n, heap: (after.heapUsed - before.heapUsed) / n, cpuMs: (after.cpuMs - before.cpuMs) / n } }
   } finally {
     await load.stop()
   }
@@ -63,7 +66,7 @@ export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult
     const rooms = roomsOfEarlierRun
     sockets = rooms.flatMap((room) => room.members.map((userId) => ({ userId, rooms: [room.id] })))
     ctx.log(`${name}: connecting and joining`)
-    held = await hold(chatty.wsUrl, sockets, async () => (await chatty.api.probe(true)).memory)
+    held = await hold(chatty.wsUrl, sockets, async () => await chatty.api.probe(true))
   } finally {
     await chatty.stop()
   }
@@ -75,7 +78,7 @@ export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult
   let bareHeld: Held
   try {
     const { port } = await bare.request<{ port: number }>('start')
-    bareHeld = await hold(`ws://127.0.0.1:${port}/`, sockets, async () => (await bare.request<{ memory: NodeJS.MemoryUsage }>('memory', true)).memory)
+    bareHeld = await hold(`ws://127.0.0.1:${port}/`, sockets, async () => await bare.request<Reading>('memory', true))
   } finally {
     await bare.stop()
   }
@@ -89,7 +92,10 @@ export async function runIdleSockets (ctx: BenchContext): Promise<ScenarioResult
       ratioRow('RSS KB per socket', kb(held.perSocket.rss), kb(bareHeld.perSocket.rss), 'bare ws', 'KB', atMost(1.5)),
       ratioRow('heap KB per socket', kb(held.perSocket.heap), kb(bareHeld.perSocket.heap), 'bare ws', 'KB'),
       ratioRow('connects/s', count / (held.connect.connectMs / 1000), count / (bareHeld.connect.connectMs / 1000), 'bare ws', '/s', atLeast(0.7)),
-      ratioRow('joins/s', count / (held.connect.joinMs / 1000), count / (bareHeld.connect.joinMs / 1000), 'bare ws', '/s')
+      ratioRow('joins/s', count / (held.connect.joinMs / 1000), count / (bareHeld.connect.joinMs / 1000), 'bare ws', '/s'),
+      // The server's CPU time from before the first connect to after the last join had settled:
+      // less at the mercy of a busy machine than the rates above.
+      ratioRow('server CPU ms per socket (connect + join)', held.perSocket.cpuMs, bareHeld.perSocket.cpuMs, 'bare ws', 'ms')
     ],
     problems,
     notes: [...busyGeneratorNote('chatty connects', held.connect.cpuShares), ...busyGeneratorNote('bare ws connects', bareHeld.connect.cpuShares)],

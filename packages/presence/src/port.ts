@@ -13,8 +13,8 @@ export interface PresenceStore {
   heartbeat (processId: string): Promise<boolean>
   /** Records that these users have at least one socket on the process. */
   add (processId: string, userIds: string[]): Promise<void>
-  /** Records that the user has no socket left on the process. */
-  remove (processId: string, userId: string): Promise<void>
+  /** Records that these users have no socket left on the process. */
+  remove (processId: string, userIds: string[]): Promise<void>
   /** The given users that have an entry on a live process (other than `exceptProcess`). */
   online (userIds: string[], options?: { exceptProcess?: string }): Promise<Set<string>>
   /** Drops a process and its entries at once (a clean shutdown); resolves with its users. */

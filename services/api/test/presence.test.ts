@@ -1,5 +1,6 @@
 // Presence across api processes: two apps on one database (and bus) stand for two processes;
 // a spawned api process is killed to show that a crash takes its users offline after the TTL.
+import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
 import { testDatabase, testWithAndWithoutRedis, users, waitFor } from '@chatty/db/testing'
@@ -118,6 +119,50 @@ t.test('a socket sees each change once, however many shared conversations it joi
   await openSocket(t, two.url, carol)
   await aliceSocket.until(isPresence(carol, true))
   t.equal(aliceSocket.frames.filter((frame) => frame.type === 'presence' && frame.user_id === bob).length, 1, 'bob online reported once, not once per conversation')
+})
+
+t.test('sockets opened and closed at once, many times on both processes: the changes apply in order and bob ends offline', async (t) => {
+  // Each process writes presence in batches; a connect and the disconnect right after it may fall
+  // in one batch or in two. Applied out of order, bob would stay recorded on a process with no
+  // socket of his, and read as online for good.
+  const { one, two } = await twoProcesses(t, {})
+  const chatId = await createChat(one.app, [alice, bob, carol, dave])
+  const aliceSocket = await openSocket(t, one.url, alice)
+  aliceSocket.send({ type: 'join', conversation_id: chatId })
+  await aliceSocket.until((frame) => frame.type === 'joined')
+  // Twenty others doing the same at the same time keep a flush running on each process, so a
+  // connect and its disconnect often arrive while one is under way and meet in the next batch.
+  const others = Array.from({ length: 20 }, () => randomUUID())
+  const cycle = async (url: string, userId: string, wait: boolean): Promise<void> => {
+    const socket = await openSocket(t, url, userId)
+    // Now and then bob's socket stays until the store has him; otherwise it closes at once.
+    if (wait) await waitFor(async () => await presenceOf(url, userId), 'the user to read as online', 5000)
+    socket.ws.close()
+    await socket.closed
+  }
+  for (let round = 0; round < 10; round++) {
+    await Promise.all([bob, ...others].flatMap((userId) => [one.url, two.url].map((url) => cycle(url, userId, userId === bob && round % 3 === 2))))
+  }
+  const anyOnline = async (): Promise<string[]> => {
+    const found: string[] = []
+    for (const { url } of [one, two]) {
+      const response = await fetch(`${url}/api/v1/users/presence?user_ids=${[bob, ...others].join(',')}`)
+      const { presence } = await response.json() as { presence: Array<{ user_id: string, online: boolean }> }
+      found.push(...presence.filter((entry) => entry.online).map((entry) => entry.user_id))
+    }
+    return found
+  }
+  await waitFor(async () => (await anyOnline()).length === 0, 'every user to read as offline on both processes', 5000)
+  t.same(await anyOnline(), [], 'every user reads as offline on both processes once their sockets are closed')
+  // Markers: each process announces carol or dave after everything it did about bob.
+  await openSocket(t, one.url, carol)
+  await aliceSocket.until(isPresence(carol, true))
+  await openSocket(t, two.url, dave)
+  await aliceSocket.until(isPresence(dave, true))
+  const aboutBob = aliceSocket.frames.filter((frame) => frame.type === 'presence' && frame.user_id === bob)
+  t.ok(aboutBob.length >= 1, 'alice heard of bob')
+  t.equal(aboutBob.at(-1)?.online, false, 'and the last she heard is that he went offline')
+  t.equal(await presenceOf(two.url, bob), false, 'bob is still offline after the markers')
 })
 
 t.test('closing an api process takes its users offline at once', async (t) => {

@@ -57,7 +57,10 @@ export function createRedisBus (options: RedisBusOptions): Bus {
     connectionName: `${name}-pub`,
     retryStrategy: retryDelay,
     // A publish made during an outage fails after a reconnect attempt or two instead of piling up.
-    maxRetriesPerRequest: 1
+    maxRetriesPerRequest: 1,
+    // The publishes made while one write is in flight (a group commit's messages, a presence
+    // batch's frames) leave in the next single write, still in the order they were made.
+    enableAutoPipelining: true
   })
 
   // ioredis reports every failed reconnect attempt; one line per outage is enough.

@@ -34,8 +34,12 @@ export function createPostgresPresence ({ db, ttlMs }: PostgresPresenceOptions):
         .execute()
     },
 
-    async remove (processId, userId) {
-      await db.deleteFrom('chat.presence').where('process_id', '=', processId).where('user_id', '=', userId).execute()
+    async remove (processId, userIds) {
+      if (userIds.length === 0) return
+      await db.deleteFrom('chat.presence')
+        .where('process_id', '=', processId)
+        .where('user_id', '=', sql<string>`any(${userIds}::uuid[])`)
+        .execute()
     },
 
     async online (userIds, options = {}) {

@@ -103,8 +103,12 @@ export function createRedisPresence (options: RedisPresenceOptions): PresenceSto
       await multi.exec()
     },
 
-    async remove (processId, userId) {
-      await redis.multi().srem(procKey(processId), userId.toLowerCase()).srem(userKey(userId), processId).exec()
+    async remove (processId, userIds) {
+      if (userIds.length === 0) return
+      const users = userIds.map((userId) => userId.toLowerCase())
+      const multi = redis.multi().srem(procKey(processId), ...users)
+      for (const userId of users) multi.srem(userKey(userId), processId)
+      await multi.exec()
     },
 
     async online (userIds, options = {}) {

@@ -11,7 +11,7 @@
 // presence never reaches the users they blocked (the frame names them for the rooms to skip).
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from '@chatty/db'
 import { createPresenceStore, type PresenceStore } from '@chatty/presence'
 import type { ConversationFeed } from '@chatty/chat'
@@ -57,57 +57,122 @@ export interface PresenceTracker extends Presence {
   stop (): Promise<void>
 }
 
+/** Users in one presence flush at most (a Postgres insert takes two parameters a user). */
+const MAX_FLUSH_USERS = 1000
+
 export function createPresenceTracker ({ store, db, feed, ttlMs, log }: PresenceTrackerDeps): PresenceTracker {
   const processId = randomUUID()
   /** Open sockets per user on this process. */
   const sockets = new Map<string, number>()
   /** Users this process has recorded in the store. */
   const recorded = new Set<string>()
-  /** Per user, the tail of its store updates: one user's changes apply in order. */
-  const chains = new Map<string, Promise<void>>()
+  /** Users whose sockets changed since the last flush began: the next flush looks at them. */
+  let dirty = new Set<string>()
+  /** The flush running now; flushes run one at a time, so one user's changes apply in order. */
+  let flushing: Promise<void> | undefined
+  /** Settles when the flush that takes in today's dirty users is over. */
+  let nextFlush: { promise: Promise<void>, resolve: () => void } | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
-  /** Publishes a transition to every conversation of the user, hidden from the members they blocked. */
-  async function announce (userId: string, online: boolean): Promise<void> {
+  /** Publishes transitions to every conversation of the users, hidden from the members each blocked. */
+  async function announce (userIds: string[], online: boolean): Promise<void> {
+    if (userIds.length === 0) return
     const [rows, blocked] = await Promise.all([
-      db.selectFrom('chat.participant').select('conversation_id').where('user_id', '=', userId).execute(),
+      db.selectFrom('chat.participant').select(['user_id', 'conversation_id']).where('user_id', '=', sql<string>`any(${userIds}::uuid[])`).execute(),
       db.selectFrom('chat.participant as mine')
         .innerJoin('chat.participant as other', 'other.conversation_id', 'mine.conversation_id')
-        .innerJoin('chat.block as b', (join) => join.on('b.blocker_id', '=', userId).onRef('b.blocked_id', '=', 'other.user_id'))
-        .select(['mine.conversation_id', 'other.user_id'])
-        .where('mine.user_id', '=', userId)
+        .innerJoin('chat.block as b', (join) => join.onRef('b.blocker_id', '=', 'mine.user_id').onRef('b.blocked_id', '=', 'other.user_id'))
+        .select(['mine.user_id as blocker', 'mine.conversation_id', 'other.user_id'])
+        .where('mine.user_id', '=', sql<string>`any(${userIds}::uuid[])`)
         .execute()
     ])
     const hidden = new Map<string, string[]>()
-    for (const row of blocked) hidden.set(row.conversation_id, [...hidden.get(row.conversation_id) ?? [], row.user_id.toLowerCase()])
+    for (const row of blocked) {
+      const key = `${row.blocker.toLowerCase()} ${row.conversation_id}`
+      hidden.set(key, [...hidden.get(key) ?? [], row.user_id.toLowerCase()])
+    }
     const at = new Date()
-    await Promise.all(rows.map((row) => feed.event(row.conversation_id, presenceFrame(row.conversation_id, userId, online, at, hidden.get(row.conversation_id)), 'a presence change')))
+    await Promise.all(rows.map((row) => {
+      const userId = row.user_id.toLowerCase()
+      const frame = presenceFrame(row.conversation_id, userId, online, at, hidden.get(`${userId} ${row.conversation_id}`))
+      return feed.event(row.conversation_id, frame, 'a presence change')
+    }))
   }
 
-  /** Brings the store in line with this process's sockets for one user, announcing a change. */
-  async function reconcile (userId: string): Promise<void> {
-    const open = sockets.has(userId)
-    if (stopped || open === recorded.has(userId)) return
-    if (open) {
-      await store.add(processId, [userId])
-      recorded.add(userId)
-      const elsewhere = await store.online([userId], { exceptProcess: processId })
-      if (!elsewhere.has(userId)) await announce(userId, true)
-    } else {
-      await store.remove(processId, userId)
-      recorded.delete(userId)
-      const still = await store.online([userId])
-      if (!still.has(userId)) await announce(userId, false)
+  /**
+   * Brings the store in line with this process's sockets for the dirty users, announcing the
+   * changes: every add and remove of the batch in one call each, then one lookup and one
+   * announcement per direction. What a user's sockets are is read now, so a connect and a quick
+   * disconnect in one batch are no change, and a later batch sees whatever came after.
+   */
+  async function reconcile (userIds: string[]): Promise<void> {
+    if (stopped) return
+    const adds: string[] = []
+    const removes: string[] = []
+    for (const userId of userIds) {
+      const open = sockets.has(userId)
+      if (open && !recorded.has(userId)) adds.push(userId)
+      else if (!open && recorded.has(userId)) removes.push(userId)
+    }
+    await Promise.all([
+      (async () => {
+        if (adds.length === 0) return
+        await store.add(processId, adds)
+        for (const userId of adds) recorded.add(userId)
+        const elsewhere = await store.online(adds, { exceptProcess: processId })
+        await announce(adds.filter((userId) => !elsewhere.has(userId)), true)
+      })(),
+      (async () => {
+        if (removes.length === 0) return
+        await store.remove(processId, removes)
+        for (const userId of removes) recorded.delete(userId)
+        const still = await store.online(removes)
+        await announce(removes.filter((userId) => !still.has(userId)), false)
+      })()
+    ])
+  }
+
+  async function flush (): Promise<void> {
+    const done = nextFlush
+    nextFlush = undefined
+    const batch = [...dirty]
+    dirty = new Set()
+    try {
+      for (let i = 0; i < batch.length; i += MAX_FLUSH_USERS) {
+        const part = batch.slice(i, i + MAX_FLUSH_USERS)
+        await reconcile(part).catch((err: unknown) => log.warn({ err, users: part.length }, 'cannot update presence; the next heartbeat retries'))
+      }
+    } finally {
+      done?.resolve()
     }
   }
 
+  function startFlush (): void {
+    const run: Promise<void> = flush().finally(() => {
+      flushing = undefined
+      if (dirty.size > 0) startFlush()
+    })
+    flushing = run
+  }
+
+  /**
+   * Marks a user's sockets as changed. Changes that arrive in one turn of the event loop (a burst
+   * of upgrades) go to the store together; while a flush runs, the next one gathers.
+   */
   function schedule (userId: string): void {
-    const next = (chains.get(userId) ?? Promise.resolve())
-      .then(() => reconcile(userId))
-      .catch((err: unknown) => log.warn({ err, user: userId }, 'cannot update presence; the next heartbeat retries'))
-      .finally(() => { if (chains.get(userId) === next) chains.delete(userId) })
-    chains.set(userId, next)
+    dirty.add(userId)
+    if (nextFlush !== undefined) return
+    let resolve!: () => void
+    const promise = new Promise<void>((settle) => { resolve = settle })
+    nextFlush = { promise, resolve }
+    if (flushing === undefined) setImmediate(() => { if (flushing === undefined) startFlush() })
+  }
+
+  /** Resolves once every change made before the call is in the store (and announced). */
+  async function settled (): Promise<void> {
+    if (nextFlush !== undefined) await nextFlush.promise
+    else if (flushing !== undefined) await flushing
   }
 
   async function beat (): Promise<void> {
@@ -121,7 +186,7 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
       const gone = [...new Set(await store.sweep())]
       if (gone.length > 0) {
         const online = await store.online(gone)
-        await Promise.all(gone.filter((userId) => !online.has(userId)).map((userId) => announce(userId, false)))
+        await announce(gone.filter((userId) => !online.has(userId)), false)
       }
     } catch (err) {
       log.warn({ err }, 'presence heartbeat failed')
@@ -150,8 +215,10 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
         sockets.set(user, count - 1)
       }
     },
-    online (userIds) {
-      return store.online(userIds.map((userId) => userId.toLowerCase()))
+    async online (userIds) {
+      // A lookup on this process sees the sockets opened and closed here before it.
+      await settled()
+      return await store.online(userIds.map((userId) => userId.toLowerCase()))
     },
     async start () {
       // A store that is down now is retried by the loop; sockets are recorded once it answers.
@@ -159,13 +226,13 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
       loop()
     },
     async stop () {
-      await Promise.all(chains.values())
+      while (nextFlush !== undefined || flushing !== undefined) await settled()
       stopped = true
       clearTimeout(timer)
       try {
         const users = [...new Set(await store.removeProcess(processId))]
         const online = await store.online(users)
-        await Promise.all(users.filter((userId) => !online.has(userId)).map((userId) => announce(userId, false)))
+        await announce(users.filter((userId) => !online.has(userId)), false)
       } catch (err) {
         log.warn({ err }, 'cannot clear presence at shutdown; the TTL will')
       }

@@ -17,9 +17,15 @@ export default fp(async (fastify) => {
   const { config } = fastify
   const redis = config.REDIS_URL === undefined
     ? undefined
-    // Auto-pipelining: the counts of the requests handled in one turn of the event loop go to
-    // Redis in one write, not one write each (docs/performance.md, history reads).
-    : new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false, enableAutoPipelining: true })
+    : new Redis(config.REDIS_URL, {
+      connectTimeout: 1000,
+      maxRetriesPerRequest: 1,
+      lazyConnect: false,
+      // The counts of the requests handled in one turn of the event loop (history pages, a burst
+      // of websocket upgrades) go to Redis in one write rather than one each
+      // (docs/performance.md).
+      enableAutoPipelining: true
+    })
   if (redis !== undefined) {
     // Once connected, no offline queue: while Redis is away a count fails at once and the request
     // is let through (skipOnError), instead of waiting out a reconnect attempt.

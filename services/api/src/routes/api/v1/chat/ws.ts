@@ -41,6 +41,10 @@ function claimedUser (query: Static<typeof WsQuerySchema>): { claimed: string | 
   return { claimed: camel, dialect: 'camelCase' }
 }
 
+function uncorkUpgrade (wire: Socket): void {
+  wire.uncork()
+}
+
 const routes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
   // With WEBHOOK_URL, a message stored here queues its offline notification (docs/webhooks.md).
@@ -147,6 +151,13 @@ const routes: FastifyPluginAsyncTypebox = async (fastify) => {
         const connection = request.raw.socket as Socket | undefined
         if (connection === undefined || connection.destroyed) release()
         else connection.once('close', release)
+      }
+      // The upgrade runs right after this hook, in the same turn: the TCP socket stays corked
+      // until the turn ends, so the 101 answer and the `connected` frame leave in one write.
+      const wire = request.raw.socket as Socket | undefined
+      if (request.ws && wire !== undefined && !wire.destroyed) {
+        wire.cork()
+        process.nextTick(uncorkUpgrade, wire)
       }
     },
     handler: async (_request, reply) => {
