@@ -118,3 +118,13 @@ export function busyGeneratorNote (label: string, shares: number[]): string[] {
   const max = Math.max(...shares)
   return max >= GENERATOR_BUSY ? [`${label}: a load process used ${Math.round(100 * max)}% of a core; the figure may be bound by the load generator`] : []
 }
+
+/** What a run got wrong: deliveries missing, duplicated or out of seq order, error frames. */
+export function problemsOf (label: string, run: GroupRun): string[] {
+  const problems: string[] = []
+  if (run.missing > 0) problems.push(`${label}: ${run.missing} of ${run.expectedDeliveries} deliveries missing`)
+  if (run.duplicates > 0) problems.push(`${label}: ${run.duplicates} duplicate deliveries`)
+  if (run.outOfOrder > 0) problems.push(`${label}: ${run.outOfOrder} deliveries out of seq order`)
+  if (run.errorFrames > 0) problems.push(`${label}: ${run.errorFrames} error frames (${run.errors[0] ?? ''})`)
+  return problems
+}

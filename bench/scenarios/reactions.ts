@@ -9,7 +9,7 @@ import pg from 'pg'
 import { createRooms, type Room } from '../lib/fixtures.ts'
 import { Histogram } from '../lib/histogram.ts'
 import { ratioRow, type Row, type ScenarioResult } from '../lib/report.ts'
-import { busyGeneratorNote, loadCpu, wsLoad, type GroupRun } from '../lib/ws-load.ts'
+import { busyGeneratorNote, loadCpu, problemsOf, wsLoad, type GroupRun } from '../lib/ws-load.ts'
 import type { BenchContext } from '../lib/context.ts'
 import type { SocketSpec } from '../load/ws-clients.ts'
 
@@ -84,15 +84,6 @@ function rate (run: GroupRun): { frames: number, deliveries: number } {
   // Until the last delivery, as in the send path's scenario.
   const seconds = (run.elapsedMs + run.drainedMs) / 1000
   return { frames: run.sent / seconds, deliveries: run.deliveries / seconds }
-}
-
-function problemsOf (label: string, run: GroupRun): string[] {
-  const problems: string[] = []
-  if (run.missing > 0) problems.push(`${label}: ${run.missing} of ${run.expectedDeliveries} deliveries missing`)
-  if (run.duplicates > 0) problems.push(`${label}: ${run.duplicates} duplicate deliveries`)
-  if (run.outOfOrder > 0) problems.push(`${label}: ${run.outOfOrder} deliveries out of seq order`)
-  if (run.errorFrames > 0) problems.push(`${label}: ${run.errorFrames} error frames (${run.errors[0] ?? ''})`)
-  return problems
 }
 
 export async function runReactions (ctx: BenchContext): Promise<ScenarioResult> {

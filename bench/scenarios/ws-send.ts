@@ -8,7 +8,7 @@ import { spawnChild } from '../lib/child.ts'
 import { checkStored, createRooms, type Room } from '../lib/fixtures.ts'
 import { Histogram } from '../lib/histogram.ts'
 import { atLeast, atMost, ratioRow, type Row, type ScenarioResult, type Target } from '../lib/report.ts'
-import { busyGeneratorNote, loadCpu, wsLoad, type GroupConnect, type GroupRun } from '../lib/ws-load.ts'
+import { busyGeneratorNote, loadCpu, problemsOf, wsLoad, type GroupConnect, type GroupRun } from '../lib/ws-load.ts'
 import type { BenchContext } from '../lib/context.ts'
 import type { SocketSpec } from '../load/ws-clients.ts'
 
@@ -47,15 +47,6 @@ function rate (run: GroupRun): { messages: number, deliveries: number } {
   // Until the last delivery: messages still in flight when sending stopped count only once delivered.
   const seconds = (run.elapsedMs + run.drainedMs) / 1000
   return { messages: run.sent / seconds, deliveries: run.deliveries / seconds }
-}
-
-function problemsOf (label: string, run: GroupRun): string[] {
-  const problems: string[] = []
-  if (run.missing > 0) problems.push(`${label}: ${run.missing} of ${run.expectedDeliveries} deliveries missing`)
-  if (run.duplicates > 0) problems.push(`${label}: ${run.duplicates} duplicate deliveries`)
-  if (run.outOfOrder > 0) problems.push(`${label}: ${run.outOfOrder} deliveries out of seq order`)
-  if (run.errorFrames > 0) problems.push(`${label}: ${run.errorFrames} error frames (${run.errors[0] ?? ''})`)
-  return problems
 }
 
 async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], options: WsSendOptions, withLatency: boolean): Promise<Measured> {
