@@ -38,7 +38,12 @@ import type { Stored, StoreMessageInput } from './model.ts'
 export interface GroupCommitOptions {
   /** Most messages written by one statement. Default 256. */
   maxBatch?: number
-  /** Batches written at once; while all are busy, arrivals gather into the next. Default 4. */
+  /**
+   * Full batches written at once. Default 4. A partial batch is not written beside another
+   * write: the batches of one moment share conversations, so a second one would only wait for the
+   * first one's row locks and commit (docs/performance.md, "Latency at a fixed rate"); its
+   * messages gather until the write in flight finishes, then go as one batch.
+   */
   maxInFlight?: number
   /**
    * How long the first message of a batch waits for company when a write slot is free, in ms.
@@ -200,6 +205,8 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
       flush()
       return
     }
+    // A write in flight flushes what gathered when it finishes.
+    if (inFlight > 0) return
     scheduled = true
     const fire = () => {
       scheduled = false
