@@ -221,6 +221,24 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     while (inFlight.size < options.concurrency && ready.length > 0) start(ready.shift()!)
   }
 
+  /** After a failed claim or wait: logs it and waits a poll interval (at least a second). */
+  const backOff = async (what: string, error: unknown) => {
+    log('error', `could not ${what}: ${messageOf(error)}`)
+    await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+  }
+  /** Nothing to claim: until a job is added, a poll interval passes, or the pool stops. */
+  const waitForWork = async () => {
+    try {
+      await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
+    } catch (error) {
+      await backOff('wait for jobs', error)
+    }
+  }
+  /** The queues before a job's queue had no more jobs for this claim. */
+  const charge = (jobs: J[], order: string[]) => {
+    for (const job of jobs) picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
+  }
+
   try {
     while (!signal.aborted) {
       if (prefetch > 0) {
@@ -243,11 +261,10 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         try {
           jobs = await store.claimMany!(order, [...handlers.keys()], want)
         } catch (error) {
-          log('error', `could not fetch jobs: ${messageOf(error)}`)
-          await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+          await backOff('fetch jobs', error)
           continue
         }
-        for (const job of jobs) picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
+        charge(jobs, order)
         if (signal.aborted) {
           // Claimed while stopping: back to the queue unstarted.
           ready.push(...jobs)
@@ -255,14 +272,7 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         }
         ready.push(...jobs)
         startReady()
-        if (jobs.length === 0) {
-          try {
-            await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
-          } catch (error) {
-            log('error', `could not wait for jobs: ${messageOf(error)}`)
-            await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
-          }
-        }
+        if (jobs.length === 0) await waitForWork()
         continue
       }
       if (inFlight.size >= options.concurrency) {
@@ -289,24 +299,15 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
           jobs = job === undefined ? [] : [job]
         }
       } catch (error) {
-        log('error', `could not fetch jobs: ${messageOf(error)}`)
-        await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
+        await backOff('fetch jobs', error)
         continue
       }
       if (jobs.length === 0) {
-        try {
-          await Promise.race([store.waitForWork(options.pollIntervalMs, signal), aborted])
-        } catch (error) {
-          log('error', `could not wait for jobs: ${messageOf(error)}`)
-          await Promise.race([delay(Math.max(options.pollIntervalMs, 1000)), aborted])
-        }
+        await waitForWork()
         continue
       }
-      for (const job of jobs) {
-        // The queues before a job's queue had no more jobs for this claim.
-        picker.charge(job.queue, order.slice(0, Math.max(0, order.indexOf(job.queue))))
-        start(job)
-      }
+      charge(jobs, order)
+      for (const job of jobs) start(job)
     }
     // Graceful drain: no new claims; jobs claimed ahead go back unstarted; in-flight jobs finish
     // (each bounded by its timeout) while the heartbeat keeps their locks.
