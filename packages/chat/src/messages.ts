@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely'
 import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
-import { requireCanSend, requireCanSendNow, requireConversation, requireParticipantNow, type Executor } from './conversations.ts'
+import { requireCanSend, requireCanSendNow, requireConversation, requireParticipant, requireParticipantNow, type Executor } from './conversations.ts'
 import { ConversationNotFoundError, MessageNotFoundError } from './errors.ts'
 import type { Chat } from './context.ts'
 import type { Message, Stored, StoreMessageInput } from './model.ts'
@@ -244,6 +244,11 @@ export async function checkSend (chat: Chat, input: SendMessageInput): Promise<M
 
 export interface ListMessagesInput {
   conversationId: string
+  /**
+   * Who reads, when known: must be a participant (NotParticipantError otherwise). One membership
+   * lookup answers both that and whether the conversation exists.
+   */
+  readerId?: string
   limit: number
   offset: number
   /** Only messages with seq below this; the page nearest to it. */
@@ -264,7 +269,8 @@ export interface ListMessagesInput {
  */
 export async function listMessages (chat: Chat, input: ListMessagesInput): Promise<Message[]> {
   const { db } = chat
-  await requireConversation(chat, input.conversationId)
+  if (input.readerId !== undefined) await requireParticipant(chat, input.conversationId, input.readerId)
+  else await requireConversation(chat, input.conversationId)
   if (input.parentId !== undefined) await requireMessage(db, input.conversationId, input.parentId)
   if (input.aroundSeq !== undefined) return listAround(db, input, input.aroundSeq, input.limit)
   let query = threadOf(db.selectFrom('chat.message').select(MESSAGE_COLUMNS).where('conversation_id', '=', input.conversationId), input)

@@ -52,6 +52,10 @@ t.test('membership and conversation existence are enforced', async (t) => {
   await t.rejects(sendMessage(chat, { conversationId: conversation.id, senderId: eve, body: 'x' }), NotParticipantError)
   await t.rejects(sendMessage(chat, { conversationId: '55555555-5555-4555-8555-555555555555', senderId: eve, body: 'x' }), ConversationNotFoundError)
   t.equal((await listMessages(chat, { conversationId: conversation.id, limit: 10, offset: 0 })).length, 0)
+  // A reader, when named, must be a member; a missing conversation is still told apart.
+  t.equal((await listMessages(chat, { conversationId: conversation.id, readerId: bob.toUpperCase(), limit: 10, offset: 0 })).length, 0)
+  await t.rejects(listMessages(chat, { conversationId: conversation.id, readerId: eve, limit: 10, offset: 0 }), NotParticipantError)
+  await t.rejects(listMessages(chat, { conversationId: '55555555-5555-4555-8555-555555555555', readerId: eve, limit: 10, offset: 0 }), ConversationNotFoundError)
 })
 
 t.test('content rules', async (t) => {
