@@ -7,6 +7,14 @@ import type { Database } from '@chatty/db'
 import type { MembershipCache } from './membership-cache.ts'
 import type { Stored, StoreMessageInput } from './model.ts'
 
+/**
+ * Runs a statement by name: parsed and planned once per connection (pg's prepared statements),
+ * where Kysely sends every statement unnamed. The process's pg pool is one.
+ */
+export interface NamedStatements {
+  query (config: { name: string, text: string, values: unknown[] }): Promise<{ rows: unknown[] }>
+}
+
 /** Stores checked messages (the group commit, or one transaction per message). */
 export interface MessageWriter {
   store (input: StoreMessageInput): Promise<Stored>
@@ -22,15 +30,18 @@ export interface Chat {
    * since every fact is checked against the conversation's member_version.
    */
   readonly membership: MembershipCache | null
+  /** The hot reads (history pages) as named prepared statements; null sends them unnamed. */
+  readonly statements: NamedStatements | null
 }
 
 export interface ChatParts {
   db: Kysely<Database>
   writer?: MessageWriter | null
   membership?: MembershipCache | null
+  statements?: NamedStatements | null
 }
 
 /** The composition root of the chat core: one per process (tests may build several). */
 export function createChat (parts: ChatParts): Chat {
-  return Object.freeze({ db: parts.db, writer: parts.writer ?? null, membership: parts.membership ?? null })
+  return Object.freeze({ db: parts.db, writer: parts.writer ?? null, membership: parts.membership ?? null, statements: parts.statements ?? null })
 }

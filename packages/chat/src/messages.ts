@@ -3,7 +3,7 @@
 // seqs of their own (edits.ts), so the conversation's seqs are gap-free over messages and those
 // events together.
 import { randomUUID } from 'node:crypto'
-import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely'
+import { CompiledQuery, sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely'
 import { v5 as uuidV5 } from 'uuid'
 import type { Database, MessageRow } from '@chatty/db'
 import { requireCanSend, requireCanSendNow, requireConversation, requireParticipant, requireParticipantNow, type Executor } from './conversations.ts'
@@ -273,13 +273,62 @@ export async function listMessages (chat: Chat, input: ListMessagesInput): Promi
   else await requireConversation(chat, input.conversationId)
   if (input.parentId !== undefined) await requireMessage(db, input.conversationId, input.parentId)
   if (input.aroundSeq !== undefined) return listAround(db, input, input.aroundSeq, input.limit)
+  const ascending = input.afterSeq !== undefined && input.beforeSeq === undefined
+  const rows = await runPageQuery(chat, input, ascending)
+  if (ascending) rows.reverse()
+  return rows.map(toMessage)
+}
+
+/** A page query's text, built by Kysely once per shape (thread, cursors), and its statement name. */
+interface PageStatement {
+  name: string
+  text: string
+}
+
+/** Per Kysely instance (its plugins could write the text differently), per shape. */
+const pageStatements = new WeakMap<Kysely<Database>, Map<string, PageStatement>>()
+
+/**
+ * The values of a page query, in the order Kysely's compiled text numbers them:
+ * conversation, parent (a thread), before_seq, after_seq, limit, offset.
+ */
+function pageValues (input: ListMessagesInput): unknown[] {
+  const values: unknown[] = [input.conversationId]
+  if (input.parentId !== undefined) values.push(input.parentId)
+  if (input.beforeSeq !== undefined) values.push(input.beforeSeq)
+  if (input.afterSeq !== undefined) values.push(input.afterSeq)
+  values.push(input.limit, input.offset)
+  return values
+}
+
+function pageQuery (db: Executor, input: ListMessagesInput, ascending: boolean) {
   let query = threadOf(db.selectFrom('chat.message').select(MESSAGE_COLUMNS).where('conversation_id', '=', input.conversationId), input)
   if (input.beforeSeq !== undefined) query = query.where('seq', '<', input.beforeSeq)
   if (input.afterSeq !== undefined) query = query.where('seq', '>', input.afterSeq)
-  const ascending = input.afterSeq !== undefined && input.beforeSeq === undefined
-  const rows = await query.orderBy('seq', ascending ? 'asc' : 'desc').limit(input.limit).offset(input.offset).execute()
-  if (ascending) rows.reverse()
-  return rows.map(toMessage)
+  return query.orderBy('seq', ascending ? 'asc' : 'desc').limit(input.limit).offset(input.offset)
+}
+
+/**
+ * A history page's rows. The query's text depends only on the page's shape, so it is compiled
+ * once per shape and then sent with the request's values, as a named prepared statement when
+ * the chat has the pool for it: no Kysely compile, and no parse and plan in Postgres, per page
+ * (docs/performance.md, history reads).
+ */
+async function runPageQuery (chat: Chat, input: ListMessagesInput, ascending: boolean): Promise<MessageRowLike[]> {
+  const shape = `${input.parentId !== undefined ? 'thread' : input.topLevel === true ? 'top' : 'all'}_${input.beforeSeq !== undefined ? 'b' : ''}${input.afterSeq !== undefined ? 'a' : ''}`
+  const values = pageValues(input)
+  let statements = pageStatements.get(chat.db)
+  if (statements === undefined) pageStatements.set(chat.db, statements = new Map())
+  let statement = statements.get(shape)
+  if (statement === undefined) {
+    const compiled = pageQuery(chat.db, input, ascending).compile()
+    // The values are put in order by hand for every later page: they must be the compiled ones.
+    if (JSON.stringify(compiled.parameters) !== JSON.stringify(values)) throw new Error(`page query ${shape}: parameters ${JSON.stringify(compiled.parameters)} are not in the expected order`)
+    statement = { name: `chatty_history_${shape}_v1`, text: compiled.sql }
+    statements.set(shape, statement)
+  }
+  if (chat.statements !== null) return (await chat.statements.query({ name: statement.name, text: statement.text, values })).rows as MessageRowLike[]
+  return (await chat.db.executeQuery<MessageRowLike>(CompiledQuery.raw(statement.text, values))).rows
 }
 
 /**

@@ -1,19 +1,19 @@
 import t, { type Test } from 'tap'
-import { sql } from 'kysely'
-import { createDb } from '@chatty/db'
+import { sql, type Kysely } from 'kysely'
+import { createDb, type Database, type Db } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
-import { createChat, createConversation, sendMessage, storeMessage, listMessages, messagesSince, toMessage, checkMessageInput, InvalidInputError, NotParticipantError, ConversationNotFoundError } from '../src/index.ts'
+import { createChat, createConversation, sendMessage, storeMessage, listMessages, messagesSince, toMessage, checkMessageInput, addReaction, pinMessage, editMessage, deleteMessage, InvalidInputError, NotParticipantError, ConversationNotFoundError, type Chat, type ListMessagesInput, type NamedStatements } from '../src/index.ts'
 import { isoTimestamp } from '../src/messages.ts'
 
 const { alice, bob, eve } = users
 
 async function setup (t: Test) {
   const { url } = await testDatabase(t)
-  const { db, destroy } = createDb(url, { max: 20 })
+  const { db, pool, destroy } = createDb(url, { max: 20 })
   t.teardown(destroy)
   const chat = createChat({ db })
   const conversation = await createConversation(db, { participantIds: [alice, bob, alice] })
-  return { db, chat, conversation }
+  return { db, pool, chat, conversation }
 }
 
 t.test('concurrent sends to one conversation get seq 1..N with no gap or repeat', async (t) => {
@@ -104,4 +104,46 @@ t.test('history pages write each timestamp exactly as a Date would (Postgres tex
   // fails as it did (no ISO string for these).
   t.throws(() => isoTimestamp('10000-01-01 00:00:00'), RangeError)
   t.throws(() => isoTimestamp('infinity'), RangeError)
+})
+
+/** Messages of every kind a page can hold; returns the parent's id. */
+async function fillHistory (chat: Chat, id: string): Promise<string> {
+  const send = async (input: Record<string, unknown>) => (await sendMessage(chat, { conversationId: id, senderId: alice, ...input })).message.id
+  for (let i = 1; i <= 4; i++) await send({ body: `plain ${i}` })
+  const parent = await send({ body: 'quotes " backslash \\ slash / newline \n tab \t cr \r bs \b ff \f control \u0001\u001f del \u007f emoji 😀 é \u2028' })
+  await send({ body: 'a reply', parent_id: parent, mentioned_user_ids: [bob] })
+  await send({ msg_type: 1, attachment_url: 'https://example.com/a.png', attachment_meta: { w: 1, '10': 'ten', nested: { list: [1.5, 'two', null, true, 1e21], 'odd "key"': '</script>' } } })
+  const edited = await send({ body: 'before the edit' })
+  const deleted = await send({ body: 'to be deleted' })
+  await addReaction(chat, { conversationId: id, messageId: parent, userId: bob, reaction: '👍' })
+  await addReaction(chat, { conversationId: id, messageId: parent, userId: alice, reaction: '1' })
+  await pinMessage(chat, { conversationId: id, messageId: parent, userId: bob })
+  await editMessage(chat, { conversationId: id, messageId: edited, senderId: alice, body: 'after the edit' })
+  await deleteMessage(chat, { conversationId: id, messageId: deleted, senderId: alice })
+  for (let i = 1; i <= 3; i++) await send({ body: `later ${i}` })
+  return parent
+}
+
+const pageShapes = (parent: string): Array<Partial<ListMessagesInput>> => [{}, { limit: 3 }, { limit: 3, offset: 2 }, { beforeSeq: 6 }, { beforeSeq: 4, limit: 2 },
+  { afterSeq: 5 }, { afterSeq: 10, limit: 2 }, { afterSeq: 2, beforeSeq: 9 }, { afterSeq: 1000 }, { parentId: parent }, { topLevel: true },
+  { topLevel: true, beforeSeq: 8 }, { aroundSeq: 6, limit: 3 }, { readerId: bob }]
+
+/** A chat core whose page queries go to the pool by name, and the names it used. */
+function preparedChat (db: Kysely<Database>, pool: Db['pool']) {
+  const named: string[] = []
+  const statements: NamedStatements = { query: async (config) => { named.push(config.name); return pool.query(config) } }
+  return { prepared: createChat({ db, statements }), named }
+}
+
+t.test('history pages read by named prepared statements are the pages Kysely reads', async (t) => {
+  const { db, pool, chat, conversation } = await setup(t)
+  const parent = await fillHistory(chat, conversation.id)
+  const { prepared, named } = preparedChat(db, pool)
+  for (const shape of pageShapes(parent)) {
+    for (let i = 0; i < 2; i++) {
+      const input = { conversationId: conversation.id, limit: 50, offset: 0, ...shape }
+      t.same(await listMessages(prepared, input), await listMessages(chat, input), `${JSON.stringify(shape)}, read ${i + 1}`)
+    }
+  }
+  t.ok(['chatty_history_all__v1', 'chatty_history_all_b_v1', 'chatty_history_all_a_v1', 'chatty_history_all_ba_v1', 'chatty_history_thread__v1', 'chatty_history_top_b_v1'].every((name) => named.includes(name)), 'one statement per shape')
 })

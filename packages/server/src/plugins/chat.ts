@@ -32,7 +32,7 @@ export const chatPlugin = fp<ChatPluginOptions>(async (fastify, options) => {
     ? createGroupCommit(db, { maxBatch: options.groupCommitMaxBatch, windowMs: options.groupCommitWindowMs, pool })
     : null
   fastify.decorate('db', db)
-  fastify.decorate('chat', createChat({ db, writer, membership: options.membership }))
+  fastify.decorate('chat', createChat({ db, writer, membership: options.membership, statements: pool }))
   fastify.addHook('onClose', async () => {
     await writer?.close()
     await destroy()
