@@ -75,27 +75,25 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
-  /** Publishes transitions to every conversation of the users, hidden from the members each blocked. */
+  /**
+   * Publishes transitions to every conversation of the users, hidden from the members each
+   * blocked: one query for all of them (each participant row with the members of its
+   * conversation its user blocked, looked up by the block's primary key, so a user who blocked
+   * nobody costs one empty index probe).
+   */
   async function announce (userIds: string[], online: boolean): Promise<void> {
     if (userIds.length === 0) return
-    const [rows, blocked] = await Promise.all([
-      db.selectFrom('chat.participant').select(['user_id', 'conversation_id']).where('user_id', '=', sql<string>`any(${userIds}::uuid[])`).execute(),
-      db.selectFrom('chat.participant as mine')
-        .innerJoin('chat.participant as other', 'other.conversation_id', 'mine.conversation_id')
-        .innerJoin('chat.block as b', (join) => join.onRef('b.blocker_id', '=', 'mine.user_id').onRef('b.blocked_id', '=', 'other.user_id'))
-        .select(['mine.user_id as blocker', 'mine.conversation_id', 'other.user_id'])
-        .where('mine.user_id', '=', sql<string>`any(${userIds}::uuid[])`)
-        .execute()
-    ])
-    const hidden = new Map<string, string[]>()
-    for (const row of blocked) {
-      const key = `${row.blocker.toLowerCase()} ${row.conversation_id}`
-      hidden.set(key, [...hidden.get(key) ?? [], row.user_id.toLowerCase()])
-    }
+    const { rows } = await sql<{ user_id: string, conversation_id: string, hidden: string[] }>`
+      SELECT p.user_id, p.conversation_id, ARRAY(
+        SELECT b.blocked_id FROM chat.block b
+        JOIN chat.participant o ON o.conversation_id = p.conversation_id AND o.user_id = b.blocked_id
+        WHERE b.blocker_id = p.user_id
+      ) AS hidden
+      FROM chat.participant p
+      WHERE p.user_id = any(${userIds}::uuid[])`.execute(db)
     const at = new Date()
     await Promise.all(rows.map((row) => {
-      const userId = row.user_id.toLowerCase()
-      const frame = presenceFrame(row.conversation_id, userId, online, at, hidden.get(`${userId} ${row.conversation_id}`))
+      const frame = presenceFrame(row.conversation_id, row.user_id.toLowerCase(), online, at, row.hidden.map((id) => id.toLowerCase()))
       return feed.event(row.conversation_id, frame, 'a presence change')
     }))
   }
@@ -118,9 +116,9 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
     await Promise.all([
       (async () => {
         if (adds.length === 0) return
-        await store.add(processId, adds)
+        // One round trip: the add answers who of them is online on another process too.
+        const elsewhere = await store.add(processId, adds)
         for (const userId of adds) recorded.add(userId)
-        const elsewhere = await store.online(adds, { exceptProcess: processId })
         await announce(adds.filter((userId) => !elsewhere.has(userId)), true)
       })(),
       (async () => {
