@@ -59,6 +59,8 @@ export interface PresenceTracker extends Presence {
 
 /** Users in one presence flush at most (a Postgres insert takes two parameters a user). */
 const MAX_FLUSH_USERS = 1000
+/** Flushes start at least this far apart: presence frames wait at most this long for a batch. */
+const FLUSH_INTERVAL_MS = 20
 
 export function createPresenceTracker ({ store, db, feed, ttlMs, log }: PresenceTrackerDeps): PresenceTracker {
   const processId = randomUUID()
@@ -74,6 +76,9 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
   let nextFlush: { promise: Promise<void>, resolve: () => void } | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  /** When the last flush started (performance.now()), and whether the next one is waiting to. */
+  let lastStart = -Infinity
+  let waiting = false
 
   /**
    * Publishes transitions to every conversation of the users, hidden from the members each
@@ -147,16 +152,35 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
   }
 
   function startFlush (): void {
+    lastStart = performance.now()
     const run: Promise<void> = flush().finally(() => {
       flushing = undefined
-      if (dirty.size > 0) startFlush()
+      if (dirty.size > 0) startSoon()
     })
     flushing = run
   }
 
   /**
-   * Marks a user's sockets as changed. Changes that arrive in one turn of the event loop (a burst
-   * of upgrades) go to the store together; while a flush runs, the next one gathers.
+   * Starts the next flush once the one running is over and FLUSH_INTERVAL_MS after the last one
+   * started. A flush costs a few round trips whatever its size, so without the interval a burst
+   * of upgrades made as many flushes as the round trips allowed, each of a few users.
+   */
+  function startSoon (): void {
+    if (waiting || flushing !== undefined) return
+    waiting = true
+    const wait = lastStart + FLUSH_INTERVAL_MS - performance.now()
+    if (wait > 0) setTimeout(startWaited, wait)
+    else setImmediate(startWaited)
+  }
+
+  function startWaited (): void {
+    waiting = false
+    if (flushing === undefined && dirty.size > 0) startFlush()
+  }
+
+  /**
+   * Marks a user's sockets as changed. Changes that arrive while a flush runs or waits for its
+   * interval (a burst of upgrades) go to the store together, in the next flush.
    */
   function schedule (userId: string): void {
     dirty.add(userId)
@@ -164,7 +188,7 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
     let resolve!: () => void
     const promise = new Promise<void>((settle) => { resolve = settle })
     nextFlush = { promise, resolve }
-    if (flushing === undefined) setImmediate(() => { if (flushing === undefined) startFlush() })
+    startSoon()
   }
 
   /** Resolves once every change made before the call is in the store (and announced). */
