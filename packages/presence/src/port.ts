@@ -11,8 +11,12 @@ export interface PresenceStore {
    * the caller then adds its users again.
    */
   heartbeat (processId: string): Promise<boolean>
-  /** Records that these users have at least one socket on the process. */
-  add (processId: string, userIds: string[]): Promise<void>
+  /**
+   * Records that these users have at least one socket on the process, and resolves with those
+   * of them that also have an entry on another live process: online() with exceptProcess,
+   * answered by the same round trip.
+   */
+  add (processId: string, userIds: string[]): Promise<Set<string>>
   /** Records that these users have no socket left on the process. */
   remove (processId: string, userIds: string[]): Promise<void>
   /** The given users that have an entry on a live process (other than `exceptProcess`). */

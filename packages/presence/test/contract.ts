@@ -20,8 +20,10 @@ export function presenceContract (t: Test, open: OpenStore): void {
     t.equal(await a.heartbeat(pa), true, 'later ones extend it')
     await b.heartbeat(pb)
     const [alice, bob, carol] = [user(), user(), user()]
-    await a.add(pa, [alice, bob])
-    await b.add(pb, [bob])
+    t.same(await a.add(pa, [alice, bob]), new Set(), 'an add answers who is online on another process: nobody yet')
+    t.same(await b.add(pb, [bob]), new Set([bob]), 'bob is online on the first process too')
+    t.same(await a.add(pa, [alice, bob, carol]), new Set([bob]), 'the adding process itself does not count')
+    await a.remove(pa, [carol])
     t.same(await b.online([alice, bob, carol]), new Set([alice, bob]), 'seen from any process')
     t.same(await a.online([alice, bob, carol], { exceptProcess: pa }), new Set([bob]), 'exceptProcess leaves one process out')
     await a.remove(pa, [bob])

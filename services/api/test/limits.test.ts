@@ -1,7 +1,9 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { users, waitFor } from '@chatty/db/testing'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { buildTestApp } from './helper.ts'
+import { listen } from './ws-helper.ts'
 
 const { alice, bob } = users
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -100,6 +102,46 @@ t.test('every response carries the same security headers: pages, unknown paths, 
     t.same(security, expected, `${url} (${res.statusCode})`)
     t.notOk(res.headers['x-powered-by'])
   }
+})
+
+/** An upgrade request over a real socket: the refused answer's status and headers, or the 101's. */
+async function upgrade (url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number, headers: IncomingHttpHeaders }> {
+  return await new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, {
+      agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers }
+    })
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      resolve({ status: res.statusCode ?? 0, headers: res.headers })
+    })
+    req.on('response', (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+t.test('a refused websocket upgrade carries the security headers too; an upgrade that goes through is answered by ws', async (t) => {
+  const { url } = await listen(t, { WS_ALLOWED_ORIGINS: 'https://app.example' })
+  const helmetHeaders = ['content-security-policy', 'strict-transport-security', 'x-content-type-options', 'x-frame-options', 'cross-origin-resource-policy']
+  const refusals: Array<[string, Record<string, string>, number]> = [
+    ['/api/v1/chat/ws', {}, 400],
+    [`/api/v1/chat/ws?user_id=${alice}`, { origin: 'https://evil.example' }, 403],
+    ['/nope', {}, 404]
+  ]
+  for (const [path, headers, status] of refusals) {
+    const res = await upgrade(url, path, headers)
+    t.equal(res.status, status, `${path} is refused`)
+    for (const name of helmetHeaders) t.ok(res.headers[name], `${path} (${status}) has ${name}`)
+    t.notOk(res.headers['x-powered-by'])
+  }
+  const plain = await new Promise<IncomingHttpHeaders>((resolve) => httpRequest(`${url}/api/v1/chat/ws?user_id=${alice}`, { agent: false }, (res) => { res.resume(); resolve(res.headers) }).end())
+  t.ok(plain['content-security-policy'], 'the 426 answer to a plain GET has them')
+  const opened = await upgrade(url, `/api/v1/chat/ws?user_id=${alice}`)
+  t.equal(opened.status, 101, 'an upgrade that is allowed opens')
 })
 
 t.test('while the database is unreachable the api answers 503 unavailable, not 500', async (t) => {

@@ -27,11 +27,19 @@ export function createPostgresPresence ({ db, ttlMs }: PostgresPresenceOptions):
     },
 
     async add (processId, userIds) {
-      if (userIds.length === 0) return
-      await db.insertInto('chat.presence')
-        .values(userIds.map((userId) => ({ user_id: userId, process_id: processId })))
-        .onConflict((oc) => oc.doNothing())
-        .execute()
+      if (userIds.length === 0) return new Set()
+      // One statement: the insert, and who of the users has an entry on another live process
+      // (the statement's snapshot does not see its own insert, which the filter leaves out anyway).
+      const { rows } = await sql<{ user_id: string }>`
+        WITH added AS (
+          INSERT INTO chat.presence (user_id, process_id)
+          SELECT user_id, ${processId}::uuid FROM unnest(${userIds}::uuid[]) AS user_id
+          ON CONFLICT DO NOTHING
+        )
+        SELECT DISTINCT p.user_id FROM chat.presence p
+        JOIN chat.presence_process pp ON pp.process_id = p.process_id
+        WHERE p.user_id = any(${userIds}::uuid[]) AND p.process_id <> ${processId}::uuid AND pp.expires_at > now()`.execute(db)
+      return new Set(rows.map((row) => row.user_id))
     },
 
     async remove (processId, userIds) {

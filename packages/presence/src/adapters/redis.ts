@@ -46,6 +46,26 @@ for i = 2, #KEYS do
 end
 return out`
 
+// KEYS: procs, the process's key, then one user key per user. ARGV: the process id, then the
+// users. Adds the users to the process and answers as ONLINE does for the users with the process
+// left out: one round trip for a batch of sockets opened.
+const ADD = `${NOW}
+local out = {}
+redis.call('SADD', KEYS[2], unpack(ARGV, 2))
+for i = 3, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[1])
+  for _, pid in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    if pid ~= ARGV[1] then
+      local expiry = redis.call('ZSCORE', KEYS[1], pid)
+      if expiry and tonumber(expiry) > now then
+        out[#out + 1] = i - 2
+        break
+      end
+    end
+  end
+end
+return out`
+
 // KEYS: procs. ARGV: key prefix, one process id or '' for every expired one (at most 100 a call).
 // Returns {processes dropped, {users they held}}.
 const DROP = `
@@ -71,6 +91,7 @@ return { #dead, users }`
 interface PresenceRedis extends Redis {
   presenceHeartbeat (procs: string, processId: string, ttlMs: number): Promise<number>
   presenceOnline (...args: Array<string | number>): Promise<number[]>
+  presenceAdd (...args: Array<string | number>): Promise<number[]>
   presenceDrop (procs: string, prefix: string, processId: string): Promise<[number, string[]]>
 }
 
@@ -87,6 +108,7 @@ export function createRedisPresence (options: RedisPresenceOptions): PresenceSto
   }) as PresenceRedis
   redis.defineCommand('presenceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT })
   redis.defineCommand('presenceOnline', { lua: ONLINE })
+  redis.defineCommand('presenceAdd', { lua: ADD })
   redis.defineCommand('presenceDrop', { numberOfKeys: 1, lua: DROP })
   redis.on('error', options.onError ?? (() => {}))
 
@@ -96,11 +118,10 @@ export function createRedisPresence (options: RedisPresenceOptions): PresenceSto
     },
 
     async add (processId, userIds) {
-      if (userIds.length === 0) return
+      if (userIds.length === 0) return new Set()
       const users = userIds.map((userId) => userId.toLowerCase())
-      const multi = redis.multi().sadd(procKey(processId), ...users)
-      for (const userId of users) multi.sadd(userKey(userId), processId)
-      await multi.exec()
+      const positions = await redis.presenceAdd(2 + users.length, procs, procKey(processId), ...users.map(userKey), processId, ...users)
+      return new Set(positions.map((position) => userIds[position - 1]!))
     },
 
     async remove (processId, userIds) {

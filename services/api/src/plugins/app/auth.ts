@@ -2,6 +2,7 @@
 // public (access.ts) carries a bearer token (the websocket upgrade may pass it as ?access_token=)
 // and the user is its `sub`. AUTH_MODE=none is go-chatty's behaviour: the caller is whoever
 // user_id / sender_id claims, for development only.
+import { webcrypto } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose'
@@ -70,7 +71,7 @@ export function actingUser (request: FastifyRequest, claimed: string | undefined
 
 export default fp(async (fastify) => {
   const { config } = fastify
-  let getKey: JWTVerifyGetKey | Uint8Array | undefined
+  let getKey: JWTVerifyGetKey | webcrypto.CryptoKey | undefined
   if (config.AUTH_MODE === 'jwt') {
     getKey = config.JWKS_URL !== undefined
       ? createRemoteKeySet({
@@ -79,7 +80,9 @@ export default fp(async (fastify) => {
         cooldownMs: config.JWKS_COOLDOWN_MS,
         onError: (err) => fastify.log.warn({ err }, 'cannot fetch the identity provider\'s keys (JWKS_URL); token checks answer 503 until a fetch succeeds')
       })
-      : new TextEncoder().encode(config.JWT_SECRET)
+      // Imported once: given the secret's bytes, jose imports them again for every token, which
+      // cost about as much as the signature check itself (docs/performance.md, connects).
+      : await webcrypto.subtle.importKey('raw', new TextEncoder().encode(config.JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
   }
   const algorithms = config.JWKS_URL !== undefined ? ['RS256', 'ES256'] : ['HS256']
 
@@ -89,7 +92,7 @@ export default fp(async (fastify) => {
       if (getKey === undefined) throw unauthorized('authentication is not configured')
       try {
         const verifyOptions = { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, clockTolerance: 5 }
-        const { payload } = getKey instanceof Uint8Array
+        const { payload } = typeof getKey === 'function'
           ? await jwtVerify(token, getKey, verifyOptions)
           : await jwtVerify(token, getKey, verifyOptions)
         if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw unauthorized('the token subject must be a user uuid')

@@ -59,6 +59,8 @@ export interface PresenceTracker extends Presence {
 
 /** Users in one presence flush at most (a Postgres insert takes two parameters a user). */
 const MAX_FLUSH_USERS = 1000
+/** Flushes start at least this far apart: presence frames wait at most this long for a batch. */
+const FLUSH_INTERVAL_MS = 20
 
 export function createPresenceTracker ({ store, db, feed, ttlMs, log }: PresenceTrackerDeps): PresenceTracker {
   const processId = randomUUID()
@@ -74,28 +76,29 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
   let nextFlush: { promise: Promise<void>, resolve: () => void } | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  /** When the last flush started (performance.now()), and whether the next one is waiting to. */
+  let lastStart = -Infinity
+  let waiting = false
 
-  /** Publishes transitions to every conversation of the users, hidden from the members each blocked. */
+  /**
+   * Publishes transitions to every conversation of the users, hidden from the members each
+   * blocked: one query for all of them (each participant row with the members of its
+   * conversation its user blocked, looked up by the block's primary key, so a user who blocked
+   * nobody costs one empty index probe).
+   */
   async function announce (userIds: string[], online: boolean): Promise<void> {
     if (userIds.length === 0) return
-    const [rows, blocked] = await Promise.all([
-      db.selectFrom('chat.participant').select(['user_id', 'conversation_id']).where('user_id', '=', sql<string>`any(${userIds}::uuid[])`).execute(),
-      db.selectFrom('chat.participant as mine')
-        .innerJoin('chat.participant as other', 'other.conversation_id', 'mine.conversation_id')
-        .innerJoin('chat.block as b', (join) => join.onRef('b.blocker_id', '=', 'mine.user_id').onRef('b.blocked_id', '=', 'other.user_id'))
-        .select(['mine.user_id as blocker', 'mine.conversation_id', 'other.user_id'])
-        .where('mine.user_id', '=', sql<string>`any(${userIds}::uuid[])`)
-        .execute()
-    ])
-    const hidden = new Map<string, string[]>()
-    for (const row of blocked) {
-      const key = `${row.blocker.toLowerCase()} ${row.conversation_id}`
-      hidden.set(key, [...hidden.get(key) ?? [], row.user_id.toLowerCase()])
-    }
+    const { rows } = await sql<{ user_id: string, conversation_id: string, hidden: string[] }>`
+      SELECT p.user_id, p.conversation_id, ARRAY(
+        SELECT b.blocked_id FROM chat.block b
+        JOIN chat.participant o ON o.conversation_id = p.conversation_id AND o.user_id = b.blocked_id
+        WHERE b.blocker_id = p.user_id
+      ) AS hidden
+      FROM chat.participant p
+      WHERE p.user_id = any(${userIds}::uuid[])`.execute(db)
     const at = new Date()
     await Promise.all(rows.map((row) => {
-      const userId = row.user_id.toLowerCase()
-      const frame = presenceFrame(row.conversation_id, userId, online, at, hidden.get(`${userId} ${row.conversation_id}`))
+      const frame = presenceFrame(row.conversation_id, row.user_id.toLowerCase(), online, at, row.hidden.map((id) => id.toLowerCase()))
       return feed.event(row.conversation_id, frame, 'a presence change')
     }))
   }
@@ -118,9 +121,9 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
     await Promise.all([
       (async () => {
         if (adds.length === 0) return
-        await store.add(processId, adds)
+        // One round trip: the add answers who of them is online on another process too.
+        const elsewhere = await store.add(processId, adds)
         for (const userId of adds) recorded.add(userId)
-        const elsewhere = await store.online(adds, { exceptProcess: processId })
         await announce(adds.filter((userId) => !elsewhere.has(userId)), true)
       })(),
       (async () => {
@@ -149,16 +152,35 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
   }
 
   function startFlush (): void {
+    lastStart = performance.now()
     const run: Promise<void> = flush().finally(() => {
       flushing = undefined
-      if (dirty.size > 0) startFlush()
+      if (dirty.size > 0) startSoon()
     })
     flushing = run
   }
 
   /**
-   * Marks a user's sockets as changed. Changes that arrive in one turn of the event loop (a burst
-   * of upgrades) go to the store together; while a flush runs, the next one gathers.
+   * Starts the next flush once the one running is over and FLUSH_INTERVAL_MS after the last one
+   * started. A flush costs a few round trips whatever its size, so without the interval a burst
+   * of upgrades made as many flushes as the round trips allowed, each of a few users.
+   */
+  function startSoon (): void {
+    if (waiting || flushing !== undefined) return
+    waiting = true
+    const wait = lastStart + FLUSH_INTERVAL_MS - performance.now()
+    if (wait > 0) setTimeout(startWaited, wait)
+    else setImmediate(startWaited)
+  }
+
+  function startWaited (): void {
+    waiting = false
+    if (flushing === undefined && dirty.size > 0) startFlush()
+  }
+
+  /**
+   * Marks a user's sockets as changed. Changes that arrive while a flush runs or waits for its
+   * interval (a burst of upgrades) go to the store together, in the next flush.
    */
   function schedule (userId: string): void {
     dirty.add(userId)
@@ -166,7 +188,7 @@ export function createPresenceTracker ({ store, db, feed, ttlMs, log }: Presence
     let resolve!: () => void
     const promise = new Promise<void>((settle) => { resolve = settle })
     nextFlush = { promise, resolve }
-    if (flushing === undefined) setImmediate(() => { if (flushing === undefined) startFlush() })
+    startSoon()
   }
 
   /** Resolves once every change made before the call is in the store (and announced). */

@@ -36,12 +36,27 @@ function securityHeaders (): Array<[string, string]> {
 
 export default fp(async (fastify) => {
   const headers = securityHeaders()
-  // On every response, errors and unknown paths included, set as helmet sets them.
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    const raw = reply.raw
+  const setHeaders = (raw: ServerResponse) => {
     for (const [name, value] of headers) raw.setHeader(name, value)
     raw.removeHeader('X-Powered-By')
+  }
+  // On every response, errors and unknown paths included, set as helmet sets them. A websocket
+  // upgrade that goes through is answered by ws with a 101 of its own, which never carried these
+  // headers, so an upgrade gets them only when it is refused with an answer (onSend below): the
+  // per-upgrade work is skipped for the sockets that open (docs/performance.md, connects).
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.ws && request.routeOptions.config.websocket === true) return done()
+    setHeaders(reply.raw)
     done()
+  })
+  // access.ts marked the websocket routes (its onRoute hook runs before this one).
+  fastify.addHook('onRoute', (route) => {
+    if (route.config?.websocket !== true) return
+    const own = route.onSend === undefined ? [] : [route.onSend].flat()
+    route.onSend = [(_request, reply, payload, done) => {
+      setHeaders(reply.raw)
+      done(null, payload)
+    }, ...own]
   })
   const origins = fastify.config.CORS_ORIGINS
   if (origins !== undefined) {
