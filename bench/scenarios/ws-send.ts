@@ -3,7 +3,10 @@
 // included). Measured at the maximum rate (each sender keeps a few messages outstanding), again
 // at half that rate for latency, and (rooms of 2) at a fixed 1,000 msg/s; then every delivery and
 // every stored row is counted. The load comes from several load processes (lib/ws-load.ts).
-// Baseline: the bare ws broadcast server, same rooms, same frames, same load generator.
+// Baselines: the bare ws broadcast server, same rooms, same frames, same load generator; and the
+// store alone (load/pg-store.ts), the api's group commit on Postgres with the same senders, which
+// bounds the stored msg/s (and so the deliveries) the send path can reach. Also the api's CPU time
+// per message over the maximum-rate run.
 import { spawnChild } from '../lib/child.ts'
 import { checkStored, createRooms, type Room } from '../lib/fixtures.ts'
 import { Histogram } from '../lib/histogram.ts'
@@ -11,6 +14,7 @@ import { atLeast, atMost, ratioRow, type Row, type ScenarioResult, type Target }
 import { busyGeneratorNote, loadCpu, problemsOf, wsLoad, type GroupConnect, type GroupRun } from '../lib/ws-load.ts'
 import type { BenchContext } from '../lib/context.ts'
 import type { SocketSpec } from '../load/ws-clients.ts'
+import type { StoreLoad, StoreResult } from '../load/pg-store.ts'
 
 export interface WsSendOptions {
   roomSize: number
@@ -24,6 +28,7 @@ export interface WsSendOptions {
 }
 
 const BARE = new URL('../load/bare-ws-server.ts', import.meta.url)
+const STORE = new URL('../load/pg-store.ts', import.meta.url)
 
 function socketsFor (rooms: Room[], sendersPerRoom: number): SocketSpec[] {
   return rooms.flatMap((room) => room.members.map((userId, i) => ({
@@ -41,6 +46,8 @@ interface Measured {
   fixed?: GroupRun
   sentPerRoom: Map<string, number>
   processes: number
+  /** The server's CPU time during the maximum-rate run, in us (when measure was given a way to read it). */
+  maxCpuUs?: number
 }
 
 function rate (run: GroupRun): { messages: number, deliveries: number } {
@@ -49,7 +56,7 @@ function rate (run: GroupRun): { messages: number, deliveries: number } {
   return { messages: run.sent / seconds, deliveries: run.deliveries / seconds }
 }
 
-async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], options: WsSendOptions, withLatency: boolean): Promise<Measured> {
+async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], options: WsSendOptions, withLatency: boolean, cpuUs?: () => Promise<number>): Promise<Measured> {
   const load = wsLoad()
   try {
     const connect = await load.connect(url, sockets, 50)
@@ -59,7 +66,9 @@ async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], o
     const senders = sockets.filter((s) => s.sendTo !== undefined).length
     const drainMs = 15_000
     const warmup = await load.run({ durationMs: Math.min(1000, ctx.durationMs), mode: 'closed', window: options.window, bodyBytes: options.bodyBytes, drainMs })
+    const cpuBefore = await cpuUs?.()
     const max = await load.run({ durationMs: ctx.durationMs, mode: 'closed', window: options.window, bodyBytes: options.bodyBytes, drainMs })
+    const maxCpuUs = cpuBefore === undefined ? undefined : (await cpuUs!()) - cpuBefore
     let latency: GroupRun | undefined
     let fixed: GroupRun | undefined
     if (withLatency) {
@@ -74,7 +83,7 @@ async function measure (ctx: BenchContext, url: string, sockets: SocketSpec[], o
       for (const [room, n] of Object.entries(run?.sentPerRoom ?? {})) sentPerRoom.set(room, (sentPerRoom.get(room) ?? 0) + n)
     }
     await load.close()
-    return { connect, warmup, max, latency, fixed, sentPerRoom, processes: load.processes }
+    return { connect, warmup, max, latency, fixed, sentPerRoom, processes: load.processes, maxCpuUs }
   } finally {
     await load.stop()
   }
@@ -88,7 +97,11 @@ export async function runWsSend (ctx: BenchContext, options: WsSendOptions): Pro
   const sockets = socketsFor(rooms, options.sendersPerRoom)
   const problems: string[] = []
 
-  const chatty = await measure(ctx, ctx.chatty.wsUrl, sockets, options, true)
+  const apiCpuUs = async () => {
+    const { cpu } = await ctx.chatty.api.probe()
+    return cpu.user + cpu.system
+  }
+  const chatty = await measure(ctx, ctx.chatty.wsUrl, sockets, options, true, apiCpuUs)
   for (const [label, run] of [['warm-up', chatty.warmup], ['max rate', chatty.max], ['half rate', chatty.latency!], ['fixed rate', chatty.fixed]] as const) {
     if (run !== undefined) problems.push(...problemsOf(`chatty ${label}`, run))
   }
@@ -105,6 +118,26 @@ export async function runWsSend (ctx: BenchContext, options: WsSendOptions): Pro
     if (rows !== sent) problems.push(`conversation ${room.id}: ${sent} sent, ${rows} stored`)
   }
   if (stored.seqProblems.length > 0) problems.push(`seq not 1..n in ${stored.seqProblems.length} conversations`)
+
+  // The store alone: the same senders through the group commit on Postgres, no api in the way.
+  ctx.log(`${name}: the store alone (group commit on Postgres)`)
+  const storeLoad = spawnChild(STORE)
+  let store: StoreResult
+  try {
+    const senderSpecs = sockets.filter((s) => s.sendTo !== undefined).map((s) => ({ conversationId: s.sendTo!, senderId: s.userId }))
+    const request: StoreLoad = { url: ctx.dbUrl, senders: senderSpecs, outstanding: 1, bodyBytes: options.bodyBytes, durationMs: Math.min(ctx.durationMs, 4000) }
+    store = await storeLoad.request<StoreResult>('run', request)
+  } finally {
+    await storeLoad.stop()
+  }
+  const storeRate = store.stored / (store.elapsedMs / 1000)
+  ctx.log(`${name}: the store alone ${Math.round(storeRate)} msg/s in ${store.batches} batches, ${store.cpuUsPerMessage.toFixed(1)} us of its client's CPU per message`)
+  const storedAfter = await checkStored(ctx.dbUrl, rooms.map((room) => room.id))
+  for (const room of rooms) {
+    const expected = (chatty.sentPerRoom.get(room.id) ?? 0) + (store.storedPerConversation[room.id] ?? 0)
+    if ((storedAfter.stored[room.id] ?? 0) !== expected) problems.push(`the store alone: conversation ${room.id}: ${expected} stored, ${storedAfter.stored[room.id] ?? 0} rows`)
+  }
+  if (storedAfter.seqProblems.length > 0) problems.push(`the store alone: seq not 1..n in ${storedAfter.seqProblems.length} conversations`)
 
   ctx.log(`${name}: bare ws baseline`)
   const bareServer = spawnChild(BARE)
@@ -133,6 +166,9 @@ export async function runWsSend (ctx: BenchContext, options: WsSendOptions): Pro
   const rows: Row[] = [
     ratioRow('stored+delivered msg/s (max)', max.messages, rawInsert, 'pg INSERT tps @16', '/s', storeTarget),
     ratioRow('deliveries/s (max)', max.deliveries, bareMax.deliveries, 'bare ws', '/s', fanOutTarget),
+    { metric: 'api CPU us per message (max rate)', value: (chatty.maxCpuUs ?? Number.NaN) / chatty.max.sent, unit: 'us' },
+    ratioRow('stored msg/s (max) vs the store alone', max.messages, storeRate, 'group commit alone on pg', '/s'),
+    ratioRow('deliveries/s the store allows (room size x store alone)', options.roomSize * storeRate, bareMax.deliveries, 'bare ws', '/s'),
     { metric: 'p99 ms at max rate', value: maxLatency.p99, unit: 'ms', baseline: bareLatency.p99, baselineName: 'bare ws' },
     { metric: 'msg/s at half rate', value: halfRate.messages, unit: '/s' },
     { metric: 'p99 ms at half rate', value: halfLatency.p99, unit: 'ms', ...(options.roomSize <= 10 ? { target: atMost(15, 'value') } : {}) }
@@ -166,6 +202,7 @@ export async function runWsSend (ctx: BenchContext, options: WsSendOptions): Pro
         storedTotal
       },
       bare: { maxRate: { messagesPerSecond: bareMax.messages, deliveriesPerSecond: bareMax.deliveries, latencyMs: bareLatency } },
+      storeAlone: { messagesPerSecond: storeRate, batches: store.batches, clientCpuUsPerMessage: store.cpuUsPerMessage, stored: store.stored, elapsedMs: store.elapsedMs },
       baselines: { rawInsertTps: rawInsert }
     }
   }

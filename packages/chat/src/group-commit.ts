@@ -29,9 +29,9 @@
 //   to the one-message path, after the batch, which stores it or refuses it (InvalidInputError);
 // - mentions are recorded by user (chat.message_mention) by the statement that stores the message.
 import { CompiledQuery, type Kysely } from 'kysely'
-import type { Database, MessageRow } from '@chatty/db'
+import type { Database } from '@chatty/db'
 import { BlockedError, ConversationNotFoundError, NotParticipantError } from './errors.ts'
-import { messageIdOf, storeSingle, toMessage } from './messages.ts'
+import { messageIdOf, storeSingle, toMessage, type MessageRowLike } from './messages.ts'
 import type { MessageWriter } from './context.ts'
 import type { Stored, StoreMessageInput } from './model.ts'
 
@@ -75,14 +75,15 @@ interface Pending {
   reject (error: unknown): void
 }
 
-interface BatchRow extends MessageRow {
+/** The timestamps come as Postgres' text (`created_at::text`): toMessage turns them into ISO strings without a Date. */
+type BatchRow = MessageRowLike & {
   ord: number
   created: boolean
   /** Why a new message was not stored (its other columns are then null); null when it was. */
   refused: 'not_participant' | 'blocked' | 'parent' | null
 }
 
-const STATEMENT_NAME = 'chatty_store_messages_v4'
+const STATEMENT_NAME = 'chatty_store_messages_v5'
 
 // One statement, so one implicit transaction and one round trip. $1..$11 are parallel arrays, one
 // element per message in arrival order (ord). given_id is the caller's id, when it chose one;
@@ -155,14 +156,14 @@ mentioned AS (
     FROM inserted i CROSS JOIN LATERAL unnest(i.mentioned_user_ids) AS u (user_id)
    WHERE u.user_id <> i.sender_id
 )
-SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at, m.body, m.msg_type,
-       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at, m.deleted_at,
-       m.parent_id, m.reply_count, m.last_reply_at, m.mentioned_user_ids, NULL::text AS refused
+SELECT n.ord, true AS created, m.id, m.conversation_id, m.sender_id, m.created_at::text AS created_at, m.body, m.msg_type,
+       m.attachment_url, m.attachment_meta, m.dedupe_key, m.seq, m.edited_at::text AS edited_at, m.deleted_at::text AS deleted_at,
+       m.parent_id, m.reply_count, m.last_reply_at::text AS last_reply_at, m.mentioned_user_ids, NULL::text AS refused
   FROM inserted m JOIN numbered n ON n.id = m.id
 UNION ALL
-SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at, e.body, e.msg_type,
-       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at, e.deleted_at,
-       e.parent_id, e.reply_count, e.last_reply_at, e.mentioned_user_ids, NULL AS refused
+SELECT e.ord, false AS created, e.id, e.conversation_id, e.sender_id, e.created_at::text, e.body, e.msg_type,
+       e.attachment_url, e.attachment_meta, e.dedupe_key, e.seq, e.edited_at::text, e.deleted_at::text,
+       e.parent_id, e.reply_count, e.last_reply_at::text, e.mentioned_user_ids, NULL AS refused
   FROM existing e
 UNION ALL
 SELECT k.ord, false AS created, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,

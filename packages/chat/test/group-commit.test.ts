@@ -6,7 +6,7 @@ import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
 import { testDatabase, users } from '@chatty/db/testing'
 import {
-  checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, createChat, createGroupCommit,
+  checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, createChat, createGroupCommit, editMessage,
   type GroupCommit, type GroupCommitOptions, type Stored
 } from '../src/index.ts'
 import { someSessionWaitsForALock } from './locks.ts'
@@ -243,6 +243,30 @@ t.test('sendMessage and the one-message path agree with the batch path on what i
   t.same(stored[1]!.message.attachment_meta, meta)
   t.equal(stored[0]!.message.body, 'trimmed')
   t.ok(group.stats().batches >= 1)
+})
+
+t.test('a repeat answered by the batch carries the stored timestamps, as a reader sees them', async (t) => {
+  const { db, chat } = await setup(t)
+  const conversation = await createConversation(db, { participantIds: [alice, bob] })
+  const edited = await storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('before', 'k-edit') })
+  await editMessage(chat, { conversationId: conversation.id, messageId: edited.message.id, senderId: alice, body: 'after' })
+  const exact = await storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('on the second', 'k-exact') })
+  const tenth = await storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('a tenth', 'k-tenth') })
+  // Timestamps with no fraction and with one digit of it, which Postgres writes shorter.
+  await db.updateTable('chat.message').set({ created_at: sql`'2026-01-02 03:04:05'`, edited_at: sql`'2026-01-02 03:04:06.1'` }).where('id', '=', exact.message.id).execute()
+  await db.updateTable('chat.message').set({ created_at: sql`'2026-01-02 03:04:05.1'` }).where('id', '=', tenth.message.id).execute()
+  const repeats = await Promise.all([
+    storeMessage(chat, { conversationId: conversation.id, senderId: alice, content: content('before', 'k-edit') }),
+    storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('on the second', 'k-exact') }),
+    storeMessage(chat, { conversationId: conversation.id, senderId: bob, content: content('a tenth', 'k-tenth') })
+  ])
+  const page = [...await listMessages(chat, { conversationId: conversation.id, limit: 10, offset: 0 })].reverse()
+  t.same(repeats.map((r) => r.message), page)
+  t.ok(repeats.every((r) => !r.created))
+  t.equal(repeats[1]!.message.created_at, '2026-01-02T03:04:05.000Z')
+  t.equal(repeats[1]!.message.edited_at, '2026-01-02T03:04:06.100Z')
+  t.equal(repeats[2]!.message.created_at, '2026-01-02T03:04:05.100Z')
+  t.match(repeats[0]!.message.edited_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
 })
 
 t.test('close() writes what is waiting; later sends still work, one at a time', async (t) => {
