@@ -29,40 +29,36 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 if old then return 1 end
 return 0`
 
-// KEYS: procs, then one user key per user. ARGV: the process to leave out ('' for none).
-// Returns the 1-based positions (among the users) of those online.
-const ONLINE = `${NOW}
-local out = {}
-for i = 2, #KEYS do
-  for _, pid in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-    if pid ~= ARGV[1] then
-      local expiry = redis.call('ZSCORE', KEYS[1], pid)
-      if expiry and tonumber(expiry) > now then
-        out[#out + 1] = i - 1
-        break
-      end
+// Lua: whether the user key names a live process other than pid (KEYS[1] is procs).
+const ONLINE_ELSEWHERE = `
+local function onlineElsewhere (key, pid)
+  for _, other in ipairs(redis.call('SMEMBERS', key)) do
+    if other ~= pid then
+      local expiry = redis.call('ZSCORE', KEYS[1], other)
+      if expiry and tonumber(expiry) > now then return true end
     end
   end
+  return false
+end`
+
+// KEYS: procs, then one user key per user. ARGV: the process to leave out ('' for none).
+// Returns the 1-based positions (among the users) of those online.
+const ONLINE = `${NOW}${ONLINE_ELSEWHERE}
+local out = {}
+for i = 2, #KEYS do
+  if onlineElsewhere(KEYS[i], ARGV[1]) then out[#out + 1] = i - 1 end
 end
 return out`
 
 // KEYS: procs, the process's key, then one user key per user. ARGV: the process id, then the
 // users. Adds the users to the process and answers as ONLINE does for the users with the process
 // left out: one round trip for a batch of sockets opened.
-const ADD = `${NOW}
+const ADD = `${NOW}${ONLINE_ELSEWHERE}
 local out = {}
 redis.call('SADD', KEYS[2], unpack(ARGV, 2))
 for i = 3, #KEYS do
   redis.call('SADD', KEYS[i], ARGV[1])
-  for _, pid in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-    if pid ~= ARGV[1] then
-      local expiry = redis.call('ZSCORE', KEYS[1], pid)
-      if expiry and tonumber(expiry) > now then
-        out[#out + 1] = i - 2
-        break
-      end
-    end
-  end
+  if onlineElsewhere(KEYS[i], ARGV[1]) then out[#out + 1] = i - 2 end
 end
 return out`
 
