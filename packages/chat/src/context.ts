@@ -15,7 +15,12 @@ export interface NamedStatements {
   query (config: { name: string, text: string, values: unknown[] }): Promise<{ rows: unknown[] }>
 }
 
-/** Stores checked messages (the group commit, or one transaction per message). */
+/**
+ * Stores checked messages (the group commit, or one transaction per message). A writer stores a
+ * sender's messages to one conversation in the order store() was called, even when called again
+ * before the earlier ones are stored (the group commit does; without a writer, the caller must
+ * wait for each message before sending the next).
+ */
 export interface MessageWriter {
   store (input: StoreMessageInput): Promise<Stored>
 }

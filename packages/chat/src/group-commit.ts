@@ -9,6 +9,10 @@
 //   (in id order, so concurrent batches cannot deadlock), numbers its messages after last_seq in
 //   arrival order, and bumps last_seq by exactly the number of rows it inserts, in one statement
 //   that either stores every row or none;
+// - a sender's messages to one conversation are numbered in the order they were handed to
+//   store(), even when the later ones arrive before the first is stored: a message waits while
+//   an earlier one of the same sender and conversation is in a batch in flight (takeBatch), and a
+//   batch ends only after the messages it left to the one-message path are stored;
 // - a repeated id or dedupe key returns the first message: repeats inside a batch wait for the
 //   first and get its message; repeats of stored rows are found by the statement and returned
 //   as they are; a row committed elsewhere between the statement's snapshot and its lock makes
@@ -61,8 +65,11 @@ export interface GroupCommit extends MessageWriter {
   store (input: StoreMessageInput): Promise<Stored>
   /** Writes what is waiting and resolves when every batch in flight has finished. */
   close (): Promise<void>
-  /** Batches written and messages in them since start, for logs and the benchmark. */
-  stats (): { batches: number, messages: number, fallbacks: number }
+  /**
+   * Batches written and messages in them since start, for logs and the benchmark, and the
+   * messages waiting now for a batch.
+   */
+  stats (): { batches: number, messages: number, fallbacks: number, waiting: number }
 }
 
 /** The one-message path, used for a failed batch's members. */
@@ -199,6 +206,53 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
   let closed = false
   const running = new Set<Promise<void>>()
   const counts = { batches: 0, messages: 0, fallbacks: 0 }
+  /**
+   * Messages in the batches in flight, per sender and conversation. A client may hand a
+   * conversation several messages before the first is stored (a websocket keeps its sends
+   * outstanding), and two batches written at once take the conversation's row lock in whichever
+   * order Postgres serves them, so a sender's message waits while an earlier one of the same
+   * conversation is in a batch in flight: each sender's messages are numbered in the order given.
+   */
+  const inFlightBySender = new Map<string, number>()
+
+  function senderKey (input: StoreMessageInput): string {
+    return `${input.conversationId.toLowerCase()} ${input.senderId.toLowerCase()}`
+  }
+
+  /** The next batch: the first messages waiting whose sender has no earlier one in flight. */
+  function takeBatch (): Pending[] {
+    let batch: Pending[]
+    if (inFlightBySender.size === 0 && waiting.length <= maxBatch) {
+      batch = waiting
+      waiting = []
+    } else if (inFlightBySender.size === 0) {
+      batch = waiting.slice(0, maxBatch)
+      waiting = waiting.slice(maxBatch)
+    } else {
+      batch = []
+      const held: Pending[] = []
+      for (const entry of waiting) {
+        if (batch.length < maxBatch && !inFlightBySender.has(senderKey(entry.input))) batch.push(entry)
+        else held.push(entry)
+      }
+      // A held sender's later messages are held too: its key stays in flight until they go.
+      waiting = held
+    }
+    for (const entry of batch) {
+      const key = senderKey(entry.input)
+      inFlightBySender.set(key, (inFlightBySender.get(key) ?? 0) + 1)
+    }
+    return batch
+  }
+
+  function release (batch: Pending[]): void {
+    for (const entry of batch) {
+      const key = senderKey(entry.input)
+      const left = inFlightBySender.get(key)! - 1
+      if (left === 0) inFlightBySender.delete(key)
+      else inFlightBySender.set(key, left)
+    }
+  }
 
   function schedule (): void {
     if (scheduled || waiting.length === 0) return
@@ -219,11 +273,13 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
 
   function flush (): void {
     while (waiting.length > 0 && inFlight < maxInFlight) {
-      const batch = waiting.length <= maxBatch ? waiting : waiting.slice(0, maxBatch)
-      waiting = waiting.length <= maxBatch ? [] : waiting.slice(maxBatch)
+      const batch = takeBatch()
+      // Everything waiting follows a message in flight; its batch's end flushes again.
+      if (batch.length === 0) return
       inFlight++
       const done: Promise<void> = write(batch).finally(() => {
         inFlight--
+        release(batch)
         running.delete(done)
         // What gathered meanwhile goes out at once: it has waited a whole write already.
         if (waiting.length > 0) flush()
@@ -238,6 +294,18 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
   }
 
   async function write (batch: Pending[]): Promise<void> {
+    // Messages stored on their own after the batch: the batch ends with them, so that a sender's
+    // next messages wait for them (takeBatch).
+    const after: Array<Promise<void>> = []
+    try {
+      await writeBatch(batch, after)
+    } finally {
+      // A repeat of a message that then failed is tried on its own too, and joins the list.
+      while (after.length > 0) await Promise.all(after.splice(0))
+    }
+  }
+
+  async function writeBatch (batch: Pending[], after: Array<Promise<void>>): Promise<void> {
     // Repeats inside the batch follow the first send with the same id or dedupe key.
     const leaders: Pending[] = []
     const followers = new Map<Pending, Pending[]>()
@@ -260,7 +328,7 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
       for (const follower of followers.get(leader) ?? []) {
         // A repeat gets the first message; if the first failed, the repeat is tried on its own.
         if ('stored' in outcome) follower.resolve({ message: outcome.stored.message, created: false })
-        else storeOne(db, follower.input).then(follower.resolve, follower.reject)
+        else after.push(storeOne(db, follower.input).then(follower.resolve, follower.reject))
       }
     }
 
@@ -308,7 +376,7 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
       if (row.refused === 'parent') {
         // Its parent may be in this very batch, invisible to the statement: the one-message
         // path, now that the batch has committed, stores the reply or refuses it.
-        storeOne(db, { ...leader.input, id: leader.id }).then((stored) => settle(leader, { stored }), (error: unknown) => settle(leader, { error }))
+        after.push(storeOne(db, { ...leader.input, id: leader.id }).then((stored) => settle(leader, { stored }), (error: unknown) => settle(leader, { error })))
         return
       }
       if (row.refused !== null) {
@@ -336,6 +404,6 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
         flush()
       }
     },
-    stats: () => ({ ...counts })
+    stats: () => ({ ...counts, waiting: waiting.length })
   }
 }

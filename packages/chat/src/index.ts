@@ -1,7 +1,7 @@
 export { ChatError, InvalidInputError, NotParticipantError, ConversationNotFoundError, MessageNotFoundError, MessageDeletedError, type ChatErrorCode } from './errors.ts'
 export { checkMessageInput, checkEditBody, LIMITS, MsgType, type MessageInput, type MessageContent } from './rules.ts'
 export { createConversation, lastSeq, requireParticipant, requireConversation, listParticipants, Role, type Executor, type ConversationCreated, type CreateConversationInput } from './conversations.ts'
-export { storeMessage, sendMessage, checkSend, acceptedMessageId, dedupedMessageId, listMessages, messagesSince, toMessage, type Message, type Stored, type StoreMessageInput, type SendMessageInput, type ListMessagesInput } from './messages.ts'
+export { storeMessage, sendMessage, acceptMessage, checkSend, acceptedMessageId, dedupedMessageId, listMessages, messagesSince, toMessage, type Message, type Stored, type StoreMessageInput, type SendMessageInput, type ListMessagesInput } from './messages.ts'
 export { SEND_MESSAGE_TASK, NOTIFY_OFFLINE_TASK, NOTIFY_OFFLINE_MAX_ATTEMPTS, notifyOfflineJob, type SendMessagePayload, type NotifyOfflinePayload } from './tasks.ts'
 export { notifiableMembers } from './notifications.ts'
 export { listMentions, unreadMentionCount, type MentionPage } from './mentions.ts'

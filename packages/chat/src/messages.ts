@@ -228,11 +228,24 @@ export interface SendMessageInput extends MessageInput {
 
 /** The send use case: content rules, membership and blocks, parent and mentions, then store. */
 export async function sendMessage (chat: Chat, input: SendMessageInput): Promise<Stored> {
-  const content = checkMessageInput(input)
-  await requireCanSend(chat, input.conversationId, input.senderId)
-  await requireReplyAndMentions(chat.db, input.conversationId, content)
-  return storeMessage(chat, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
+  return (await acceptMessage(chat, input)).stored
 }
+
+/**
+ * The send use case in two steps, for a client that keeps several sends outstanding: checks the
+ * send as sendMessage does, then hands it to the chat's writer and resolves at once; `stored`
+ * settles when it is stored (or refused under the lock). With a writer, sends accepted one
+ * after another are stored in that order (MessageWriter). `stored` is already handled, so a
+ * caller that looks at it later causes no unhandled rejection.
+ */
+export async function acceptMessage (chat: Chat, input: SendMessageInput): Promise<{ stored: Promise<Stored> }> {
+  const content = await checkSend(chat, input)
+  const stored = storeMessage(chat, { id: input.id, conversationId: input.conversationId, senderId: input.senderId, content })
+  stored.catch(ignore)
+  return { stored }
+}
+
+function ignore (): void {}
 
 /** What a send is checked against before it is accepted for later storage (the HTTP path). */
 export async function checkSend (chat: Chat, input: SendMessageInput): Promise<MessageContent> {

@@ -4,12 +4,11 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
-import { testDatabase, users } from '@chatty/db/testing'
+import { someSessionWaitsForALock, testDatabase, users } from '@chatty/db/testing'
 import {
   checkMessageInput, ConversationNotFoundError, createConversation, listMessages, sendMessage, storeMessage, createChat, createGroupCommit, editMessage,
   type GroupCommit, type GroupCommitOptions, type Stored
 } from '../src/index.ts'
-import { someSessionWaitsForALock } from './locks.ts'
 
 const { alice, bob } = users
 
@@ -226,6 +225,34 @@ t.test('a conversation deleted while its batch waits for the lock: its senders g
   }
   t.same((await storedRows(db, kept.id)).map((row) => [row.seq, row.body]), [[1, 'kept 0'], [2, 'kept 1'], [3, 'kept 2'], [4, 'kept 3'], [5, 'kept 4']])
   t.equal((await db.selectFrom('chat.message').select('id').where('conversation_id', '=', gone.id).execute()).length, 0)
+})
+
+t.test('a sender\'s message waits while its earlier one to the conversation is in a batch in flight; other senders\' do not', async (t) => {
+  // One message per batch and four batches at once: without the wait, a sender's second message
+  // would be a batch of its own beside the first, and take the row lock in whichever order
+  // Postgres serves the two.
+  const { db, chat, group, url } = await setup(t, { maxBatch: 1, maxInFlight: 4 })
+  const locked = await createConversation(db, { participantIds: [alice, bob] })
+  const free = await createConversation(db, { participantIds: [alice, bob] })
+  const holder = createDb(url, { max: 1 })
+  t.teardown(() => holder.destroy())
+  const store = (conversationId: string, senderId: string, body: string) => storeMessage(chat, { conversationId, senderId, content: content(body) })
+  const held = holder.db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM chat.conversation WHERE id = ${locked.id} FOR UPDATE`.execute(trx)
+    const before = group.stats().batches
+    const first = store(locked.id, alice, 'alice 1')
+    t.ok(await someSessionWaitsForALock(trx), 'alice\'s first message waits for the conversation')
+    const second = store(locked.id, alice, 'alice 2')
+    const other = store(locked.id, bob, 'bob 1')
+    // A third conversation's message is stored meanwhile: batches still go beside the one held.
+    t.equal((await store(free.id, alice, 'elsewhere')).message.seq, 1)
+    t.equal(group.stats().batches - before, 3, 'alice 1, bob 1 and elsewhere were written; alice 2 was not')
+    t.equal(group.stats().waiting, 1, 'alice 2 waits for alice 1')
+    return { sends: Promise.all([first, second, other]) }
+  })
+  const [first, second] = await (await held).sends
+  t.ok(second.message.seq > first.message.seq, 'alice\'s messages are numbered in the order she sent them')
+  t.same((await storedRows(db, locked.id)).map((row) => row.seq), [1, 2, 3])
 })
 
 t.test('sendMessage and the one-message path agree with the batch path on what is stored', async (t) => {

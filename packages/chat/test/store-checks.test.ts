@@ -7,12 +7,11 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { createDb, type Database } from '@chatty/db'
-import { testDatabase, users } from '@chatty/db/testing'
+import { someSessionWaitsForALock, testDatabase, users } from '@chatty/db/testing'
 import {
   acceptedMessageId, blockUser, BlockedError, checkMessageInput, createConversation, dedupedMessageId, NotParticipantError,
   removeParticipant, storeMessage, createChat, createGroupCommit, type Stored
 } from '../src/index.ts'
-import { someSessionWaitsForALock } from './locks.ts'
 
 const { alice, bob, carol } = users
 

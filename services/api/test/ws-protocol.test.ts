@@ -4,8 +4,10 @@ import t from 'tap'
 import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
-import { storeMessage } from '@chatty/chat'
-import { users, waitFor } from '@chatty/db/testing'
+import { sql } from 'kysely'
+import { storeMessage, type GroupCommit } from '@chatty/chat'
+import { createDb } from '@chatty/db'
+import { someSessionWaitsForALock, users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
 import { startJobs, UNTOUCHED } from './helper.ts'
 import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
@@ -326,6 +328,66 @@ t.test('a send retried with the same dedupe_key is stored once and broadcast onc
   t.equal((await b.next()).message.seq, 1)
   a.send({ type: 'message', conversation_id: chat, body: 'next' })
   t.equal((await b.next()).message.seq, 2, 'the repeat reached nobody twice')
+})
+
+/** Messages handed to the group commit since `before`: written or being written, or waiting. */
+function handedOver (group: GroupCommit, before: ReturnType<GroupCommit['stats']>): number {
+  const now = group.stats()
+  return now.messages - before.messages + now.waiting
+}
+
+t.test('messages a socket keeps outstanding reach the store together and are stored, answered and delivered in the order sent', async (t) => {
+  const { app, url, dbUrl } = await listen(t)
+  const chat = await createChat(app, [alice, bob])
+  const a = await openSocket(t, url, alice)
+  const b = await openSocket(t, url, bob)
+  b.send({ type: 'join', conversation_id: chat })
+  await b.next()
+  const group = app.chat.writer as GroupCommit
+  // Another session holds the conversation's row, so the first message's batch waits for it.
+  const holder = createDb(dbUrl, { max: 1 })
+  t.teardown(() => holder.destroy())
+  const before = group.stats()
+  await holder.db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM chat.conversation WHERE id = ${chat} FOR UPDATE`.execute(trx)
+    for (let ref = 1; ref <= 8; ref++) a.send({ type: 'message', conversation_id: chat, body: `m${ref}`, ref })
+    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+    // The other seven do not wait for it to be stored before they reach the store: they are in
+    // its batch or wait for it there.
+    await waitFor(() => handedOver(group, before) === 8, 'all eight messages in the store')
+  })
+  const sent: Frame[] = []
+  for (let i = 0; i < 8; i++) sent.push(await a.until((frame) => frame.type === 'sent'))
+  t.same(sent.map((frame) => [frame.ref, frame.message.seq, frame.message.body]), [1, 2, 3, 4, 5, 6, 7, 8].map((n) => [n, n, `m${n}`]), 'answered in the order sent, numbered in that order')
+  t.ok(group.stats().batches - before.batches <= 2, 'the eight were stored by one or two statements')
+  const delivered: Frame[] = []
+  for (let i = 0; i < 8; i++) delivered.push(await b.next())
+  t.same(delivered.map((frame) => frame.message.seq), [1, 2, 3, 4, 5, 6, 7, 8], 'delivered in that order')
+})
+
+t.test('a refused message is answered in its place: after the answers to the messages before it', async (t) => {
+  const { app, url, dbUrl } = await listen(t)
+  const chat = await createChat(app, [alice, bob])
+  const a = await openSocket(t, url, alice)
+  const group = app.chat.writer as GroupCommit
+  const holder = createDb(dbUrl, { max: 1 })
+  t.teardown(() => holder.destroy())
+  const before = group.stats()
+  await holder.db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM chat.conversation WHERE id = ${chat} FOR UPDATE`.execute(trx)
+    a.send({ type: 'message', conversation_id: chat, body: 'first', ref: 1 })
+    // Refused by the content rules, long before the first is stored.
+    a.send({ type: 'message', conversation_id: chat, body: 'not mine to send', msg_type: 3, ref: 2 })
+    a.send({ type: 'message', conversation_id: chat, body: 'third', ref: 3 })
+    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+    await waitFor(() => handedOver(group, before) === 2, 'the first and third messages in the store')
+  })
+  // The socket has not joined, so each stored message is also echoed to it as a `message` frame.
+  const answer = async () => await a.until((frame) => frame.type !== 'message')
+  const answers = [await answer(), await answer(), await answer()]
+  t.same(answers.map((frame) => [frame.type, frame.ref]), [['sent', 1], ['error', 2], ['sent', 3]])
+  t.equal(answers[1]!.code, 'bad_request')
+  t.same([answers[0]!.message.seq, answers[2]!.message.seq], [1, 2])
 })
 
 t.test('the client library: join, send and leave resolve with their replies; refusals reject', async (t) => {

@@ -2,7 +2,9 @@
 // (frame rate, frames in flight, the byte budget and the slow-consumer cut) and the writes, corked
 // per turn. Frames about one conversation are handled one after another, in the order they arrived
 // (a client's messages are stored in the order it sent them); frames about different
-// conversations run concurrently. Each frame type has its handler in handlers/ (dispatch.ts).
+// conversations run concurrently. Within that order a message does not wait for the one before
+// it to be stored, only to be handed to the store, which keeps a sender's order: a client that
+// keeps several messages outstanding has them written together (handlers/message.ts). Each frame type has its handler in handlers/ (dispatch.ts).
 //
 // A process holds thousands of mostly idle sockets, so one costs little (docs/performance.md): a
 // session is one object whose methods live on its class, what every socket shares (database,
@@ -11,7 +13,7 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Chat, ConversationFeed } from '@chatty/chat'
+import type { Chat, ConversationFeed, Stored } from '@chatty/chat'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import type { Rooms } from '../plugins/app/rooms.ts'
 import { CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame } from './frames.ts'
@@ -20,6 +22,7 @@ import type { FrameContext, SessionContext, SessionOptions } from './context.ts'
 import type { Membership } from './membership.ts'
 import { TokenBucket } from './token-bucket.ts'
 import { dispatch } from './handlers/dispatch.ts'
+import { acceptMessageFrame, canPipeline, finishMessage } from './handlers/message.ts'
 import type { SignalContext } from './handlers/signals.ts'
 import { answerFailure } from './handlers/failure.ts'
 import { releaseReplay } from './handlers/replay.ts'
@@ -109,7 +112,7 @@ class Session implements FrameContext, SignalContext {
   readonly dialect: Dialect
   joined: Map<string, Membership> | undefined = undefined
   /** Tail of each conversation's frame chain; only while frames are in progress. */
-  chains: Map<string, Promise<void>> | undefined = undefined
+  chains: Map<string, Chain> | undefined = undefined
   inFlight = 0
   joining = 0
   backlogBytes = 0
@@ -261,20 +264,48 @@ class Session implements FrameContext, SignalContext {
     const key = frame.conversation_id.toLowerCase()
     this.inFlight++
     if (this.inFlight === MAX_IN_FLIGHT) this.socket.pause()
-    const chains = this.chains ??= new Map()
-    const next: Promise<void> = (chains.get(key) ?? Promise.resolve())
-      .then(() => dispatch(this, frame, key))
-      .catch((error: unknown) => answerFailure(this, error, frame.ref))
-      .finally(() => {
-        this.inFlight--
-        // A map is only dropped once empty, so the entry is in the current one.
-        const current = this.chains
-        if (current?.get(key) === next) {
-          current.delete(key)
-          if (current.size === 0) this.chains = undefined
-        }
-        if (this.inFlight === MAX_IN_FLIGHT / 2 && this.socket.isPaused) this.socket.resume()
-      })
-    chains.set(key, next)
+    const chains = this.chains ??= new Map<string, Chain>()
+    const tail = chains.get(key)
+    let link: Chain
+    if (frame.type === 'message' && canPipeline(this)) {
+      // Accepted once the frames before it are accepted; finished once they are finished.
+      const accepted: Promise<{ stored: Promise<Stored> }> = (tail?.accepted ?? Promise.resolve()).then(() => acceptMessageFrame(this, frame, key))
+      const done: Promise<void> = (tail?.done ?? Promise.resolve())
+        .then(() => accepted)
+        .then(async ({ stored }) => await finishMessage(this, frame, key, await stored))
+        .catch((error: unknown) => answerFailure(this, error, frame.ref))
+        .finally(() => this.settled(key, done))
+      link = { accepted: accepted.then(ignore, ignore), done }
+    } else {
+      const done: Promise<void> = (tail?.done ?? Promise.resolve())
+        .then(() => dispatch(this, frame, key))
+        .catch((error: unknown) => answerFailure(this, error, frame.ref))
+        .finally(() => this.settled(key, done))
+      link = { accepted: done, done }
+    }
+    chains.set(key, link)
+  }
+
+  /** A frame's handling ended: `done` was its link's. */
+  settled (key: string, done: Promise<void>): void {
+    this.inFlight--
+    // A map is only dropped once empty, so the entry is in the current one.
+    const current = this.chains
+    if (current?.get(key)?.done === done) {
+      current.delete(key)
+      if (current.size === 0) this.chains = undefined
+    }
+    if (this.inFlight === MAX_IN_FLIGHT / 2 && this.socket.isPaused) this.socket.resume()
   }
 }
+
+/**
+ * The last frame about one conversation: when it has been handed to the store (a pipelined
+ * message) or finished (every other frame), and when it is finished.
+ */
+interface Chain {
+  accepted: Promise<void>
+  done: Promise<void>
+}
+
+function ignore (): void {}

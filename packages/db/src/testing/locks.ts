@@ -1,7 +1,7 @@
 // For tests that hold a row lock on purpose and need the code under test to be blocked on it
 // before they go on.
 import { sql, type Kysely } from 'kysely'
-import { waitFor } from '@chatty/db/testing'
+import { waitFor } from './wait.ts'
 
 /**
  * True once another session of the same database waits for a lock, false if none does within
