@@ -28,7 +28,11 @@ export type MessageRowLike = Omit<MessageRow, 'created_at' | 'edited_at' | 'dele
   pinned_at: Date | string | null
 }
 
-/** Postgres' text for a `timestamp` in the ISO DateStyle, years 0001-9999, up to microseconds. */
+/**
+ * Postgres' text for a `timestamp` in the ISO DateStyle, years 0001-9999, up to microseconds. Every
+ * connection chatty opens pins that style (@chatty/db's pinSessionSettings), so a database set to
+ * another one does not change it.
+ */
 const PG_TIMESTAMP_TEXT = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?$/
 
 /**

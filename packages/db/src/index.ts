@@ -1,5 +1,6 @@
 export type * from './database.ts'
 export { createDb, createPool, pgTypes, type Db, type DbOptions } from './pool.ts'
+export { pinSessionSettings, SESSION_OPTIONS } from './session-settings.ts'
 export { migrateUp, migrateDown, migrationVersion, forceVersion, loadMigrations, advisoryLockId, MIGRATIONS_DIR, type Migration, type MigrationState } from './migrator.ts'
 export { startEmbeddedPostgres, createDatabaseIfMissing, postgresAnswers, REPO_ROOT, DEFAULT_EMBEDDED_PORT, type EmbeddedServer } from './embedded.ts'
 export { MigrationError } from './errors.ts'

@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import pg from 'pg'
+import { pinSessionSettings } from './session-settings.ts'
 import { MigrationError } from './errors.ts'
 
 export const MIGRATIONS_DIR = new URL('../../../db/migrations/', import.meta.url).pathname
@@ -50,7 +51,7 @@ export function advisoryLockId (database: string, schema = 'public', table = 'sc
 }
 
 async function withLockedClient<T> (connectionString: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString, application_name: 'chatty-migrate' })
+  const client = new pg.Client({ connectionString: pinSessionSettings(connectionString), application_name: 'chatty-migrate' })
   await client.connect()
   try {
     const { rows } = await client.query<{ db: string, schema: string }>('SELECT current_database() AS db, current_schema() AS schema')

@@ -2,13 +2,16 @@
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
 import type { Database } from './database.ts'
+import { pinSessionSettings } from './session-settings.ts'
 
 const INT8 = 20
 const TIMESTAMP = 1114
 
 /**
  * bigint columns (seq, counts) fit comfortably in a double; `timestamp` columns hold UTC
- * (go-chatty's convention), so they are read as UTC instead of the process's local time.
+ * (go-chatty's convention), so they are read as UTC instead of the process's local time. Their
+ * text is in the ISO DateStyle whatever the database's default, as every connection pins it
+ * (session-settings.ts).
  */
 export const pgTypes = {
   getTypeParser (oid: number, format?: 'text' | 'binary') {
@@ -37,7 +40,7 @@ export interface Db {
 
 export function createPool (connectionString: string, options: DbOptions = {}): pg.Pool {
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: pinSessionSettings(connectionString),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'chatty',
     types: pgTypes,

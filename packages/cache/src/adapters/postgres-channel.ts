@@ -4,6 +4,7 @@
 // missed) and the connection is replaced with backoff, then told `null` again once listening.
 // Publishes go through a small pool of their own.
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import type { InvalidationChannel, InvalidationListener, Unsubscribe } from '../port.ts'
 
 export interface PostgresChannelOptions {
@@ -30,7 +31,7 @@ function discard (client: pg.Client): Promise<void> {
 export function createPostgresInvalidationChannel (options: PostgresChannelOptions): PostgresInvalidationChannel {
   const channel = options.channel ?? 'chatty_cache'
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error))
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: 2, application_name: 'chatty-cache notify' })
+  const pool = new pg.Pool({ connectionString: pinSessionSettings(options.connectionString), max: 2, application_name: 'chatty-cache notify' })
   pool.on('error', onError)
   const listeners = new Set<InvalidationListener>()
   let client: pg.Client | undefined
@@ -44,7 +45,7 @@ export function createPostgresInvalidationChannel (options: PostgresChannelOptio
   }
 
   async function connect (): Promise<void> {
-    const next = new pg.Client({ connectionString: options.connectionString, application_name: 'chatty-cache listen', keepAlive: true })
+    const next = new pg.Client({ connectionString: pinSessionSettings(options.connectionString), application_name: 'chatty-cache listen', keepAlive: true })
     const lost = (error?: Error) => {
       if (error !== undefined) onError(error)
       void discard(next)

@@ -4,6 +4,7 @@
 // fetched from chat.bus_frame in one query per event-loop turn and delivered in arrival order.
 import { Socket } from 'node:net'
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import type { BusLog } from '../../port.ts'
 import { BusClosedError } from '../../errors.ts'
 import { decodePayload } from '../notify-payload.ts'
@@ -95,7 +96,7 @@ export function createPostgresListener (options: PostgresListenerOptions): Postg
 
   async function connect (socket: Socket): Promise<void> {
     const client = new pg.Client({
-      connectionString,
+      connectionString: pinSessionSettings(connectionString),
       application_name: `${applicationName} listen`,
       keepAlive: true,
       connectionTimeoutMillis: 10_000,

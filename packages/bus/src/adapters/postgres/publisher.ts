@@ -4,6 +4,7 @@
 // as a reference (see ../notify-payload.ts); expired stored frames are deleted later.
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import type { BusLog } from '../../port.ts'
 import { encodeFrame } from '../notify-payload.ts'
 import { postgresChannel } from './channel.ts'
@@ -49,7 +50,7 @@ export function createPostgresPublisher (options: PostgresPublisherOptions): Pos
   let closed = false
 
   const pool = new pg.Pool({
-    connectionString,
+    connectionString: pinSessionSettings(connectionString),
     max: 1,
     idleTimeoutMillis: 0,
     connectionTimeoutMillis: 5_000,

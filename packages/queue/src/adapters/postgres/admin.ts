@@ -1,5 +1,6 @@
 // The Postgres queue's admin side: counts, job listings and the operator's retry and delete.
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import type { JobInfo, JobState, ListJobsFilter, QueueAdmin, QueueCounts } from '../../port.ts'
 import { JOB_STATES } from '../../port.ts'
 import { assertQueueName, checkQueueWeights, DEFAULT_QUEUE } from '../../weights.ts'
@@ -33,7 +34,7 @@ function toJobInfo (row: JobRow): JobInfo {
 const isJobId = (id: string) => /^[0-9]{1,18}$/.test(id)
 
 export function createPostgresQueueAdmin (options: { connectionString: string, queues?: Record<string, number> }): QueueAdmin {
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: 2 })
+  const pool = new pg.Pool({ connectionString: pinSessionSettings(options.connectionString), max: 2 })
   pool.on('error', () => {})
   const configured = Object.keys(checkQueueWeights(options.queues ?? { [DEFAULT_QUEUE]: 1 }))
   return {

@@ -1,6 +1,7 @@
 // The Postgres queue's enqueue side: one job inside the caller's transaction, or the enqueues of
 // one event-loop turn gathered into one add_jobs statement.
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import { resolveEnqueue } from '../../enqueue-options.ts'
 import type { EnqueueOptions, QueueClient, Task } from '../../port.ts'
 import { ADD_JOB_SQL, ADD_JOBS_NAME, ADD_JOBS_SQL, flagOf, TASK_TYPES_SQL } from './sql.ts'
@@ -48,7 +49,7 @@ interface PendingEnqueue {
 const enqueueKey = (type: string, flag: string, maxAttempts: number, payload: string) => `${type}\n${flag}\n${maxAttempts}\n${payload}`
 
 export function createPostgresQueueClient (options: { connectionString: string, log?: (level: string, message: string) => void }): QueueClient {
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: 10 })
+  const pool = new pg.Pool({ connectionString: pinSessionSettings(options.connectionString), max: 10 })
   pool.on('error', (error) => options.log?.('error', `queue client connection error: ${error.message}`))
   let waiting: PendingEnqueue[] = []
   let inFlight = 0

@@ -1,6 +1,7 @@
 // Installs the Postgres queue's schema: graphile-worker's migrations plus what this adapter adds.
 import { Logger, runMigrations, type LogFunctionFactory } from 'graphile-worker'
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import { INSTALL_SCHEMA_SQL, LOCK_SCHEMA_SQL, SCHEMA_LOCK } from './sql.ts'
 
 function makeLogger (log?: (level: string, message: string) => void): Logger {
@@ -14,7 +15,8 @@ function makeLogger (log?: (level: string, message: string) => void): Logger {
  * Installs graphile-worker's schema plus what this adapter adds (an index to claim by queue, the
  * throughput table); safe to run concurrently and repeatedly. Queue servers also run it at start.
  */
-export async function installQueueSchema (connectionString: string): Promise<void> {
+export async function installQueueSchema (url: string): Promise<void> {
+  const connectionString = pinSessionSettings(url)
   await runMigrations({ connectionString, logger: makeLogger() })
   const client = new pg.Client({ connectionString })
   await client.connect()

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import pg from 'pg'
+import { pinSessionSettings } from '@chatty/db'
 import type { QueueServer, ThroughputPoint } from '../../port.ts'
 import { createWorkerPoolServer, messageOf, resolveServerOptions, type JobStore, type QueueServerOptions, type WorkerPoolOptions } from '../../worker-pool.ts'
 import { installQueueSchema } from './schema.ts'
@@ -31,7 +32,7 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
   const { log } = options
   await installQueueSchema(connectionString)
   const workerId = `chatty@${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
-  const pool = new pg.Pool({ connectionString, max: Math.min(options.concurrency, 8) + 2 })
+  const pool = new pg.Pool({ connectionString: pinSessionSettings(connectionString), max: Math.min(options.concurrency, 8) + 2 })
   pool.on('error', (error) => log('error', `queue connection error: ${error.message}`))
   const wakeups = new Wakeups()
   let closing = false
@@ -39,7 +40,7 @@ async function openPostgresStore (connectionString: string, options: WorkerPoolO
   // LISTEN on a connection of its own; reconnects after errors while polling covers the gap.
   let listener: pg.Client | undefined
   const listen = async (): Promise<void> => {
-    const client = new pg.Client({ connectionString })
+    const client = new pg.Client({ connectionString: pinSessionSettings(connectionString) })
     const reconnect = (error?: Error) => {
       if (error !== undefined) log('warning', `queue notification connection lost: ${error.message}`)
       void discard(client)
