@@ -78,6 +78,8 @@ type StoreOne = (db: Kysely<Database>, input: StoreMessageInput) => Promise<Stor
 interface Pending {
   input: StoreMessageInput
   id: string
+  /** Its sender and conversation. */
+  key: string
   resolve (stored: Stored): void
   reject (error: unknown): void
 }
@@ -214,49 +216,66 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
    * conversation is in a batch in flight: each sender's messages are numbered in the order given.
    */
   const inFlightBySender = new Map<string, number>()
+  /** Messages waiting, per sender and conversation. */
+  const waitingBySender = new Map<string, number>()
+  /** Messages waiting whose sender has none in flight: what the next batch can take. */
+  let ready = 0
 
   function senderKey (input: StoreMessageInput): string {
     return `${input.conversationId.toLowerCase()} ${input.senderId.toLowerCase()}`
   }
 
-  /** The next batch: the first messages waiting whose sender has no earlier one in flight. */
-  function takeBatch (): Pending[] {
+  function add (map: Map<string, number>, key: string, n: number): number {
+    const count = (map.get(key) ?? 0) + n
+    if (count === 0) map.delete(key)
+    else map.set(key, count)
+    return count
+  }
+
+  function enqueue (entry: Pending): void {
+    waiting.push(entry)
+    add(waitingBySender, entry.key, 1)
+    if (!inFlightBySender.has(entry.key)) ready++
+  }
+
+  /**
+   * The next batch: the first messages waiting whose sender has no earlier one in flight. Beside
+   * another write only a full batch goes (`full`): a smaller one would wait for that write's row
+   * locks anyway. Undefined when there is no such batch.
+   */
+  function takeBatch (full: boolean): Pending[] | undefined {
+    if (ready === 0 || (full && ready < maxBatch)) return undefined
     let batch: Pending[]
-    if (inFlightBySender.size === 0 && waiting.length <= maxBatch) {
-      batch = waiting
-      waiting = []
-    } else if (inFlightBySender.size === 0) {
-      batch = waiting.slice(0, maxBatch)
-      waiting = waiting.slice(maxBatch)
+    if (ready === waiting.length) {
+      batch = waiting.length <= maxBatch ? waiting : waiting.slice(0, maxBatch)
+      waiting = waiting.length <= maxBatch ? [] : waiting.slice(maxBatch)
     } else {
       batch = []
       const held: Pending[] = []
       for (const entry of waiting) {
-        if (batch.length < maxBatch && !inFlightBySender.has(senderKey(entry.input))) batch.push(entry)
+        if (batch.length < maxBatch && !inFlightBySender.has(entry.key)) batch.push(entry)
         else held.push(entry)
       }
-      // A held sender's later messages are held too: its key stays in flight until they go.
       waiting = held
     }
+    ready -= batch.length
+    for (const entry of batch) add(waitingBySender, entry.key, -1)
     for (const entry of batch) {
-      const key = senderKey(entry.input)
-      inFlightBySender.set(key, (inFlightBySender.get(key) ?? 0) + 1)
+      // A sender's later messages wait while this one is in flight.
+      if (add(inFlightBySender, entry.key, 1) === 1) ready -= waitingBySender.get(entry.key) ?? 0
     }
     return batch
   }
 
   function release (batch: Pending[]): void {
     for (const entry of batch) {
-      const key = senderKey(entry.input)
-      const left = inFlightBySender.get(key)! - 1
-      if (left === 0) inFlightBySender.delete(key)
-      else inFlightBySender.set(key, left)
+      if (add(inFlightBySender, entry.key, -1) === 0) ready += waitingBySender.get(entry.key) ?? 0
     }
   }
 
   function schedule (): void {
-    if (scheduled || waiting.length === 0) return
-    if (waiting.length >= maxBatch) {
+    if (scheduled || ready === 0) return
+    if (ready >= maxBatch) {
       flush()
       return
     }
@@ -273,9 +292,9 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
 
   function flush (): void {
     while (waiting.length > 0 && inFlight < maxInFlight) {
-      const batch = takeBatch()
-      // Everything waiting follows a message in flight; its batch's end flushes again.
-      if (batch.length === 0) return
+      const batch = takeBatch(inFlight > 0)
+      // The end of a write in flight flushes again.
+      if (batch === undefined) return
       inFlight++
       const done: Promise<void> = write(batch).finally(() => {
         inFlight--
@@ -392,7 +411,7 @@ export function createGroupCommit (db: Kysely<Database>, options: GroupCommitOpt
     store (input) {
       if (closed) return storeOne(db, input)
       return new Promise<Stored>((resolve, reject) => {
-        waiting.push({ input, id: messageIdOf(input), resolve, reject })
+        enqueue({ input, id: messageIdOf(input), key: senderKey(input), resolve, reject })
         schedule()
       })
     },

@@ -255,6 +255,23 @@ t.test('a sender\'s message waits while its earlier one to the conversation is i
   t.same((await storedRows(db, locked.id)).map((row) => row.seq), [1, 2, 3])
 })
 
+t.test('senders that hand over many messages at once get them all stored, each sender\'s in the order given', async (t) => {
+  // Small batches, four at once: every sender's messages span many batches, most of them written
+  // while another of the same conversation is in flight.
+  const { db, chat, group } = await setup(t, { maxBatch: 16, maxInFlight: 4 })
+  const conversations = await Promise.all(Array.from({ length: 3 }, () => createConversation(db, { participantIds: [alice, bob] })))
+  const perSender = 60
+  const sends = conversations.flatMap((conversation) => [alice, bob].map((sender) =>
+    Array.from({ length: perSender }, (_, n) => storeMessage(chat, { conversationId: conversation.id, senderId: sender, content: content(`${n}`) }))))
+  for (const mine of sends) {
+    const seqs = (await Promise.all(mine)).map((stored) => stored.message.seq)
+    t.same(seqs, [...seqs].sort((a, b) => a - b), 'stored in the order handed over')
+  }
+  for (const conversation of conversations) t.same((await storedRows(db, conversation.id)).map((row) => row.seq), Array.from({ length: 2 * perSender }, (_, i) => i + 1))
+  t.equal(group.stats().waiting, 0)
+  t.ok(group.stats().batches >= (6 * perSender) / 16, 'in many batches')
+})
+
 t.test('sendMessage and the one-message path agree with the batch path on what is stored', async (t) => {
   const { db, chat, group } = await setup(t)
   const conversation = await createConversation(db, { participantIds: [alice, bob] })
