@@ -1,6 +1,6 @@
 // The websocket protocol (docs/design.md section 4, docs/protocol.md) against a listening server with
 // real ws clients: frames byte for byte, every error case, devices, rooms, limits and liveness.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
@@ -330,6 +330,21 @@ t.test('a send retried with the same dedupe_key is stored once and broadcast onc
   t.equal((await b.next()).message.seq, 2, 'the repeat reached nobody twice')
 })
 
+/**
+ * Another session holds the conversation's row while `send` runs, so the first message's batch
+ * waits for it; once it does, `meanwhile` runs, then the row is let go.
+ */
+async function whileLocked (t: Test, dbUrl: string, conversationId: string, send: () => void, meanwhile: () => Promise<void>): Promise<void> {
+  const holder = createDb(dbUrl, { max: 1 })
+  t.teardown(() => holder.destroy())
+  await holder.db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM chat.conversation WHERE id = ${conversationId} FOR UPDATE`.execute(trx)
+    send()
+    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+    await meanwhile()
+  })
+}
+
 /** Messages handed to the group commit since `before`: written or being written, or waiting. */
 function handedOver (group: GroupCommit, before: ReturnType<GroupCommit['stats']>): number {
   const now = group.stats()
@@ -344,14 +359,10 @@ t.test('messages a socket keeps outstanding reach the store together and are sto
   b.send({ type: 'join', conversation_id: chat })
   await b.next()
   const group = app.chat.writer as GroupCommit
-  // Another session holds the conversation's row, so the first message's batch waits for it.
-  const holder = createDb(dbUrl, { max: 1 })
-  t.teardown(() => holder.destroy())
   const before = group.stats()
-  await holder.db.transaction().execute(async (trx) => {
-    await sql`SELECT id FROM chat.conversation WHERE id = ${chat} FOR UPDATE`.execute(trx)
+  await whileLocked(t, dbUrl, chat, () => {
     for (let ref = 1; ref <= 8; ref++) a.send({ type: 'message', conversation_id: chat, body: `m${ref}`, ref })
-    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+  }, async () => {
     // The other seven do not wait for it to be stored before they reach the store: they are in
     // its batch or wait for it there.
     await waitFor(() => handedOver(group, before) === 8, 'all eight messages in the store')
@@ -370,16 +381,13 @@ t.test('a refused message is answered in its place: after the answers to the mes
   const chat = await createChat(app, [alice, bob])
   const a = await openSocket(t, url, alice)
   const group = app.chat.writer as GroupCommit
-  const holder = createDb(dbUrl, { max: 1 })
-  t.teardown(() => holder.destroy())
   const before = group.stats()
-  await holder.db.transaction().execute(async (trx) => {
-    await sql`SELECT id FROM chat.conversation WHERE id = ${chat} FOR UPDATE`.execute(trx)
+  await whileLocked(t, dbUrl, chat, () => {
     a.send({ type: 'message', conversation_id: chat, body: 'first', ref: 1 })
     // Refused by the content rules, long before the first is stored.
     a.send({ type: 'message', conversation_id: chat, body: 'not mine to send', msg_type: 3, ref: 2 })
     a.send({ type: 'message', conversation_id: chat, body: 'third', ref: 3 })
-    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+  }, async () => {
     await waitFor(() => handedOver(group, before) === 2, 'the first and third messages in the store')
   })
   // The socket has not joined, so each stored message is also echoed to it as a `message` frame.

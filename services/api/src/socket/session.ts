@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Chat, ConversationFeed, Stored } from '@chatty/chat'
+import type { Chat, ConversationFeed } from '@chatty/chat'
 import { CLOSE_INTERNAL_ERROR } from '../plugins/external/websocket.ts'
 import type { Rooms } from '../plugins/app/rooms.ts'
 import { CONNECTED_FRAME, errorFrame, parseClientFrame, rateLimitedFrame } from './frames.ts'
@@ -266,24 +266,23 @@ class Session implements FrameContext, SignalContext {
     if (this.inFlight === MAX_IN_FLIGHT) this.socket.pause()
     const chains = this.chains ??= new Map<string, Chain>()
     const tail = chains.get(key)
-    let link: Chain
-    if (frame.type === 'message' && canPipeline(this)) {
-      // Accepted once the frames before it are accepted; finished once they are finished.
-      const accepted: Promise<{ stored: Promise<Stored> }> = (tail?.accepted ?? Promise.resolve()).then(() => acceptMessageFrame(this, frame, key))
-      const done: Promise<void> = (tail?.done ?? Promise.resolve())
-        .then(() => accepted)
-        .then(async ({ stored }) => await finishMessage(this, frame, key, await stored))
-        .catch((error: unknown) => answerFailure(this, error, frame.ref))
-        .finally(() => this.settled(key, done))
-      link = { accepted: accepted.then(ignore, ignore), done }
+    const before = tail?.done ?? Promise.resolve()
+    // A message is accepted (handed to the store) once the frames before it are accepted, and
+    // finished once they are finished; any other frame starts once they are finished.
+    const message = frame.type === 'message' && canPipeline(this) ? frame : undefined
+    let accepted: Promise<void> | undefined
+    let work: Promise<void>
+    if (message === undefined) {
+      work = before.then(() => dispatch(this, frame, key))
     } else {
-      const done: Promise<void> = (tail?.done ?? Promise.resolve())
-        .then(() => dispatch(this, frame, key))
-        .catch((error: unknown) => answerFailure(this, error, frame.ref))
-        .finally(() => this.settled(key, done))
-      link = { accepted: done, done }
+      const handedOver = (tail?.accepted ?? Promise.resolve()).then(() => acceptMessageFrame(this, message, key))
+      accepted = handedOver.then(ignore, ignore)
+      work = before.then(() => handedOver).then(async ({ stored }) => await finishMessage(this, message, key, await stored))
     }
-    chains.set(key, link)
+    const done: Promise<void> = work
+      .catch((error: unknown) => answerFailure(this, error, frame.ref))
+      .finally(() => this.settled(key, done))
+    chains.set(key, { accepted: accepted ?? done, done })
   }
 
   /** A frame's handling ended: `done` was its link's. */
