@@ -44,6 +44,13 @@ export type Handler<P = unknown> = (payload: P, job: JobContext) => Promise<void
 export interface TaskOptions {
   /** Per-attempt timeout for this task type, overriding the server's timeoutMs. */
   timeoutMs?: number
+  /**
+   * Jobs of this type one slot runs at once [1]. For a task whose jobs mostly wait on work they
+   * share (messages stored by one group commit), so that they share it in larger batches: the
+   * server's concurrency counts slots, and each such job takes 1/perSlot of one. An integer
+   * from 1 to 1000.
+   */
+  perSlot?: number
 }
 
 export interface QueueClient {

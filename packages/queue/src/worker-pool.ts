@@ -58,7 +58,7 @@ export interface WorkerPoolOptions {
 
 /** Worker settings both adapters take (all optional; defaults in brackets). */
 export interface QueueServerOptions {
-  /** Jobs run at once by this process [10]. */
+  /** Slots of this process: each runs one job at a time, or a task's perSlot jobs [10]. */
   concurrency?: number
   /** Queues this process serves and their weights [{ default: 1 }]. */
   queues?: Record<string, number>
@@ -75,7 +75,8 @@ export interface QueueServerOptions {
   /** Idle look for work when no notification arrived (a safety net) [2000 ms]. */
   pollIntervalMs?: number
   /**
-   * Jobs claimed ahead, held locked (and renewed) until a slot frees, so a freed slot starts its
+   * Slots' worth of jobs (jobs, times the largest perSlot registered) claimed ahead, held locked
+   * (and renewed) until a slot frees, so a freed slot starts its
    * next job without waiting for a claim; given back unstarted when run() is aborted. Only with
    * a backend that claims in batches (Postgres) [0].
    */
@@ -105,6 +106,7 @@ export function resolveServerOptions (options: QueueServerOptions): WorkerPoolOp
 interface Registered {
   handler: Handler<any>
   timeoutMs: number | undefined
+  perSlot: number
 }
 
 interface Running<J> {
@@ -122,7 +124,9 @@ export function createWorkerPoolServer<J extends ClaimedJob> (openStore: () => P
   return {
     register<P>(type: string, handler: Handler<P>, taskOptions: TaskOptions = {}) {
       if (taskOptions.timeoutMs !== undefined && !(taskOptions.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${taskOptions.timeoutMs}`)
-      handlers.set(type, { handler, timeoutMs: taskOptions.timeoutMs })
+      const perSlot = taskOptions.perSlot ?? 1
+      if (!Number.isInteger(perSlot) || perSlot < 1 || perSlot > 1000) throw new RangeError(`perSlot must be an integer from 1 to 1000, got ${perSlot}`)
+      handlers.set(type, { handler, timeoutMs: taskOptions.timeoutMs, perSlot })
     },
     async run (signal: AbortSignal) {
       if (running) throw new Error('this queue server is already running')
@@ -142,8 +146,10 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   const { log } = options
   const picker = new QueuePicker(options.queues)
   const inFlight = new Map<string, Running<J>>()
-  // Claimed ahead and locked, waiting for a slot (see QueueServerOptions.prefetch).
-  const prefetch = store.claimMany !== undefined && store.release !== undefined ? options.prefetch : 0
+  const slots = new SlotCounter(options.concurrency, handlers)
+  // Claimed ahead and locked, waiting for a slot (see QueueServerOptions.prefetch): as many
+  // slots' worth of jobs, counted as jobs of the task with the most per slot.
+  const prefetch = store.claimMany !== undefined && store.release !== undefined ? options.prefetch * slots.mostPerSlot : 0
   let ready: J[] = []
   /** Completions being recorded, of jobs whose slot is already free. */
   const completions = new Set<Promise<void>>()
@@ -207,7 +213,9 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
   const start = (job: J) => {
     const entry: Running<J> = { job, controller: new AbortController(), done: Promise.resolve() }
     inFlight.set(job.id, entry)
+    slots.take(job.type)
     entry.done = finish(job, handlers.get(job.type), entry.controller).finally(() => {
+      slots.give(job.type)
       if (inFlight.get(job.id) === entry) inFlight.delete(job.id)
       // A job claimed ahead takes the slot at once, in this turn: the jobs of one batch (one
       // group commit) that finish together start the next batch together.
@@ -217,8 +225,9 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     })
   }
 
+  /** Starts the jobs held, in the order claimed, while the next one fits in the free slots. */
   const startReady = () => {
-    while (inFlight.size < options.concurrency && ready.length > 0) start(ready.shift()!)
+    while (ready.length > 0 && slots.fits(ready[0]!.type)) start(ready.shift()!)
   }
 
   /** After a failed claim or wait: logs it and waits a poll interval (at least a second). */
@@ -243,16 +252,16 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
     while (!signal.aborted) {
       if (prefetch > 0) {
         // Claim when the jobs held ahead have fallen to half the prefetch, enough to fill the
-        // free slots and the prefetch again, at most the concurrency at once: a claim takes its
-        // jobs from the first queue of the order that has them, so a larger claim would make
-        // the weighted shares coarser than without prefetch.
-        const want = Math.min(options.concurrency, options.concurrency - inFlight.size + prefetch - ready.length)
+        // free slots and the prefetch again, at most what the slots can run at once: a claim
+        // takes its jobs from the first queue of the order that has them, so a larger claim
+        // would make the weighted shares coarser than without prefetch.
+        const want = Math.min(slots.mostJobs, slots.freeJobs() + prefetch - ready.length)
         if (ready.length > prefetch / 2 || want <= 0) {
           await Promise.race([slotFreed.promise, aborted])
           await new Promise((resolve) => setImmediate(resolve))
           continue
         }
-        if (completions.size >= options.concurrency) {
+        if (completions.size >= slots.mostJobs) {
           await Promise.race([Promise.race(completions), aborted])
           continue
         }
@@ -275,7 +284,9 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         if (jobs.length === 0) await waitForWork()
         continue
       }
-      if (inFlight.size >= options.concurrency) {
+      // Without prefetch a claim waits for room for any job (a whole slot) and for the jobs
+      // claimed before to have started.
+      if (!slots.fitsAny() || ready.length > 0) {
         await Promise.race([slotFreed.promise, aborted])
         // Jobs finishing together (one group commit, one batched completion) free their slots in
         // the same turn: wait for the turn to end and claim for all of them in one round trip.
@@ -284,12 +295,14 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
       }
       // Completions not yet recorded are bounded too: a store that has become slow to record
       // them (a database going away) holds back new claims.
-      if (completions.size >= options.concurrency) {
+      if (completions.size >= slots.mostJobs) {
         await Promise.race([Promise.race(completions), aborted])
         continue
       }
       const order = picker.order()
-      const free = options.concurrency - inFlight.size
+      // As many as could run now; a store that cannot give jobs back claims only what is sure
+      // to start at once.
+      const free = store.release === undefined ? slots.freeWholeSlots() : slots.freeJobs()
       let jobs: J[]
       try {
         if (free > 1 && store.claimMany !== undefined) {
@@ -307,7 +320,8 @@ async function runPool<J extends ClaimedJob> (store: JobStore<J>, handlers: Map<
         continue
       }
       charge(jobs, order)
-      for (const job of jobs) start(job)
+      ready.push(...jobs)
+      startReady()
     }
     // Graceful drain: no new claims; jobs claimed ahead go back unstarted; in-flight jobs finish
     // (each bounded by its timeout) while the heartbeat keeps their locks.
@@ -343,6 +357,72 @@ function attempt (handler: Handler<any>, job: ClaimedJob, controller: AbortContr
         signal.removeEventListener('abort', onAbort)
       })
   })
+}
+
+/**
+ * The pool's slots, in units: a slot is `unit` units, and a job of a task run `perSlot` to a
+ * slot takes unit / perSlot of them (unit is the least common multiple of the tasks' perSlot,
+ * so every share is whole).
+ */
+class SlotCounter {
+  readonly #capacity: number
+  readonly #unit: number
+  readonly #cost = new Map<string, number>()
+  readonly #leastCost: number
+  #used = 0
+  /** The most jobs of one task a slot runs at once. */
+  readonly mostPerSlot: number
+  /** The most jobs that can run at once: every slot full of the task with the most per slot. */
+  readonly mostJobs: number
+
+  constructor (concurrency: number, handlers: ReadonlyMap<string, Registered>) {
+    const perSlot = [...handlers.values()].map((registered) => registered.perSlot)
+    this.#unit = perSlot.reduce(lcm, 1)
+    if (this.#unit > 1_000_000) throw new RangeError(`the tasks' perSlot values (${perSlot.join(', ')}) have too large a common multiple: use values that divide each other`)
+    for (const [type, registered] of handlers) this.#cost.set(type, this.#unit / registered.perSlot)
+    this.#capacity = concurrency * this.#unit
+    this.mostPerSlot = Math.max(...perSlot)
+    this.#leastCost = this.#unit / this.mostPerSlot
+    this.mostJobs = concurrency * this.mostPerSlot
+  }
+
+  /** A job of no registered type (it fails at once) takes a whole slot. */
+  #costOf (type: string): number {
+    return this.#cost.get(type) ?? this.#unit
+  }
+
+  fits (type: string): boolean {
+    return this.#used + this.#costOf(type) <= this.#capacity
+  }
+
+  /** Room for a job of any type. */
+  fitsAny (): boolean {
+    return this.#used + this.#unit <= this.#capacity
+  }
+
+  /** Jobs that could start now if all were of the task with the most per slot. */
+  freeJobs (): number {
+    return Math.floor((this.#capacity - this.#used) / this.#leastCost)
+  }
+
+  /** Jobs that could start now whatever their type. */
+  freeWholeSlots (): number {
+    return Math.floor((this.#capacity - this.#used) / this.#unit)
+  }
+
+  take (type: string): void {
+    this.#used += this.#costOf(type)
+  }
+
+  give (type: string): void {
+    this.#used -= this.#costOf(type)
+  }
+}
+
+function lcm (a: number, b: number): number {
+  let [x, y] = [a, b]
+  while (y !== 0) [x, y] = [y, x % y]
+  return (a / x) * b
 }
 
 class ThroughputCounter {

@@ -283,6 +283,62 @@ export function runContractSuite (t: Test, makeHarness: MakeHarness): void {
     for (const id of ahead) t.match(await admin.getJob(id), { state: 'pending', attempts: 0 }, 'a job claimed ahead is back, its claim not counted as an attempt')
   })
 
+  t.test('a task run several to a slot shares each slot among that many jobs, and a whole-slot job waits for a whole slot', async (t) => {
+    const { client, config, server } = await setUp(t, makeHarness)
+    // Two slots; a light job takes a third of one (a unit), a heavy one a whole slot (3 units).
+    const worker = server({ concurrency: 2 })
+    const runs = new Map<string, number>()
+    const releases: Array<() => void> = []
+    let units = 0
+    let peakUnits = 0
+    let lights = 0
+    let peakLights = 0
+    let heavyStarted = false
+    const held = (cost: number) => async (_payload: unknown, job: JobContext) => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1)
+      units += cost
+      peakUnits = Math.max(peakUnits, units)
+      if (cost === 1) peakLights = Math.max(peakLights, ++lights)
+      else heavyStarted = true
+      await new Promise<void>((resolve) => releases.push(resolve))
+      units -= cost
+      if (cost === 1) lights--
+    }
+    worker.register('light', held(1), { perSlot: 3 })
+    worker.register('heavy', held(3))
+    const lightIds = []
+    for (let n = 0; n < 8; n++) lightIds.push(await client.enqueue({ type: 'light', payload: { n } }))
+    const heavyId = await client.enqueue({ type: 'heavy', payload: {} })
+    start(t, worker)
+    // Postgres claims as many as fit and holds what does not fit yet. Redis cannot give a claimed
+    // job back, so it claims one job at a time while a whole slot is free: four light jobs fill
+    // four units, and a fifth would leave no whole slot for a heavy job it might claim next.
+    const together = config.backend === 'postgres' ? 6 : 4
+    await waitFor(() => lights === together, `${together} light jobs running in two slots`)
+    t.equal(peakLights, together, 'light jobs share the slots up to their perSlot')
+    t.notOk(heavyStarted, 'the heavy job has no whole slot yet')
+    // Three let go. Postgres: the two other light jobs start (five running, five units), and the
+    // heavy job claimed with them is held until a whole slot is free. Redis: three more light
+    // jobs start (four running) and the eighth waits for a whole free slot, the heavy one behind it.
+    for (let i = 0; i < 3; i++) releases.shift()!()
+    const started = config.backend === 'postgres' ? 8 : 7
+    await waitFor(() => runs.size === started && lights === started - 3, `${started} light jobs started, ${started - 3} running`)
+    t.notOk(heavyStarted, 'the heavy job still has no whole slot')
+    await waitFor(() => {
+      while (releases.length > 0) releases.shift()!()
+      return runs.size === 9 && units === 0
+    }, 'every job ran and finished')
+    t.ok(heavyStarted, 'the heavy job ran')
+    t.ok(peakUnits <= 6, `never more than two slots in use (peak ${peakUnits} units of 6)`)
+    t.same([...lightIds, heavyId].map((id) => runs.get(id)), Array(9).fill(1), 'each job ran once')
+  })
+
+  t.test('perSlot must be an integer from 1 to 1000', async (t) => {
+    const { server } = await setUp(t, makeHarness)
+    const worker = server()
+    for (const perSlot of [0, 1.5, 1001]) t.throws(() => worker.register('x', async () => {}, { perSlot }), RangeError, `perSlot ${perSlot} refused`)
+  })
+
   for (const prefetch of [0, 3]) t.test(`with every queue backlogged, processed work is shared by weight, also across two workers (prefetch ${prefetch})`, async (t) => {
     const weights = { critical: 6, default: 3, low: 1 }
     const { client, server } = await setUp(t, makeHarness, weights)

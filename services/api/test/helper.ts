@@ -2,8 +2,10 @@
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
-import { sendMessage } from '@chatty/chat'
-import { onTeardown, testDatabase } from '@chatty/db/testing'
+import { sql } from 'kysely'
+import { sendMessage, type GroupCommit } from '@chatty/chat'
+import { createDb } from '@chatty/db'
+import { onTeardown, someSessionWaitsForALock, testDatabase } from '@chatty/db/testing'
 export { users, waitFor } from '@chatty/db/testing'
 import { buildJobs } from '@chatty/jobs'
 import { buildApp } from '../src/app.ts'
@@ -67,4 +69,25 @@ export async function storeMessages (app: FastifyInstance, chat: string, sender:
     ids.push(message.id)
   }
   return ids
+}
+
+/**
+ * Another session holds the conversation's row while `send` runs, so the first message's batch
+ * waits for it; once it does, `meanwhile` runs, then the row is let go.
+ */
+export async function whileLocked (t: Test, dbUrl: string, conversationId: string, send: () => void, meanwhile: () => Promise<void>): Promise<void> {
+  const holder = createDb(dbUrl, { max: 1 })
+  t.teardown(() => holder.destroy())
+  await holder.db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM chat.conversation WHERE id = ${conversationId} FOR UPDATE`.execute(trx)
+    send()
+    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
+    await meanwhile()
+  })
+}
+
+/** Messages handed to the group commit since `before`: written or being written, or waiting. */
+export function handedOver (group: GroupCommit, before: ReturnType<GroupCommit['stats']>): number {
+  const now = group.stats()
+  return now.messages - before.messages + now.waiting
 }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { users, waitFor } from '@chatty/db/testing'
-import { buildTestApp, countRows, startJobs, UNTOUCHED } from './helper.ts'
+import type { GroupCommit } from '@chatty/chat'
+import { buildTestApp, countRows, handedOver, startJobs, UNTOUCHED, whileLocked } from './helper.ts'
 
 const { alice, bob, eve } = users
 const unknownId = '99999999-9999-4999-8999-999999999999'
@@ -79,6 +80,29 @@ t.test('a message sent over HTTP is accepted with 202 and appears in the history
   t.same(after.messages.map((m: { body: string, seq: number }) => [m.seq, m.body]), [[2, 'after'], [1, 'hello bob']])
 })
 
+
+t.test('the jobs service stores many HTTP sends at once: more than its WORKER_CONCURRENCY, in a few statements', async (t) => {
+  const { app, dbUrl } = await buildTestApp(t)
+  // Ten slots; a send job takes a sixteenth of one, so all forty below run at once.
+  const jobs = await startJobs(t, dbUrl, { WORKER_CONCURRENCY: 10 })
+  const chat = (await app.inject({ method: 'POST', url: '/api/v1/chat', payload: { participant_ids: [alice, bob] } })).json()
+  const group = jobs.chat.writer as GroupCommit
+  const before = group.stats()
+  const senders = Array.from({ length: 40 }, (_, i) => i % 2 === 0 ? alice : bob)
+  let posts: Promise<LightMyRequestResponse[]> | undefined
+  await whileLocked(t, dbUrl, chat.id, () => {
+    posts = Promise.all(senders.map((sender_id, i) => app.inject({ method: 'POST', url: `/api/v1/chat/${chat.id}`, payload: { sender_id, body: `m${i}` } })))
+  }, async () => {
+    t.same((await posts!).map((res) => res.statusCode), Array(40).fill(202), 'all accepted')
+    // The first batch waits for the row; the other messages are in it or wait beside it.
+    await waitFor(() => handedOver(group, before) === 40, 'all forty messages in the jobs service\'s store at once')
+  })
+  await waitFor(async () => await queuedJobs(dbUrl) === 0, 'the queue drained')
+  const page = (await app.inject(`/api/v1/chat/${chat.id}/messages?limit=100`)).json()
+  t.same(page.messages.map((m: { seq: number }) => m.seq).sort((a: number, b: number) => a - b), Array.from({ length: 40 }, (_, i) => i + 1), 'each stored once, seqs 1..40')
+  t.same(page.messages.map((m: { body: string }) => m.body).sort(), senders.map((_, i) => `m${i}`).sort())
+  t.ok(group.stats().batches - before.batches <= 3, `stored by a few statements (${group.stats().batches - before.batches})`)
+})
 t.test('history pages newest first with limit, offset, before_seq and after_seq', async (t) => {
   const { app, dbUrl } = await buildTestApp(t)
   await startJobs(t, dbUrl)

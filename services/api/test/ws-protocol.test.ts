@@ -4,12 +4,10 @@ import t, { type Test } from 'tap'
 import { SignJWT } from 'jose'
 import { FrameError } from '@chatty/client'
 import { conversationTopic } from '@chatty/bus'
-import { sql } from 'kysely'
 import { storeMessage, type GroupCommit } from '@chatty/chat'
-import { createDb } from '@chatty/db'
-import { someSessionWaitsForALock, users, waitFor } from '@chatty/db/testing'
+import { users, waitFor } from '@chatty/db/testing'
 import { messageFrame } from '../src/socket/frames.ts'
-import { startJobs, UNTOUCHED } from './helper.ts'
+import { handedOver, startJobs, UNTOUCHED, whileLocked } from './helper.ts'
 import { chatClient, createChat, listen, openSocket, rawSocket, type Frame } from './ws-helper.ts'
 
 const { alice, bob, eve, carol } = users
@@ -329,27 +327,6 @@ t.test('a send retried with the same dedupe_key is stored once and broadcast onc
   a.send({ type: 'message', conversation_id: chat, body: 'next' })
   t.equal((await b.next()).message.seq, 2, 'the repeat reached nobody twice')
 })
-
-/**
- * Another session holds the conversation's row while `send` runs, so the first message's batch
- * waits for it; once it does, `meanwhile` runs, then the row is let go.
- */
-async function whileLocked (t: Test, dbUrl: string, conversationId: string, send: () => void, meanwhile: () => Promise<void>): Promise<void> {
-  const holder = createDb(dbUrl, { max: 1 })
-  t.teardown(() => holder.destroy())
-  await holder.db.transaction().execute(async (trx) => {
-    await sql`SELECT id FROM chat.conversation WHERE id = ${conversationId} FOR UPDATE`.execute(trx)
-    send()
-    t.ok(await someSessionWaitsForALock(trx), 'the first message is being written')
-    await meanwhile()
-  })
-}
-
-/** Messages handed to the group commit since `before`: written or being written, or waiting. */
-function handedOver (group: GroupCommit, before: ReturnType<GroupCommit['stats']>): number {
-  const now = group.stats()
-  return now.messages - before.messages + now.waiting
-}
 
 t.test('messages a socket keeps outstanding reach the store together and are stored, answered and delivered in the order sent', async (t) => {
   const { app, url, dbUrl } = await listen(t)

@@ -9,6 +9,9 @@ import { waitFor } from './wait.ts'
  */
 export async function someSessionWaitsForALock (db: Kysely<any>): Promise<boolean> {
   return await waitFor(async () => {
+    // Inside a transaction Postgres answers pg_stat_activity from the snapshot it took at the
+    // first look: drop it, or a session that starts waiting later is never seen.
+    await sql`SELECT pg_stat_clear_snapshot()`.execute(db)
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`.execute(db)
     return rows[0]!.n > 0
   }, { what: 'a session waiting for a lock', intervalMs: 25 }).catch(() => false)

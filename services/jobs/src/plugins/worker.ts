@@ -8,6 +8,9 @@ import { queueConfig } from './env.ts'
 import { sendMessageTask } from '../tasks/send-message.ts'
 import { notifyOfflineTask } from '../tasks/notify-offline.ts'
 
+/** chat:send_message jobs one worker slot runs at once. */
+export const SEND_MESSAGES_PER_SLOT = 16
+
 export interface WorkerOptions {
   /** Queues the offline notification of a stored message; absent without WEBHOOK_URL. */
   notify?: (message: Message) => Promise<void>
@@ -28,7 +31,10 @@ export default fp<WorkerOptions>(async (fastify, options) => {
     keyPrefix: `${config.REDIS_KEY_PREFIX}presence:`,
     onError: (err) => fastify.log.warn({ err, presence: true }, 'presence store error')
   })
-  server.register(SEND_MESSAGE_TASK, sendMessageTask({ chat: fastify.chat, feed: fastify.feed, notify: options.notify, log: fastify.log }))
+  // A send job mostly waits for the group commit that stores its message with others, so a slot
+  // runs several: WORKER_CONCURRENCY slots store up to that many times SEND_MESSAGES_PER_SLOT
+  // messages at once, in larger batches.
+  server.register(SEND_MESSAGE_TASK, sendMessageTask({ chat: fastify.chat, feed: fastify.feed, notify: options.notify, log: fastify.log }), { perSlot: SEND_MESSAGES_PER_SLOT })
   server.register(NOTIFY_OFFLINE_TASK, notifyOfflineTask({ db: fastify.db, presence, webhook, log: fastify.log }), { timeoutMs: config.WEBHOOK_TIMEOUT_MS + 5000 })
 
   const stop = new AbortController()
