@@ -69,10 +69,14 @@ t.test('joining with since_seq while messages are sent concurrently: every sessi
   const sender = await openSocket(t, url, bob)
   const total = 400
 
-  // Senders: over the websocket and over HTTP, as fast as they go.
+  // Senders: over the websocket and over HTTP, as fast as they go, in eight bursts of 50, each
+  // once the reader has opened another session, so that it resumes in the middle of the traffic
+  // however fast the messages are stored.
   let sent = 0
+  let sessions = 0
   const sending = (async () => {
     while (sent < total) {
+      if (sent % 50 === 0) await waitFor(() => sessions > sent / 50, `the reader's session ${sent / 50 + 1}`)
       const batch = Math.min(10, total - sent)
       for (let i = 0; i < batch; i++) {
         const n = ++sent
@@ -85,7 +89,6 @@ t.test('joining with since_seq while messages are sent concurrently: every sessi
 
   // A reader that keeps dropping its connection and rejoining from the last seq it saw.
   let last = 0
-  let sessions = 0
   let plainJoinChecked = false
   while (last < total) {
     const socket = await openSocket(t, url, alice)
@@ -113,10 +116,13 @@ t.test('joining with since_seq while messages are sent concurrently: every sessi
       t.ok(joined.last_seq >= last, 'joined.last_seq covers the replay')
       last = Math.max(last, joined.last_seq)
     }
-    // Live for a little while, then drop.
+    // Live for a little while, then drop, whether frames come or not.
     const deadline = Date.now() + 30 + Math.random() * 50
-    while (Date.now() < deadline && last < total) {
-      const frame = await socket.next(10_000)
+    while (last < total) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      const frame = await socket.next(left).catch(() => undefined)
+      if (frame === undefined) break
       if (frame.message.seq !== last + 1) t.fail(`session ${sessions}: expected seq ${last + 1}, got ${frame.message.seq}`)
       last = frame.message.seq
     }
@@ -124,7 +130,6 @@ t.test('joining with since_seq while messages are sent concurrently: every sessi
   }
   await sending
   t.equal(last, total, `all ${total} messages seen over ${sessions} sessions`)
-  t.ok(sessions > 3, 'the reader reconnected several times')
 })
 
 t.test('the client library reconnects by itself, resumes every conversation and resends what was not acknowledged', async (t) => {
