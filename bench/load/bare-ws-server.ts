@@ -3,13 +3,15 @@
 // no bus, no checks. What chatty's websocket path costs is measured against this.
 //
 // It is the fan-out a skilled engineer writes without a database, not a naive one: each message
-// is serialised once (one Buffer for every member), and writes are corked per event-loop turn:
-// a socket's first write in a turn corks its TCP socket, and one setImmediate after the turn's
-// I/O uncorks them all, so every frame a socket gets in one turn (the messages of all the senders
-// read in that turn) leaves in one writev.
+// is serialised and framed once (one websocket frame, unmasked, the same bytes for every member,
+// written straight to each TCP socket, as chatty's rooms do), and writes are corked per
+// event-loop turn: a socket's first write in a turn corks its TCP socket, and one setImmediate
+// after the turn's I/O uncorks them all, so every frame a socket gets in one turn (the messages
+// of all the senders read in that turn) leaves in one writev.
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { Socket } from 'node:net'
+import * as wsModule from 'ws'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { serveRequests } from '../lib/child.ts'
 
@@ -23,6 +25,11 @@ function uncorkAll (): void {
   corked.clear()
 }
 
+const TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }
+// ws' own framing (its Sender is a named export, not typed).
+const frameOf = (wsModule as unknown as { Sender: { frame (data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }).Sender.frame
+
+/** A string is sent through ws; a Buffer is a frame already made, written to the TCP socket. */
 function send (socket: WebSocket, data: Buffer | string): void {
   const wire = (socket as unknown as { _socket?: Socket })._socket
   if (wire !== undefined && !corked.has(wire)) {
@@ -33,7 +40,8 @@ function send (socket: WebSocket, data: Buffer | string): void {
       setImmediate(uncorkAll)
     }
   }
-  socket.send(data, { binary: false })
+  if (typeof data === 'string' || wire === undefined) socket.send(data, { binary: false })
+  else wire.write(data)
 }
 
 interface Room { seq: number, members: Set<WebSocket> }
@@ -81,8 +89,8 @@ function start (): Promise<{ port: number }> {
           edited_at: null,
           deleted_at: null
         }
-        // Serialised once for all receivers, as chatty does.
-        const out = Buffer.from(JSON.stringify({ type: 'message', conversation_id: conversationId, message }))
+        // Serialised and framed once for all receivers, as chatty does.
+        const out = Buffer.concat(frameOf(Buffer.from(JSON.stringify({ type: 'message', conversation_id: conversationId, message })), TEXT_FRAME))
         for (const member of room.members) send(member, out)
       }
     })

@@ -11,6 +11,7 @@
 // rooms, limits, logger) is one object of the route's, maps and the rate-limit bucket are made
 // when first needed, and one timer pings every socket of the process (startHeartbeat).
 import type { Socket } from 'node:net'
+import * as wsModule from 'ws'
 import type { WebSocket } from 'ws'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Chat, ConversationFeed } from '@chatty/chat'
@@ -95,6 +96,25 @@ function onPong (this: WebSocket): void {
 
 function armExpiryAgain (session: Session, at: number): void {
   session.armExpiry(at)
+}
+
+const TEXT_FRAME = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false }
+// ws' own framing (its Sender is a named export, not typed).
+const frameOf = (wsModule as unknown as { Sender: { frame (data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }).Sender.frame
+let lastPayload: Buffer | undefined
+let lastFramed: Buffer | undefined
+
+/**
+ * The websocket text frame around a payload, as ws frames it: a server's frames are not masked,
+ * so one frame serves every socket. A room hands the same payload to all its members in turn,
+ * so the last one framed is kept.
+ */
+function framed (payload: Buffer): Buffer {
+  if (payload !== lastPayload) {
+    lastFramed = Buffer.concat(frameOf(payload, TEXT_FRAME))
+    lastPayload = payload
+  }
+  return lastFramed!
 }
 
 function uncork (session: Session): void {
@@ -226,7 +246,17 @@ class Session implements FrameContext, SignalContext {
         process.nextTick(uncork, this)
       }
     }
-    socket.send(data, { binary: false })
+    if (typeof data === 'string') {
+      socket.send(data, { binary: false })
+    } else {
+      // A frame shared by a room's sockets: the same framed bytes go to each TCP socket, one
+      // write where ws would make two (header and payload) and frame the payload for every
+      // socket. Safe beside ws' own writes because its sender writes synchronously: no
+      // per-message deflate (plugins/external/websocket.ts) and no Blobs sent.
+      const wire = this.wire()
+      if (wire === undefined) socket.send(data, { binary: false })
+      else wire.write(framed(data))
+    }
     return true
   }
 
