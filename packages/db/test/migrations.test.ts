@@ -20,6 +20,12 @@ t.test('a fresh database migrates to the newest version and records it as golang
   t.same(await migrateUp(url), [], 'a second run applies nothing')
 })
 
+t.test('the search index has no pending list: words go into it as each message is stored', async (t) => {
+  const { url } = await testDatabase(t)
+  const [index] = await query(url, "SELECT reloptions FROM pg_class WHERE oid = 'chat.message_search_idx'::regclass")
+  t.same(index.reloptions, ['fastupdate=off'])
+})
+
 t.test('every migration has a working down: all the way down and up again', async (t) => {
   const url = await emptyDatabase(t)
   await migrateUp(url)

@@ -1,0 +1,1 @@
+ALTER INDEX chat.message_search_idx RESET (fastupdate);
