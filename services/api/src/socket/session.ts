@@ -236,27 +236,20 @@ class Session implements FrameContext, SignalContext {
       this.cutSlowConsumer()
       return false
     }
+    const wire = this.wire()
     // Frames sent in one turn of the event loop (a burst of broadcasts off the bus) leave in one
     // write: the TCP socket stays corked until the turn ends.
-    if (!this.corked) {
-      const wire = this.wire()
-      if (wire !== undefined) {
-        this.corked = true
-        wire.cork()
-        process.nextTick(uncork, this)
-      }
+    if (!this.corked && wire !== undefined) {
+      this.corked = true
+      wire.cork()
+      process.nextTick(uncork, this)
     }
-    if (typeof data === 'string') {
-      socket.send(data, { binary: false })
-    } else {
-      // A frame shared by a room's sockets: the same framed bytes go to each TCP socket, one
-      // write where ws would make two (header and payload) and frame the payload for every
-      // socket. Safe beside ws' own writes because its sender writes synchronously: no
-      // per-message deflate (plugins/external/websocket.ts) and no Blobs sent.
-      const wire = this.wire()
-      if (wire === undefined) socket.send(data, { binary: false })
-      else wire.write(framed(data))
-    }
+    // A frame shared by a room's sockets (a Buffer): the same framed bytes go to each TCP socket,
+    // one write where ws would make two (header and payload) and frame the payload for every
+    // socket. Safe beside ws' own writes because its sender writes synchronously: no per-message
+    // deflate (plugins/external/websocket.ts) and no Blobs sent.
+    if (typeof data === 'string' || wire === undefined) socket.send(data, { binary: false })
+    else wire.write(framed(data))
     return true
   }
 

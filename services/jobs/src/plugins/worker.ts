@@ -9,7 +9,7 @@ import { sendMessageTask } from '../tasks/send-message.ts'
 import { notifyOfflineTask } from '../tasks/notify-offline.ts'
 
 /** chat:send_message jobs one worker slot runs at once. */
-export const SEND_MESSAGES_PER_SLOT = 16
+const SEND_MESSAGES_PER_SLOT = 16
 
 export interface WorkerOptions {
   /** Queues the offline notification of a stored message; absent without WEBHOOK_URL. */
